@@ -1,0 +1,151 @@
+"""The uniform cell interface and the shared fast path of linear time-invariant (LTI) cells.
+
+Every cell maps a sequence ``x`` of shape (batch, T, d_in) to ``y`` of shape (batch, T, d_out) and offers:
+
+- ``init_state(batch)`` -> one state tensor (LSTM packs h and c into one tensor);
+- ``step(state, x_t)`` -> ``(state, y_t)``, the stepwise form used by attractor sampling and per-time probes;
+- ``forward(x)`` -> ``y``, the fast whole-sequence form used in training;
+- ``forward_stepwise(x)``, a plain Python loop over ``step`` (the reference the fast form is tested against);
+- ``param_groups()`` -> {group: [parameters]} for per-group gradient norms (``recurrent``, ``input``, ...).
+
+LTI cells (h_t = A h_{t-1} + B x_t, y_t = Re(C h_t) + D x_t) never loop over time in ``forward``: the
+output is the causal convolution of x with the impulse response K_k = Re(C A^k B) (+ D at k = 0),
+computed by FFT; A^k is formed elementwise for diagonal A and by log-depth doubling for block A.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+class Cell(nn.Module):
+    """Base class of every recurrent cell; subclasses set d_in, hidden, d_out and ``GROUPS``."""
+
+    #: parameter-name prefix -> gradient-norm group name; unmatched parameters fall into "other"
+    GROUPS: dict[str, str] = {}
+
+    def __init__(self, d_in: int, hidden: int, d_out: int):
+        super().__init__()
+        self.d_in, self.hidden, self.d_out = d_in, hidden, d_out
+
+    def init_state(self, batch: int) -> Tensor:
+        raise NotImplementedError
+
+    def step(self, state: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def forward_stepwise(self, x: Tensor) -> Tensor:
+        state = self.init_state(x.shape[0])
+        ys = []
+        for t in range(x.shape[1]):
+            state, y = self.step(state, x[:, t])
+            ys.append(y)
+        return torch.stack(ys, dim=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_stepwise(x)
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        groups: dict[str, list[nn.Parameter]] = {}
+        for name, p in self.named_parameters():
+            group = next((g for prefix, g in self.GROUPS.items() if name.startswith(prefix)), "other")
+            groups.setdefault(group, []).append(p)
+        return groups
+
+
+def causal_conv(kernel: Tensor, x: Tensor) -> Tensor:
+    """y[b, t, o] = sum_{k<=t} kernel[k, o, i] x[b, t-k, i], by FFT over time.
+
+    kernel: (T, d_out, d_in), real; x: (batch, T, d_in), real.
+    """
+    T = x.shape[1]
+    n = 1 << (2 * T - 1).bit_length()  # >= 2T - 1, so the circular convolution is a linear one
+    kf = torch.fft.rfft(kernel, n=n, dim=0)  # (F, o, i)
+    xf = torch.fft.rfft(x, n=n, dim=1)  # (b, F, i)
+    if kernel.shape[1] == 1 and kernel.shape[2] == 1:
+        yf = xf * kf[None, :, :, 0]  # scalar kernel: a broadcast product, (b, F, 1) * (1, F, 1)
+    else:
+        yf = torch.einsum("bfi,foi->bfo", xf, kf)
+    return torch.fft.irfft(yf, n=n, dim=1)[:, :T]
+
+
+def block_powers_applied(A: Tensor, V: Tensor, T: int) -> Tensor:
+    """A_g^k V_g for k = 0..T-1 by log-depth doubling, for block-diagonal A.
+
+    A: (n_blocks, bs, bs); V: (n_blocks, bs, m). Returns (T, n_blocks, bs, m).
+    ceil(log2 T) doublings of batched matmuls; no loop over time.
+    """
+    out = V[None]  # (1, g, bs, m): k = 0
+    M = A  # A^(2^j)
+    while out.shape[0] < T:
+        out = torch.cat([out, torch.einsum("gij,tgjm->tgim", M, out)], dim=0)
+        if out.shape[0] < T:
+            M = M @ M
+    return out[:T]
+
+
+class LTICell(Cell):
+    """Shared machinery of linear time-invariant cells.
+
+    Subclasses implement ``modal_powers(V, T)`` = A^k V for k < T with V: (hidden, m) and the matrices
+    ``input_matrix()`` (hidden, d_in), ``output_matrix()`` (d_out, hidden), which may be complex, and
+    the real skip ``D`` (d_out, d_in). ``transition_apply(h)`` = A h is used by the stepwise form.
+    """
+
+    def input_matrix(self) -> Tensor:
+        raise NotImplementedError
+
+    def output_matrix(self) -> Tensor:
+        raise NotImplementedError
+
+    def modal_powers(self, V: Tensor, T: int) -> Tensor:
+        raise NotImplementedError
+
+    def transition_apply(self, h: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def impulse_response(self, T: int) -> Tensor:
+        """K[k] = Re(C A^k B) + [k == 0] D, shape (T, d_out, d_in)."""
+        AkB = self.modal_powers(self.input_matrix(), T)  # (T, hidden, d_in)
+        K = torch.einsum("on,tni->toi", self.output_matrix(), AkB).real
+        return torch.cat([K[:1] + self.D, K[1:]], dim=0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return causal_conv(self.impulse_response(x.shape[1]), x)
+
+    def init_state(self, batch: int) -> Tensor:
+        B = self.input_matrix()
+        return torch.zeros(batch, self.hidden, dtype=B.dtype, device=B.device)
+
+    def step(self, state: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        B = self.input_matrix()
+        h = self.transition_apply(state) + x.to(B.dtype) @ B.T
+        y = (h @ self.output_matrix().T).real + x @ self.D.T
+        return h, y
+
+
+def normal_init(*shape: int, scale_dim: int) -> Tensor:
+    """N(0, 1)/sqrt(scale_dim) from the global RNG (the trainer seeds it), the authors' ``matrix_init``."""
+    return torch.randn(*shape) / math.sqrt(scale_dim)
+
+
+def ring_init(n: int, r_min: float, r_max: float, max_phase: float) -> tuple[Tensor, Tensor]:
+    """Eigenvalue magnitudes uniform in area on the ring [r_min, r_max] and phases in [0, max_phase).
+
+    Returns (nu, theta), both (n,) float64.
+    """
+    u = torch.rand(n, dtype=torch.float64)
+    nu = torch.sqrt(u * (r_max**2 - r_min**2) + r_min**2)
+    theta = torch.rand(n, dtype=torch.float64) * max_phase
+    return nu, theta
+
+
+def remap_eigenvalues(A0: Tensor, nu_min: float, nu_max: float = 1.0, max_phase: float = math.pi) -> Tensor:
+    """Zucchet & Orvieto's recurrent init: |l| <- nu_min + (nu_max - nu_min) tanh|l|, angle scaled by
+    max_phase / pi, A = Re(V diag(l') V^-1). Works on a batch of blocks (..., n, n). Float64 inside."""
+    l, V = torch.linalg.eig(A0.double())
+    mag = nu_min + (nu_max - nu_min) * torch.tanh(l.abs())
+    l2 = torch.polar(mag, l.angle() * max_phase / math.pi)
+    return (V @ torch.diag_embed(l2) @ torch.linalg.inv(V)).real

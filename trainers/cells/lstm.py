@@ -1,0 +1,45 @@
+"""`lstm`: an LSTM whose weights live in a ``torch.nn.LSTM`` (fused kernel for training) and whose stepwise
+form writes the equations out in plain PyTorch (double-backward safe). The state is one tensor, [h, c]
+concatenated on the last axis. A bias-free linear readout maps h to d_out.
+
+i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of (W_i x + b_i + W_h h + b_h) split in torch's gate order;
+c' = f * c + i * g, h' = o * tanh(c').
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .base import Cell
+from .spec import CellSpec
+
+
+class LSTMCell(Cell):
+    GROUPS = {"core.weight_hh": "recurrent", "core.bias_hh": "recurrent", "core.weight_ih": "input",
+              "core.bias_ih": "input", "readout": "output"}
+
+    def __init__(self, d_in: int, hidden: int, d_out: int):
+        super().__init__(d_in, hidden, d_out)
+        self.core = nn.LSTM(d_in, hidden, batch_first=True)
+        self.readout = nn.Linear(hidden, d_out, bias=False)
+
+    def init_state(self, batch: int) -> Tensor:
+        w = self.core.weight_hh_l0
+        return torch.zeros(batch, 2 * self.hidden, dtype=w.dtype, device=w.device)
+
+    def step(self, state: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        c_ = self.core
+        h, c = state.chunk(2, dim=-1)
+        gates = x @ c_.weight_ih_l0.T + c_.bias_ih_l0 + h @ c_.weight_hh_l0.T + c_.bias_hh_l0
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return torch.cat([h, c], dim=-1), self.readout(h)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.readout(self.core(x)[0])
+
+
+def build(spec: CellSpec) -> LSTMCell:
+    """PyTorch-default LSTM init; ignores r_min."""
+    return LSTMCell(spec.d_in, spec.hidden, spec.d_out)

@@ -1,0 +1,168 @@
+"""Table schemas (one pyarrow schema per table, defined once) and the buffered, atomic Parquet writer.
+
+Layout under a results location (a local path or any pyarrow filesystem URI, e.g. ``s3://bucket/x``):
+
+    <results>/<sweep_id>/<table>/trial_id=<trial_id>/part-<n>.parquet   per-step tables, n = 0, 1, ...
+    <results>/<sweep_id>/trials/trial_id=<trial_id>/trial.parquet       the trial's one row, replaced whole
+
+A part file appears atomically: on a local or NFS path it is written under a dot-prefixed temporary
+name and renamed; on object stores a single PUT is already atomic. Readers glob ``*.parquet`` and never
+see temporaries. Part numbers are consecutive per (trial, table), so a checkpoint that stores the next
+part numbers (``TrialWriter.state``) can drop exactly the parts written after it (``TrialWriter.restore``):
+rows are written once by construction, not deduplicated at query time.
+Repeating strings (ids, status, group names) are dictionary-encoded by Parquet's default encoding.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+_ID = [pa.field("sweep_id", pa.string()), pa.field("trial_id", pa.string())]
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "trials": pa.schema(_ID + [
+        pa.field("sweep", pa.string()),  # named sweep or spec file stem
+        pa.field("stage", pa.string()),  # lr_search | seed
+        pa.field("task", pa.string()),
+        pa.field("cell", pa.string()),
+        pa.field("depth", pa.int32()),
+        pa.field("hidden", pa.int32()),
+        pa.field("nu", pa.float64()),  # memory parameter nu0 of the task
+        pa.field("seed", pa.int32()),
+        pa.field("lr", pa.float64()),  # peak learning rate
+        pa.field("clip", pa.float64()),  # global-norm clipping threshold; null = off
+        pa.field("status", pa.string()),  # running | completed | diverged | failed
+        pa.field("final_loss", pa.float64()),  # loss on the fixed evaluation batch at the end
+        pa.field("best_loss", pa.float64()),  # lowest evaluation loss seen
+        pa.field("final_metric", pa.float64()),  # accuracy where the task has one
+        pa.field("steps_done", pa.int64()),
+        pa.field("wall_s", pa.float64()),
+        pa.field("device", pa.string()),
+        pa.field("host", pa.string()),  # node that ran the trial
+        pa.field("versions", pa.string()),  # JSON: python, torch, ray, package
+        pa.field("config_json", pa.string()),  # the full trial config
+        pa.field("error", pa.string()),  # one-line reason for failed / diverged
+        pa.field("started_at", pa.timestamp("ms", tz="UTC")),
+        pa.field("ended_at", pa.timestamp("ms", tz="UTC")),
+    ]),
+    "steps": pa.schema(_ID + [
+        pa.field("step", pa.int32()),  # 1-based optimiser step
+        pa.field("loss", pa.float32()),  # training loss of this step's batch
+        pa.field("metric", pa.float32()),
+        pa.field("lr", pa.float32()),  # learning rate used by this step
+        pa.field("grad_norm", pa.float32()),  # global gradient norm before clipping
+        pa.field("clipped", pa.bool_()),  # whether clipping scaled this step's gradient
+        pa.field("wall_s", pa.float32()),  # seconds since the trial started
+    ]),
+    "grad_norms": pa.schema(_ID + [
+        pa.field("step", pa.int32()),
+        pa.field("group", pa.string()),  # parameter group, e.g. layer1.recurrent
+        pa.field("norm", pa.float32()),
+    ]),
+}
+
+TRIALS_FILE = "trial.parquet"
+
+
+def open_location(uri: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path) for a local path (relative allowed) or a pyarrow filesystem URI."""
+    if "://" not in uri:
+        uri = os.path.abspath(os.path.expanduser(uri))
+    return pafs.FileSystem.from_uri(uri)
+
+
+def write_atomic(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
+    """Write ``table`` to ``path`` so that readers see either nothing or the whole file."""
+    parent, name = path.rsplit("/", 1)
+    fs.create_dir(parent, recursive=True)
+    if fs.type_name != "local":  # object stores: one PUT is atomic, and rename is a copy
+        pq.write_table(table, path, filesystem=fs, compression="zstd")
+        return
+    tmp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
+    try:
+        pq.write_table(table, tmp, filesystem=fs, compression="zstd")
+        fs.move(tmp, path)
+    finally:
+        if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
+            fs.delete_file(tmp)
+
+
+class TrialWriter:
+    """Buffers one trial's rows per table and flushes them as numbered part files.
+
+    ``append`` takes one row, ``extend`` a dict of equal-length columns. Buffers flush when they reach
+    ``flush_rows`` rows and on ``flush()``; ``sweep_id`` and ``trial_id`` are filled in here.
+    """
+
+    def __init__(self, results: str, sweep_id: str, trial_id: str, flush_rows: int = 65536):
+        self.fs, root = open_location(results)
+        self.base = f"{root.rstrip('/')}/{sweep_id}"
+        self.sweep_id, self.trial_id, self.flush_rows = sweep_id, trial_id, flush_rows
+        self.tables = [t for t in SCHEMAS if t != "trials"]
+        self.buffers = {t: self._empty(t) for t in self.tables}
+        self.next_part = {t: 0 for t in self.tables}
+
+    def _empty(self, table: str) -> dict[str, list]:
+        return {f.name: [] for f in SCHEMAS[table] if f.name not in ("sweep_id", "trial_id")}
+
+    def trial_dir(self, table: str) -> str:
+        return f"{self.base}/{table}/trial_id={self.trial_id}"
+
+    def append(self, table: str, row: dict[str, Any]) -> None:
+        buf = self.buffers[table]
+        for col, values in buf.items():
+            values.append(row.get(col))
+        if self.pending(table) >= self.flush_rows:
+            self.flush(table)
+
+    def extend(self, table: str, columns: dict[str, Iterable]) -> None:
+        n = len(next(iter(columns.values())))
+        buf = self.buffers[table]
+        for col, values in buf.items():
+            values.extend(columns[col] if col in columns else [None] * n)
+        if self.pending(table) >= self.flush_rows:
+            self.flush(table)
+
+    def pending(self, table: str) -> int:
+        return len(next(iter(self.buffers[table].values())))
+
+    def flush(self, table: str | None = None) -> None:
+        for t in [table] if table else self.tables:
+            n = self.pending(t)
+            if n == 0:
+                continue
+            cols = dict(self.buffers[t], sweep_id=[self.sweep_id] * n, trial_id=[self.trial_id] * n)
+            data = pa.Table.from_pydict(cols, schema=SCHEMAS[t])
+            write_atomic(self.fs, f"{self.trial_dir(t)}/part-{self.next_part[t]:05d}.parquet", data)
+            self.next_part[t] += 1
+            self.buffers[t] = self._empty(t)
+
+    def write_trial(self, row: dict[str, Any]) -> None:
+        """Write (or replace) this trial's one ``trials`` row."""
+        row = dict(row, sweep_id=self.sweep_id, trial_id=self.trial_id)
+        data = pa.Table.from_pylist([row], schema=SCHEMAS["trials"])
+        write_atomic(self.fs, f"{self.trial_dir('trials')}/{TRIALS_FILE}", data)
+
+    def state(self) -> dict[str, int]:
+        """What a checkpoint must store: the next part number per table (flush first)."""
+        return dict(self.next_part)
+
+    def restore(self, state: dict[str, int] | None) -> None:
+        """Drop every part written after the checkpoint ``state`` (all parts when None): a trial that
+        restarts from a checkpoint, or from scratch, then writes each of its rows exactly once."""
+        for t in self.tables:
+            keep = (state or {}).get(t, 0)
+            info = self.fs.get_file_info(pafs.FileSelector(self.trial_dir(t), allow_not_found=True))
+            for f in info:
+                name = f.base_name
+                if name.startswith("part-") and name.endswith(".parquet") and int(name[5:10]) >= keep:
+                    self.fs.delete_file(f.path)
+                elif name.startswith("."):  # a temporary left by a killed writer
+                    self.fs.delete_file(f.path)
+            self.next_part[t] = keep
+            self.buffers[t] = self._empty(t)

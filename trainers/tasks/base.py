@@ -1,0 +1,24 @@
+"""The task interface every trainer relies on."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class Task:
+    d_in: int  # input features per time step
+    d_out: int  # model outputs per time step
+    has_metric: bool  # whether ``metric`` means something (accuracy for classification tasks)
+
+    def to(self, device: torch.device) -> "Task":
+        return self
+
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """A fresh batch (x, y) drawn from ``generator`` (which lives on the trial's device)."""
+        raise NotImplementedError
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def metric(self, y_hat: Tensor, y: Tensor) -> float | None:
+        return None

@@ -1,0 +1,46 @@
+"""`teacher_student`: the linear-system identification task of Zucchet & Orvieto (2024).
+
+The teacher is a fixed linear time-invariant system (hidden 10, input 1, output 1): A0 ~ N(0,1)/sqrt(10)
+with every eigenvalue remapped to |l| <- nu0 + (1 - nu0) tanh|l| (so |l| lies in [nu0, 1)), angle kept;
+B ~ N(0,1), C ~ N(0,1)/sqrt(10), D ~ N(0,1). It is drawn from its own seed (42), the same for every
+student seed. Inputs are i.i.d. N(0, 1), a fresh batch every step, no noise; the teacher's outputs come
+from the same FFT convolution as the students'. Loss 0.5 mean((y_hat - y)^2).
+Ref: NicolasZucchet/Vanishing-and-exploding-gradients-are-not-the-end-of-the-story, LinearSystem "dense".
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..cells.rnn import LinearRNN
+from .base import Task
+
+
+class TeacherStudent(Task):
+    d_in = 1
+    d_out = 1
+    has_metric = False
+
+    def __init__(self, nu: float, seq_len: int = 300, teacher_hidden: int = 10, teacher_seed: int = 42):
+        if not 0.0 < nu < 1.0:
+            raise ValueError(f"nu={nu} must lie in (0, 1)")
+        self.nu, self.seq_len = nu, seq_len
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(teacher_seed)
+            self.teacher = LinearRNN(self.d_in, teacher_hidden, self.d_out, nu_min=nu).requires_grad_(False)
+
+    def to(self, device: torch.device) -> "TeacherStudent":
+        self.teacher = self.teacher.to(device)
+        return self
+
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        x = torch.randn(batch, self.seq_len, self.d_in, generator=generator, device=generator.device)
+        with torch.no_grad():
+            y = self.teacher(x)
+        return x, y
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        return 0.5 * ((y_hat - y) ** 2).mean()
+
+    def teacher_eigenvalues(self) -> Tensor:
+        return torch.linalg.eigvals(self.teacher.dense_A().double())
