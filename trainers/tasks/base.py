@@ -10,6 +10,11 @@ class Task:
     d_out: int  # model outputs per time step
     has_metric: bool  # whether ``metric`` means something (accuracy for classification tasks)
 
+    @classmethod
+    def from_config(cls, cfg) -> "Task":
+        """Build from a ``TrialConfig`` (each task reads the fields it needs)."""
+        raise NotImplementedError
+
     def to(self, device: torch.device) -> "Task":
         return self
 

@@ -29,6 +29,10 @@ class TeacherStudent(Task):
             torch.manual_seed(teacher_seed)
             self.teacher = LinearRNN(self.d_in, teacher_hidden, self.d_out, nu_min=nu).requires_grad_(False)
 
+    @classmethod
+    def from_config(cls, cfg) -> "TeacherStudent":
+        return cls(cfg.nu, cfg.seq_len, cfg.teacher_hidden)
+
     def to(self, device: torch.device) -> "TeacherStudent":
         self.teacher = self.teacher.to(device)
         return self

@@ -1,0 +1,22 @@
+# The two set-up commands of the README: each makes its own virtual environment and installs everything.
+VENV ?= .venv
+PYTHON ?= python3
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	# torch first, pinned: on the CPU build machines this takes the local 2.13.0 CPU wheel.
+	# On a GPU box, install your CUDA build of torch 2.13.0 into $(VENV) before running make.
+	$(VENV)/bin/pip install --quiet "torch==2.13.0"
+	$(VENV)/bin/pip install --quiet -e ".[test]"
+	touch $@
+
+.PHONY: launch test bench
+launch: $(VENV)/.installed  ## the main job: the curse-of-memory sweep (quick scale) on local Ray into ./results
+	$(VENV)/bin/sweep launch curse-of-memory
+
+test: $(VENV)/.installed  ## the whole test suite (real Ray, Parquet and DuckDB)
+	$(VENV)/bin/python -m pytest -q
+
+bench: $(VENV)/.installed  ## the benchmarks under bench/
+	$(VENV)/bin/python bench/step_time.py

@@ -1,0 +1,295 @@
+"""DuckDB views over a results location, and the queries the CLI runs on them.
+
+``connect(results)`` opens an in-memory DuckDB connection with one view per table of
+``trainers.record.SCHEMAS`` (same names: ``trials``, ``steps``, ``grad_norms``, ...), each over every sweep
+under the results location. Every view has exactly the schema's columns and types, also when no file
+exists yet (zero rows) and when older files lack a column added to the schema later (nulls).
+
+    >>> con = connect("results")
+    >>> con.sql("SELECT cell, nu, avg(final_loss) FROM trials GROUP BY ALL").show()
+
+Layout read here (written by ``trainers.record``): ``<results>/<sweep_id>/<table>/trial_id=<id>/*.parquet``
+plus ``<results>/<sweep_id>/sweep.json`` (written by the orchestrator). The ``trial_id`` column is in the
+rows, so hive partitioning is off. Temporaries (dot-prefixed, ``.tmp``) never match ``*.parquet``.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import glob
+import io
+import json
+import math
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+
+from trainers.record import SCHEMAS, open_location
+
+FORMATS = ("table", "csv", "json")
+SWEEP_FILE = "sweep.json"
+STATUSES = ("running", "completed", "diverged", "failed")
+
+
+class AnalysisError(Exception):
+    """A user-facing error with a one-line message (the CLI prints ``error: <msg>``, no traceback)."""
+
+
+# --------------------------------------------------------------------------------------------- connect
+def connect(results: str) -> duckdb.DuckDBPyConnection:
+    """In-memory DuckDB connection with one view per table in SCHEMAS over all sweeps under ``results``.
+
+    Raises AnalysisError when the location holds no sweep directory (missing or empty).
+    """
+    fs, root = _location(results)
+    if not _sweep_dirs(fs, root):
+        raise AnalysisError(f"no sweeps under {results!r}: run `sweep launch NAME` first "
+                            f"(e.g. `sweep launch curse-of-memory --scale smoke`)")
+    con = duckdb.connect()
+    try:
+        con.sql("SET TimeZone = 'UTC'")
+    except duckdb.Error:  # ICU not available: timestamps still read, printed in local time
+        pass
+    for table in SCHEMAS:
+        try:
+            body = _relation(con, fs, root, table, native=fs.type_name == "local")
+            con.sql(f"CREATE VIEW {_ident(table)} AS {body}")
+        except duckdb.Error as e:
+            raise AnalysisError(f"cannot read table {table!r} under {results!r}: {_first_line(e)}") from None
+    return con
+
+
+def _relation(con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, root: str, table: str,
+              native: bool) -> str:
+    """SELECT giving ``table``'s rows with exactly the schema's columns and DuckDB types.
+
+    native: DuckDB reads the files itself (local paths; a glob, so files written after connect count);
+    otherwise (object stores, any pyarrow filesystem) through a pyarrow dataset registered on ``con``.
+    """
+    schema = SCHEMAS[table]
+    types = [str(t) for t in con.from_arrow(schema.empty_table()).types]
+    casts = lambda present: ", ".join(  # noqa: E731
+        f"CAST({_ident(f.name) if f.name in present else 'NULL'} AS {t}) AS {_ident(f.name)}"
+        for f, t in zip(schema, types))
+    if native:
+        pattern = f"{root.rstrip('/')}/*/{table}/trial_id=*/*.parquet"
+        files = sorted(glob.glob(glob.escape(root.rstrip("/")) + f"/*/{table}/trial_id=*/*.parquet"))
+        if files:
+            # DuckDB's glob has no escapes: list the files when the root itself holds glob characters
+            src = _literal(pattern) if not any(c in root for c in "*?[]{}") else \
+                "[" + ", ".join(_literal(f) for f in files) + "]"
+            scan = f"read_parquet({src}, hive_partitioning = false, union_by_name = true)"
+            present = {r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
+            return f"SELECT {casts(present)} FROM {scan}"
+    else:
+        files = _list_files(fs, root, table)
+        if files:
+            name = f"_arrow_{table}"
+            con.register(name, pads.dataset(files, schema=schema, format="parquet", filesystem=fs))
+            return f"SELECT {casts(set(schema.names))} FROM {_ident(name)}"
+    return f"SELECT {casts(set())} LIMIT 0"
+
+
+def _location(results: str) -> tuple[pafs.FileSystem, str]:
+    try:
+        return open_location(results)
+    except (pa.ArrowException, ValueError, OSError) as e:
+        raise AnalysisError(f"cannot open results location {results!r}: {_first_line(e)}") from None
+
+
+def _list_files(fs: pafs.FileSystem, root: str, table: str) -> list[str]:
+    """``<root>/*/<table>/trial_id=*/*.parquet`` on any pyarrow filesystem, temporaries left out."""
+    out = []
+    for sweep in _sweep_dirs(fs, root):
+        base = f"{root.rstrip('/')}/{sweep}/{table}"
+        for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+            rel = info.path[len(base) + 1:].split("/")
+            if (info.type == pafs.FileType.File and len(rel) == 2 and rel[0].startswith("trial_id=")
+                    and rel[1].endswith(".parquet") and not rel[1].startswith(".")):
+                out.append(info.path)
+    return sorted(out)
+
+
+def _sweep_dirs(fs: pafs.FileSystem, root: str) -> list[str]:
+    """Names of the sweep directories under root: those holding a sweep.json or a table directory."""
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    except (pa.ArrowException, OSError):  # root is a file, or unreadable
+        return []
+    marks = {SWEEP_FILE, *SCHEMAS}
+    out = []
+    for d in infos:
+        if d.type != pafs.FileType.Directory or d.base_name.startswith((".", "_")):
+            continue
+        children = fs.get_file_info(pafs.FileSelector(d.path, allow_not_found=True))
+        if any(c.base_name in marks for c in children):
+            out.append(d.base_name)
+    return sorted(out)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+# ---------------------------------------------------------------------------------------------- sweeps
+def sweeps(results: str) -> list[dict]:
+    """Every sweep under ``results``, oldest first: the sweep.json fields (sweep_id, name, scale,
+    created_at, spec) plus ``counts`` ({status: n}, running/completed/diverged/failed always present)
+    and ``n_trials``, from the trials view. A sweep directory without a readable sweep.json still
+    appears, with name taken from its trials' ``sweep`` column (or None) and created_at None."""
+    con = connect(results)
+    fs, root = _location(results)
+    counts: dict[str, dict[str, int]] = {}
+    names: dict[str, str] = {}
+    for sid, status, sweep, n in con.sql(
+            "SELECT sweep_id, status, any_value(sweep), count(*) FROM trials GROUP BY ALL").fetchall():
+        counts.setdefault(sid, {})[status if status is not None else "unknown"] = n
+        if sweep is not None:
+            names[sid] = sweep
+    out = []
+    for sid in _sweep_dirs(fs, root):
+        meta = _read_sweep_json(fs, f"{root.rstrip('/')}/{sid}/{SWEEP_FILE}")
+        info = {"sweep_id": sid, "name": names.get(sid), "scale": None, "created_at": None, "spec": {}}
+        info.update(meta or {})
+        info["sweep_id"] = sid  # the directory name is what rows carry
+        c = dict.fromkeys(STATUSES, 0)
+        c.update(counts.get(sid, {}))
+        info["counts"], info["n_trials"] = c, sum(c.values())
+        out.append(info)
+    return sorted(out, key=lambda s: (_when(s.get("created_at")), s["sweep_id"]))
+
+
+def _read_sweep_json(fs: pafs.FileSystem, path: str) -> dict | None:
+    try:
+        with fs.open_input_stream(path) as f:
+            data = json.loads(f.read().decode())
+        return data if isinstance(data, dict) else None
+    except (pa.ArrowException, OSError, ValueError):
+        return None
+
+
+def _when(created_at: Any) -> dt.datetime:
+    try:
+        t = dt.datetime.fromisoformat(str(created_at))
+    except ValueError:
+        return dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def resolve_sweep(results: str, name_or_id: str) -> dict:
+    """The sweep (as in ``sweeps``) whose sweep_id is ``name_or_id``, else the latest whose name is."""
+    all_ = sweeps(results)
+    for s in all_:
+        if s["sweep_id"] == name_or_id:
+            return s
+    named = [s for s in all_ if s.get("name") == name_or_id]
+    if named:
+        return named[-1]
+    listing = ", ".join(f"{s['sweep_id']} ({s.get('name')})" for s in all_[-20:])
+    more = f" and {len(all_) - 20} older" if len(all_) > 20 else ""
+    raise AnalysisError(f"no sweep with id or name {name_or_id!r}; available: {listing}{more}")
+
+
+# ----------------------------------------------------------------------------------------------- query
+def query_arrow(results: str, sql: str) -> pa.Table:
+    """Run ``sql`` over the views; the result as a pyarrow Table (empty, no columns, for statements
+    that return nothing). Malformed SQL or unknown names raise AnalysisError with DuckDB's first line."""
+    return run_arrow(connect(results), sql)
+
+
+def run_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pa.Table:
+    """``query_arrow`` on an open connection (optionally with ``?`` parameters)."""
+    try:
+        rel = con.sql(sql, params=params) if params else con.sql(sql)
+        return rel.to_arrow_table() if rel is not None else pa.table({})
+    except duckdb.Error as e:
+        raise AnalysisError(f"query failed: {_first_line(e)}") from None
+
+
+def query(results: str, sql: str, fmt: str = "table") -> str:
+    """Run ``sql`` and render the result as ``table`` (aligned plain text), ``csv`` (with header) or
+    ``json`` (an array of row objects; NaN and ±inf become null, timestamps ISO-8601 strings)."""
+    if fmt not in FORMATS:
+        raise AnalysisError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    return {"table": to_text, "csv": to_csv, "json": to_json}[fmt](query_arrow(results, sql))
+
+
+def to_text(tbl: pa.Table) -> str:
+    """An aligned plain-text table: header, dashes, rows (numbers right-aligned), then the row count."""
+    if tbl.num_columns == 0:
+        return "OK"
+    rows = tbl.to_pylist()
+    cols = tbl.column_names
+    cells = [[_text_cell(r[c]) for c in cols] for r in rows]
+    numeric = [pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+               for t in tbl.schema.types]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
+    fmt = lambda vals: "  ".join(  # noqa: E731
+        (v.rjust(w) if num else v.ljust(w)) for v, w, num in zip(vals, widths, numeric)).rstrip()
+    lines = [fmt(cols), "  ".join("-" * w for w in widths)] + [fmt(r) for r in cells]
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def _text_cell(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, (dict, list)):
+        return json.dumps(_jsonable(v))
+    return str(v)
+
+
+def to_csv(tbl: pa.Table) -> str:
+    """CSV with a header row; NULL is an empty field, floats at full precision (nan, inf as written)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(tbl.column_names)
+    for r in tbl.to_pylist():
+        w.writerow(["" if v is None else
+                    v.isoformat() if isinstance(v, (dt.date, dt.time)) else
+                    json.dumps(_jsonable(v)) if isinstance(v, (dict, list)) else v
+                    for v in r.values()])
+    return buf.getvalue()
+
+
+def to_json(tbl: pa.Table) -> str:
+    """A JSON array of row objects, one row per line; always valid JSON (NaN/±inf → null)."""
+    rows = [json.dumps(_jsonable(r), allow_nan=False) for r in tbl.to_pylist()]
+    return "[\n" + ",\n".join(rows) + "\n]\n" if rows else "[]\n"
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (dt.date, dt.time)):
+        return v.isoformat()
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds()
+    if isinstance(v, decimal.Decimal):
+        return _jsonable(float(v))
+    if isinstance(v, bytes):
+        return v.hex()
+    if v is None or isinstance(v, (str, int, bool)):
+        return v
+    return str(v)

@@ -1,0 +1,159 @@
+"""`sweep`: the command-line face of the library. Each command's docstring is its help text."""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import List, Optional
+
+import typer
+
+from trainers.registry import UnknownName
+
+from .spec import SpecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="RNN training-dynamics sweeps: launch on Ray Tune, query with SQL, redraw the papers' figures.")
+
+ResultsOpt = typer.Option(None, "--results", help="Results location (path or URI); default $SWEEP_RESULTS, else ./results.")
+
+
+def results_location(results: str | None) -> str:
+    return results or os.environ.get("SWEEP_RESULTS") or "results"
+
+
+def user_errors(fn):
+    """Turn the library's user-facing errors into `error: <one line>` and exit status 2."""
+    from analysis.db import AnalysisError
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (SpecError, UnknownName, AnalysisError, ValueError) as e:
+            typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
+            raise typer.Exit(2)
+
+    return wrapper
+
+
+@app.command()
+@user_errors
+def launch(
+    name: str = typer.Argument(..., help="A named sweep, e.g. curse-of-memory."),
+    scale: str = typer.Option("quick", help="smoke | quick | paper."),
+    results: Optional[str] = ResultsOpt,
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (e.g. auto); default: a local Ray."),
+    cpus_per_trial: float = typer.Option(1.0, help="CPUs reserved per trial (also torch's thread count)."),
+    gpus_per_trial: float = typer.Option(0.0, help="GPUs per trial; fractions share a GPU (e.g. 0.25)."),
+    max_concurrent: Optional[int] = typer.Option(None, help="At most this many trials at once."),
+    seeds: Optional[int] = typer.Option(None, help="Seeds per (cell, depth, nu0); shortcut for --set seeds=N."),
+    set_: List[str] = typer.Option([], "--set", help="Override a spec field: key=value (repeatable)."),
+):
+    """Launch a sweep: every (cell, depth, nu0) gets an Optuna-chosen learning rate, then every seed runs.
+
+    Example: sweep launch curse-of-memory --scale smoke --set cells=rnn,lru --set nus=0.9,0.99
+    """
+    from .sweeps import resolve
+    from .tune import launch as run
+
+    sets = list(set_) + ([f"seeds={seeds}"] if seeds is not None else [])
+    spec = resolve(name, scale, sets)
+    loc = results_location(results)
+    sweep_id = run(spec, loc, address=address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                   max_concurrent=max_concurrent)
+    typer.echo(f"results: {os.path.join(loc, sweep_id) if '://' not in loc else loc.rstrip('/') + '/' + sweep_id}")
+    typer.echo("try:")
+    typer.echo(f"  sweep query \"SELECT cell, nu, lr, count(*) AS seeds, avg(final_loss) AS loss FROM trials "
+               f"WHERE sweep_id = '{sweep_id}' AND stage = 'seed' GROUP BY ALL ORDER BY ALL\""
+               + (f" --results {loc}" if results else ""))
+    typer.echo(f"  sweep report {sweep_id}" + (f" --results {loc}" if results else ""))
+
+
+@app.command("ls")
+@user_errors
+def ls(results: Optional[str] = ResultsOpt):
+    """List the sweeps under the results location, newest last, with trial counts by status.
+
+    Example: sweep ls --results ./results
+    """
+    from analysis.db import sweeps
+
+    rows = sweeps(results_location(results))
+    for s in rows:
+        c = s.get("counts", {})
+        typer.echo(f"{s['sweep_id']}  {s.get('name') or '?'}  {s.get('scale') or '?'}  "
+                   f"{s.get('created_at') or '?'}  trials={s.get('n_trials', 0)} completed={c.get('completed', 0)} "
+                   f"diverged={c.get('diverged', 0)} failed={c.get('failed', 0)} running={c.get('running', 0)}")
+
+
+@app.command()
+@user_errors
+def status(sweep_id: str = typer.Argument(..., help="A sweep id or name (latest of that name)."),
+           results: Optional[str] = ResultsOpt):
+    """Per-stage trial counts by status for one sweep.
+
+    Example: sweep status curse-of-memory
+    """
+    from analysis.db import query, resolve_sweep
+
+    loc = results_location(results)
+    s = resolve_sweep(loc, sweep_id)
+    typer.echo(f"{s['sweep_id']}  ({s.get('name')}, scale {s.get('scale')}, {s.get('status', '?')})")
+    typer.echo(query(loc, "SELECT stage, status, count(*) AS trials, sum(steps_done) AS steps FROM trials "
+                          f"WHERE sweep_id = '{s['sweep_id']}' GROUP BY ALL ORDER BY ALL"))
+
+
+@app.command()
+@user_errors
+def query(
+    sql: str = typer.Argument(..., help="DuckDB SQL over the views trials, steps, grad_norms, ..."),
+    format: str = typer.Option("table", "--format", "-f", help="table | csv | json | parquet."),
+    out: Optional[str] = typer.Option(None, help="Write to this file instead of standard output."),
+    results: Optional[str] = ResultsOpt,
+):
+    """Run SQL over every sweep's tables (one view per table, every row tagged with sweep_id and trial_id).
+
+    Example: sweep query "SELECT cell, nu, avg(final_loss) FROM trials WHERE stage='seed' GROUP BY ALL"
+    """
+    from analysis import db
+
+    loc = results_location(results)
+    if format == "parquet":
+        if not out:
+            raise ValueError("--format parquet needs --out FILE")
+        import pyarrow.parquet as pq
+
+        pq.write_table(db.query_arrow(loc, sql), out)
+        typer.echo(f"wrote {out}")
+        return
+    text = db.query(loc, sql, format)
+    if out:
+        with open(out, "w") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+        typer.echo(f"wrote {out}")
+    else:
+        typer.echo(text)
+
+
+@app.command()
+@user_errors
+def report(target: str = typer.Argument(..., help="A sweep name (its latest run) or a sweep id."),
+           out: Optional[str] = typer.Option(None, help="Output folder; default <results>/<sweep_id>/report."),
+           results: Optional[str] = ResultsOpt):
+    """Redraw the paper's figures and tables from a sweep's results (PNG + Markdown index).
+
+    Example: sweep report curse-of-memory
+    """
+    from analysis.report import report as draw
+
+    for path in draw(results_location(results), target, out):
+        typer.echo(path)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

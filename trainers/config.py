@@ -1,0 +1,43 @@
+"""The one-trial config: everything a trainer needs, as a typed frozen dataclass (JSON round-trips)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    sweep: str  # sweep name (named sweep or spec file stem)
+    sweep_id: str  # unique id of the sweep run
+    trial_id: str  # unique within the sweep; stable across resumes and retries
+    results: str  # results location: a local path or a pyarrow filesystem URI
+    stage: str = "seed"  # lr_search (Optuna learning-rate trials) | seed (runs at the chosen rate)
+    task: str = "teacher_student"  # task registry name
+    cell: str = "lru"  # cell registry name
+    depth: int = 1  # stacked recurrent layers; 1 is the paper's bare cell
+    hidden: int = 64  # recurrent units per layer
+    d_model: int = 16  # width of the residual stream when depth > 1
+    layer_norm: bool = False  # LayerNorm before each layer of a deep stack
+    nu: float = 0.99  # memory parameter nu0 (teacher eigenvalue floor; ring-init r_min of diagonal cells)
+    seq_len: int = 300  # sequence length T
+    teacher_hidden: int = 10  # teacher state size (teacher-student task)
+    seed: int = 0  # student init and data stream
+    lr: float = 1e-3  # peak learning rate of Adam
+    lr_min: float = 1e-7  # floor of the cosine decay
+    clip: float | None = None  # global-norm clipping threshold; None = off
+    steps: int = 1000  # optimiser steps
+    batch: int = 128  # sequences per step, fresh every step
+    eval_batch: int = 1024  # fixed evaluation batch for final_loss / best_loss
+    eval_every: int = 0  # steps between evaluations (0: only at the end)
+    grad_norm_every: int = 10  # steps between per-group gradient-norm rows (0: never)
+    report_every: int = 50  # steps between progress reports to Ray Tune
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    flush_rows: int = 65536  # buffered rows per table before a part file is written
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrialConfig":
+        return cls(**d)

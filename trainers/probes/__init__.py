@@ -1,0 +1,1 @@
+"""Probes: measurements taken during a trial, each writing its own table."""

@@ -1,0 +1,157 @@
+"""One trial: build the task and model, train with Adam + cosine decay, record every step, evaluate.
+
+``run_trial(cfg)`` is the whole trial; Ray Tune calls it through ``orchestrator.tune``, tests and notebooks
+can call it directly. Rows go straight to the results location through one ``TrialWriter``:
+``steps`` every step, ``grad_norms`` every ``grad_norm_every`` steps, one ``trials`` row (written as
+``running`` at the start and replaced at the end). A non-finite loss stops the trial as ``diverged``;
+an exception marks it ``failed`` with the reason; neither stops the sweep.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import platform
+import socket
+import time
+from typing import Callable
+
+import torch
+
+from .config import TrialConfig
+from .probes.grad_norms import group_norms
+from .record import TrialWriter
+from .stack import Stack
+from .tasks import task_class
+
+CHECK_EVERY = 25  # steps between device syncs that move losses to the host and test for divergence
+EVAL_SEED = 2**31 - 1  # the evaluation batch is the same for every trial of a task
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto``: the first CUDA device this process can see (Ray sets CUDA_VISIBLE_DEVICES to the GPUs it
+    assigned the trial, none when the trial asked for none), else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def versions() -> str:
+    import numpy
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    for pkg in ("ray", "rnn-dynamics-sweeps"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return json.dumps(out, sort_keys=True)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def trial_row(cfg: TrialConfig, **fields) -> dict:
+    """The ``trials`` row: config columns plus the given outcome fields."""
+    return dict(
+        sweep=cfg.sweep, stage=cfg.stage, task=cfg.task, cell=cfg.cell, depth=cfg.depth, hidden=cfg.hidden,
+        nu=cfg.nu, seed=cfg.seed, lr=cfg.lr, clip=cfg.clip, host=socket.gethostname(), versions=versions(),
+        config_json=cfg.to_json(), **fields)
+
+
+def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = None) -> dict:
+    """Train one trial and record it; returns the summary (status, final_loss, ...)."""
+    started, t0 = _now(), time.perf_counter()
+    writer = TrialWriter(cfg.results, cfg.sweep_id, cfg.trial_id, cfg.flush_rows)
+    writer.restore(None)  # a fresh start drops whatever an earlier attempt of this trial wrote
+    writer.write_trial(trial_row(cfg, status="running", steps_done=0, started_at=started))
+    outcome = dict(status="completed", error=None, steps_done=0, final_loss=None, best_loss=None,
+                   final_metric=None, device=None)
+    try:
+        outcome.update(_train(cfg, writer, on_progress, t0))
+    except Exception as e:  # a deterministic failure of this trial: record it, the sweep goes on
+        outcome.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:500])
+        outcome["steps_done"] = getattr(e, "steps_done", outcome["steps_done"])
+    writer.flush()
+    outcome["wall_s"] = time.perf_counter() - t0
+    writer.write_trial(trial_row(cfg, started_at=started, ended_at=_now(), **outcome))
+    return outcome
+
+
+def _train(cfg: TrialConfig, writer: TrialWriter, on_progress, t0: float) -> dict:
+    device = pick_device(cfg.device)
+    task = task_class(cfg.task).from_config(cfg).to(device)
+    torch.manual_seed(cfg.seed)
+    model = Stack(cfg.cell, task.d_in, cfg.hidden, task.d_out, depth=cfg.depth, d_model=cfg.d_model,
+                  layer_norm=cfg.layer_norm, r_min=cfg.nu).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = model.param_groups()
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps, eta_min=cfg.lr_min)
+    data = torch.Generator(device).manual_seed(cfg.seed * 7919 + 17)  # its own stream, not the init's
+    eval_x, eval_y = task.sample(cfg.eval_batch, torch.Generator(device).manual_seed(EVAL_SEED))
+    max_norm = cfg.clip if cfg.clip else math.inf
+
+    def evaluate() -> tuple[float, float | None]:
+        with torch.no_grad():
+            y_hat = model(eval_x)
+            return task.loss(y_hat, eval_y).item(), task.metric(y_hat, eval_y)
+
+    evals: list[float] = []
+    pending: list[tuple] = []
+    steps_done, diverged_at = 0, None
+    for step in range(1, cfg.steps + 1):
+        x, y = task.sample(cfg.batch, data)
+        y_hat = model(x)
+        loss = task.loss(y_hat, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_norm_every and step % cfg.grad_norm_every == 0:
+            norms = group_norms(groups)
+            writer.extend("grad_norms", {"step": [step] * len(norms), "group": list(norms),
+                                         "norm": list(norms.values())})
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)  # the norm before clipping
+        lr = sched.get_last_lr()[0]
+        opt.step()
+        sched.step()
+        metric = task.metric(y_hat, y) if task.has_metric else None
+        pending.append((step, loss.detach(), grad_norm.detach(), lr, metric, time.perf_counter() - t0))
+        if len(pending) >= CHECK_EVERY or step == cfg.steps:
+            steps_done, diverged_at = _drain(pending, writer, max_norm)
+            pending.clear()
+            if diverged_at is not None:
+                break
+            if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
+                evals.append(evaluate()[0])
+            if on_progress and (step % cfg.report_every < CHECK_EVERY or step == cfg.steps):
+                on_progress({"step": step, "loss": writer.buffers["steps"]["loss"][-1]
+                             if writer.pending("steps") else float("nan")})
+    device_name = str(device)
+    if diverged_at is not None:
+        best = min(evals) if evals else None
+        return dict(status="diverged", error=f"non-finite loss at step {diverged_at}", steps_done=steps_done,
+                    final_loss=math.nan, best_loss=best, device=device_name)
+    final, final_metric = evaluate()
+    evals.append(final)
+    finite = [e for e in evals if math.isfinite(e)]
+    return dict(status="completed" if math.isfinite(final) else "diverged", steps_done=steps_done,
+                final_loss=final, best_loss=min(finite) if finite else None, final_metric=final_metric,
+                device=device_name)
+
+
+def _drain(pending: list[tuple], writer: TrialWriter, max_norm: float) -> tuple[int, int | None]:
+    """Move buffered per-step values to the host and the writer; stop at the first non-finite loss.
+
+    Returns (last step recorded, the step whose loss was non-finite or None)."""
+    losses = torch.stack([p[1] for p in pending]).float().tolist()
+    norms = torch.stack([p[2] for p in pending]).float().tolist()
+    last = pending[0][0] - 1
+    for (step, _, _, lr, metric, wall), loss, norm in zip(pending, losses, norms):
+        writer.append("steps", dict(step=step, loss=loss, metric=metric, lr=lr, grad_norm=norm,
+                                    clipped=bool(norm > max_norm), wall_s=wall))
+        last = step
+        if not math.isfinite(loss):
+            return last, step
+    return last, None
