@@ -17,10 +17,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
-import glob
 import io
 import json
+import logging
 import math
+import re
 from typing import Any
 
 import duckdb
@@ -31,6 +32,8 @@ import pyarrow.fs as pafs
 from trainers.record import SCHEMAS, open_location
 
 FORMATS = ("table", "csv", "json")
+OWN_FILE = re.compile(r"part-\d{5}\.parquet|trial\.parquet")  # the names trainers.record writes
+log = logging.getLogger("analysis")
 SWEEP_FILE = "sweep.json"
 STATUSES = ("running", "completed", "diverged", "failed")
 
@@ -43,6 +46,9 @@ class AnalysisError(Exception):
 def connect(results: str) -> duckdb.DuckDBPyConnection:
     """In-memory DuckDB connection with one view per table in SCHEMAS over all sweeps under ``results``.
 
+    The connection is read-only by construction: the tables are pyarrow datasets (local paths and
+    object stores alike), and once they are registered DuckDB's own file access is switched off and the
+    configuration locked, so no statement (COPY, ATTACH, read_csv, ...) can touch a file.
     Raises AnalysisError when the location holds no sweep directory (missing or empty).
     """
     fs, root = _location(results)
@@ -56,42 +62,26 @@ def connect(results: str) -> duckdb.DuckDBPyConnection:
         pass
     for table in SCHEMAS:
         try:
-            body = _relation(con, fs, root, table, native=fs.type_name == "local")
-            con.sql(f"CREATE VIEW {_ident(table)} AS {body}")
-        except duckdb.Error as e:
+            con.sql(f"CREATE VIEW {_ident(table)} AS {_relation(con, fs, root, table)}")
+        except (duckdb.Error, pa.ArrowException, OSError) as e:
             raise AnalysisError(f"cannot read table {table!r} under {results!r}: {_first_line(e)}") from None
+    con.sql("SET enable_external_access = false")
+    con.sql("SET lock_configuration = true")
     return con
 
 
-def _relation(con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, root: str, table: str,
-              native: bool) -> str:
-    """SELECT giving ``table``'s rows with exactly the schema's columns and DuckDB types.
-
-    native: DuckDB reads the files itself (local paths; a glob, so files written after connect count);
-    otherwise (object stores, any pyarrow filesystem) through a pyarrow dataset registered on ``con``.
-    """
+def _relation(con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, root: str, table: str) -> str:
+    """SELECT giving ``table``'s rows with exactly the schema's columns and DuckDB types, through a
+    pyarrow dataset registered on ``con`` (older files lacking a later column read it as null)."""
     schema = SCHEMAS[table]
     types = [str(t) for t in con.from_arrow(schema.empty_table()).types]
-    casts = lambda present: ", ".join(  # noqa: E731
-        f"CAST({_ident(f.name) if f.name in present else 'NULL'} AS {t}) AS {_ident(f.name)}"
-        for f, t in zip(schema, types))
-    if native:
-        pattern = f"{root.rstrip('/')}/*/{table}/trial_id=*/*.parquet"
-        files = sorted(glob.glob(glob.escape(root.rstrip("/")) + f"/*/{table}/trial_id=*/*.parquet"))
-        if files:
-            # DuckDB's glob has no escapes: list the files when the root itself holds glob characters
-            src = _literal(pattern) if not any(c in root for c in "*?[]{}") else \
-                "[" + ", ".join(_literal(f) for f in files) + "]"
-            scan = f"read_parquet({src}, hive_partitioning = false, union_by_name = true)"
-            present = {r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
-            return f"SELECT {casts(present)} FROM {scan}"
-    else:
-        files = _list_files(fs, root, table)
-        if files:
-            name = f"_arrow_{table}"
-            con.register(name, pads.dataset(files, schema=schema, format="parquet", filesystem=fs))
-            return f"SELECT {casts(set(schema.names))} FROM {_ident(name)}"
-    return f"SELECT {casts(set())} LIMIT 0"
+    cols = ", ".join(f"CAST({_ident(f.name)} AS {t}) AS {_ident(f.name)}" for f, t in zip(schema, types))
+    files = _list_files(fs, root, table)
+    if not files:
+        return f"SELECT {', '.join(f'CAST(NULL AS {t}) AS {_ident(f.name)}' for f, t in zip(schema, types))} LIMIT 0"
+    name = f"_arrow_{table}"
+    con.register(name, pads.dataset(files, schema=schema, format="parquet", filesystem=fs))
+    return f"SELECT {cols} FROM {_ident(name)}"
 
 
 def _location(results: str) -> tuple[pafs.FileSystem, str]:
@@ -108,9 +98,12 @@ def _list_files(fs: pafs.FileSystem, root: str, table: str) -> list[str]:
         base = f"{root.rstrip('/')}/{sweep}/{table}"
         for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
             rel = info.path[len(base) + 1:].split("/")
-            if (info.type == pafs.FileType.File and len(rel) == 2 and rel[0].startswith("trial_id=")
-                    and rel[1].endswith(".parquet") and not rel[1].startswith(".")):
+            if info.type != pafs.FileType.File or rel[-1].startswith("."):  # a writer's temporary
+                continue
+            if len(rel) == 2 and rel[0].startswith("trial_id=") and OWN_FILE.fullmatch(rel[1]):
                 out.append(info.path)
+            else:
+                log.warning("skipping foreign file %s (not written by a trial)", info.path)
     return sorted(out)
 
 

@@ -120,17 +120,34 @@ def test_temporaries_and_old_files_without_new_columns(tmp_path):
         ("old", None), ("t0", "seed")]
 
 
-def test_arrow_dataset_relation_matches_native(two_sweeps):
-    # the path non-local locations (s3://) take: pyarrow datasets registered on the connection
-    fs, root = open_location(str(two_sweeps))
-    con = duckdb.connect()
-    for table in SCHEMAS:
-        con.sql(f"CREATE VIEW {table} AS {db._relation(con, fs, root, table, native=False)}")
-    native = connect(str(two_sweeps))
-    for table in SCHEMAS:
-        q = f"SELECT * FROM {table} ORDER BY ALL"
-        assert repr(con.sql(q).fetchall()) == repr(native.sql(q).fetchall())  # repr: nan == nan
-        assert con.sql(f"DESCRIBE {table}").fetchall() == native.sql(f"DESCRIBE {table}").fetchall()
+def test_queries_cannot_write_or_read_other_files(two_sweeps, tmp_path):
+    target = two_sweeps / "A" / "steps" / "trial_id=a0" / "part-00000.parquet"
+    before = target.read_bytes()
+    for sql in (f"COPY (SELECT 1 AS x) TO '{target}'", f"COPY (SELECT 1 AS x) TO '{tmp_path}/new.parquet'",
+                "SELECT * FROM read_csv('/etc/hostname')", f"ATTACH '{tmp_path}/x.db'",
+                "SET enable_external_access = true"):
+        with pytest.raises(AnalysisError, match="query failed"):
+            query(str(two_sweeps), sql)
+    assert target.read_bytes() == before and not (tmp_path / "new.parquet").exists()
+
+
+def test_foreign_file_is_named_and_skipped(two_sweeps, caplog):
+    expected = query_arrow(str(two_sweeps), "SELECT count(*) AS n FROM steps").to_pylist()
+    foreign = two_sweeps / "A" / "steps" / "trial_id=a0" / "notes.parquet"
+    pq.write_table(pa.table({"x": [1, 2, 3]}), foreign)
+    (two_sweeps / "A" / "steps" / "README.txt").write_text("hello")
+    with caplog.at_level("WARNING", logger="analysis"):
+        n = query_arrow(str(two_sweeps), "SELECT count(*) AS n FROM steps").to_pylist()
+    assert n == expected  # the foreign rows are not counted
+    assert str(foreign) in caplog.text
+
+
+def test_truncated_part_fails_naming_the_file(two_sweeps):
+    part = two_sweeps / "A" / "steps" / "trial_id=a1" / "part-00001.parquet"
+    part.write_bytes(part.read_bytes()[:40])
+    with pytest.raises(AnalysisError) as e:
+        query(str(two_sweeps), "SELECT sum(loss) FROM steps")
+    assert str(part) in str(e.value) and "\n" not in str(e.value)
 
 
 def test_two_sweeps_visible_and_separable(two_sweeps):
