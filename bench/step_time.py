@@ -4,8 +4,9 @@ plain per-time-step Python loop (``forward_stepwise``), measured in the same run
 One step = forward + loss 0.5 * mean((y_hat - y)^2) against the target of the teacher-student task
 (TeacherStudent(nu=0.99)) + backward + Adam step, at the paper's shape by default (batch 128, T = 300,
 hidden 64, d_in = d_out = 1). Each form gets its own copy of the same initial model and its own Adam;
-one warm-up step each, then ``--repeats`` timed steps of each form, interleaved, and the medians. The fast/loop output difference is measured
-once, on the initial model, in float32.
+one warm-up step each, then ``--repeats`` timed steps of each form, interleaved, and their medians.
+Pass/fail uses the medians; the ratio of the best times is printed too, being less sensitive to other
+processes on the machine. The fast/loop output difference is measured once, on the initial model, in float32.
 
 Targets (speed-up = loop ms / fast ms): lru, cdiag, cdiag_norm >= 30x (FFT convolution instead of a loop);
 rnn and blockdiag >= 5x (log-depth doubling of A^k); gru and lstm are reported only (their fast path is
@@ -77,7 +78,8 @@ def bench_cell(name: str, args, task: TeacherStudent, x, y, device: torch.device
     for _ in range(args.repeats):  # interleaved, so that background load hits both forms alike
         fast_ms.append(timed(fast_step, device))
         loop_ms.append(timed(loop_step, device))
-    return {"fast": statistics.median(fast_ms), "loop": statistics.median(loop_ms), "diff": diff, "scale": scale}
+    return {"fast": statistics.median(fast_ms), "loop": statistics.median(loop_ms),
+            "best_ratio": min(loop_ms) / min(fast_ms), "diff": diff, "scale": scale}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,18 +113,19 @@ def main(argv: list[str] | None = None) -> int:
         try:
             r = bench_cell(name, args, task, x, y, device)
         except Exception as e:  # a benchmark reports, it does not stop
-            rows.append((name, "error", "", "", "", f"{type(e).__name__}: {e}", "", ""))
+            rows.append((name, "error", "", "", "", f"{type(e).__name__}: {e}", "", "", ""))
             continue
         ratio = r["loop"] / r["fast"]
         target = TARGETS.get(name)
         verdict = ("yes" if ratio >= target else "NO") if target is not None else "report"
         rows.append((name, f"{r['fast']:.1f}", f"{r['loop']:.1f}", f"{ratio:.1f}x",
-                     f">= {target:g}x" if target is not None else "-", verdict, f"{r['diff']:.1e}",
-                     f"{r['scale']:.1e}"))
+                     f">= {target:g}x" if target is not None else "-", verdict,
+                     f"{r['best_ratio']:.1f}x", f"{r['diff']:.1e}", f"{r['scale']:.1e}"))
         print(f"  {name}: fast {r['fast']:.1f} ms, loop {r['loop']:.1f} ms", file=sys.stderr, flush=True)
 
-    print("| cell | fast ms/step | loop ms/step | speed-up (loop/fast) | target | pass? | max abs(fast - loop) (fp32) | max abs(y) |")
-    print("| --- | ---: | ---: | ---: | --- | --- | ---: | ---: |")
+    print("| cell | fast ms/step | loop ms/step | speed-up (loop/fast) | target | pass? "
+          "| speed-up of best times | max abs(fast - loop) (fp32) | max abs(y) |")
+    print("| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     return 0

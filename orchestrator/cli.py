@@ -10,7 +10,7 @@ import typer
 
 from trainers.registry import UnknownName
 
-from .spec import SpecError
+from .spec import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="RNN training-dynamics sweeps: launch on Ray Tune, query with SQL, redraw the papers' figures.")
@@ -30,7 +30,7 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (SpecError, UnknownName, AnalysisError, ValueError) as e:
+        except (UserError, UnknownName, AnalysisError) as e:
             typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
             raise typer.Exit(2)
 
@@ -62,12 +62,30 @@ def launch(
     loc = results_location(results)
     sweep_id = run(spec, loc, address=address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                    max_concurrent=max_concurrent)
-    typer.echo(f"results: {os.path.join(loc, sweep_id) if '://' not in loc else loc.rstrip('/') + '/' + sweep_id}")
+    base, _, options = loc.partition("?")
+    typer.echo(f"results: {base.rstrip('/')}/{sweep_id}" + (f"?{options}" if options else ""))
     typer.echo("try:")
     typer.echo(f"  sweep query \"SELECT cell, nu, lr, count(*) AS seeds, avg(final_loss) AS loss FROM trials "
                f"WHERE sweep_id = '{sweep_id}' AND stage = 'seed' GROUP BY ALL ORDER BY ALL\""
                + (f" --results {loc}" if results else ""))
     typer.echo(f"  sweep report {sweep_id}" + (f" --results {loc}" if results else ""))
+
+
+@app.command()
+@user_errors
+def resume(sweep_id: str = typer.Argument(..., help="The id of an interrupted sweep."),
+           results: Optional[str] = ResultsOpt,
+           address: Optional[str] = typer.Option(None, help="Ray cluster address; default: a local Ray.")):
+    """Finish an interrupted sweep: finished trials stay, unfinished ones continue from their last checkpoint.
+
+    Example: sweep resume curse-of-memory-20261122-101500-ab12
+    """
+    from .tune import resume as run
+
+    loc = results_location(results)
+    meta = run(sweep_id, loc, address=address)
+    typer.echo(f"sweep {sweep_id}: {meta.get('status')}")
+    typer.echo(f"  sweep status {sweep_id}" + (f" --results {loc}" if results else ""))
 
 
 @app.command("ls")
@@ -121,7 +139,7 @@ def query(
     loc = results_location(results)
     if format == "parquet":
         if not out:
-            raise ValueError("--format parquet needs --out FILE")
+            raise UserError("--format parquet needs --out FILE")
         import pyarrow.parquet as pq
 
         pq.write_table(db.query_arrow(loc, sql), out)

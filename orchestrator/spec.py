@@ -17,8 +17,12 @@ from trainers.tasks import TASKS
 SCALES = ("smoke", "quick", "paper")
 
 
-class SpecError(ValueError):
-    """A bad sweep name, scale, override or field value; the message is one line for the user."""
+class UserError(ValueError):
+    """A mistake in what the user asked for; the CLI prints its one-line message, no traceback."""
+
+
+class SpecError(UserError):
+    """A bad sweep name, scale, override or field value."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class SweepSpec:
     clip: float = 0.0  # global-norm clipping threshold; 0 = off
     eval_batch: int = 1024  # fixed evaluation batch size
     grad_norm_every: int = 10  # steps between per-group gradient-norm rows (0 = never)
+    checkpoint_every: int = 500  # steps between trial checkpoints, for resume and retries (0 = none)
+    max_failures: int = 3  # retries of a trial whose process or node died, from its last checkpoint
     device: str = "auto"  # auto | cpu | cuda
 
     def lr_range_for(self, cell: str) -> tuple[float, float]:
@@ -86,7 +92,7 @@ class SweepSpec:
                       "eval_batch"):
             if getattr(self, field) < 1:
                 bad(field, getattr(self, field), "an integer >= 1")
-        for field in ("lr_search_trials", "grad_norm_every"):
+        for field in ("lr_search_trials", "grad_norm_every", "checkpoint_every", "max_failures"):
             if getattr(self, field) < 0:
                 bad(field, getattr(self, field), "an integer >= 0")
         if not self.lr > 0:
@@ -110,6 +116,15 @@ class SweepSpec:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SweepSpec":
+        """Rebuild from ``to_dict`` output read back from JSON (lists become the declared tuples)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise SpecError(f"unknown spec fields {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def _parse(field: dataclasses.Field, text: str):

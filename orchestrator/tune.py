@@ -28,17 +28,34 @@ from trainers.config import TrialConfig
 from trainers.record import open_location
 from trainers.train import run_trial
 
-from .spec import SweepSpec
+from .spec import SweepSpec, UserError
 
 SWEEP_FILE = "sweep.json"
+CHECKPOINT_FILE = "trial_state.pt"
+STAGES = ("lr_search", "seed")
 
 
 def _trainable(config: dict) -> None:
+    """One trial inside Ray: resume from Tune's checkpoint if there is one, report progress and checkpoints."""
+    import tempfile
+
     import torch
 
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
     cfg = TrialConfig.from_dict(config["trial"])
-    summary = run_trial(cfg, on_progress=lambda m: tune.report(m))
+    resume = None
+    ckpt = tune.get_checkpoint()
+    if ckpt:
+        with ckpt.as_directory() as d:
+            resume = torch.load(os.path.join(d, CHECKPOINT_FILE), weights_only=True)
+
+    def on_checkpoint(state: dict, metrics: dict) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(state, os.path.join(d, CHECKPOINT_FILE))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+    summary = run_trial(cfg, on_progress=tune.report, resume=resume, on_checkpoint=on_checkpoint,
+                        node=ray.get_runtime_context().get_node_id())
     tune.report({k: v for k, v in summary.items() if v is not None})
 
 
@@ -52,7 +69,7 @@ def trial_config(spec: SweepSpec, sweep_id: str, results: str, group: dict, **fi
         d_model=spec.d_model, layer_norm=spec.layer_norm, seq_len=spec.seq_len,
         teacher_hidden=spec.teacher_hidden, steps=spec.steps, batch=spec.batch, eval_batch=spec.eval_batch,
         lr_min=spec.lr_min, clip=spec.clip or None, grad_norm_every=spec.grad_norm_every, device=spec.device,
-        **group, **fields)
+        checkpoint_every=spec.checkpoint_every, **group, **fields)
     return json.loads(cfg.to_json())
 
 
@@ -113,46 +130,47 @@ class GridOptunaSearcher(Searcher):
 
 
 class Progress(tune.Callback):
-    """One live line: trials done / running / failed / diverged and the elapsed time."""
+    """One live line: trials done / running / failed / diverged and the elapsed time. Counts are read from
+    Tune's trial list each time, so the line stays right after a restore (Tune pickles its callbacks)."""
 
     def __init__(self, stage: str, total: int):
-        self.stage, self.total = stage, total  # no stream kept: Tune pickles its callbacks
+        self.stage, self.total = stage, total
         self.t0 = time.monotonic()
-        self.running = self.done = self.failed = self.diverged = 0
-        self.tty = sys.stderr.isatty()
         self._last = 0.0
+        self._line = ""
 
-    def _print(self, trials=None, force: bool = False) -> None:
-        if trials is not None:
-            self.running = sum(t.status == "RUNNING" for t in trials)
+    def setup(self, **info) -> None:
+        self.t0 = time.monotonic()
+
+    def _print(self, trials, force: bool = False) -> None:
+        tty = sys.stderr.isatty()
         now = time.monotonic()
-        if not force and now - self._last < (0.5 if self.tty else 10.0):
+        if not force and now - self._last < (0.5 if tty else 10.0):
             return
         self._last = now
+        status = [(t.last_result or {}).get("status") for t in trials if t.status in ("TERMINATED", "ERROR")]
+        errored = sum(t.status == "ERROR" for t in trials)
+        running = sum(t.status == "RUNNING" for t in trials)
         e = int(now - self.t0)
-        line = (f"{self.stage}: {self.done}/{self.total} done · {self.running} running · "
-                f"{self.failed} failed · {self.diverged} diverged · {e // 60:02d}:{e % 60:02d} elapsed")
-        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+        line = (f"{self.stage}: {len(status)}/{self.total} done · {running} running · "
+                f"{errored + status.count('failed')} failed · {status.count('diverged')} diverged · "
+                f"{e // 60:02d}:{e % 60:02d} elapsed")
+        if line != self._line or force:
+            self._line = line
+            print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
     def on_step_end(self, iteration, trials, **info):
         self._print(trials)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.done += 1
-        status = (trial.last_result or {}).get("status")
-        self.failed += status == "failed"
-        self.diverged += status == "diverged"
         self._print(trials, force=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.done += 1
-        self.failed += 1
         self._print(trials, force=True)
 
-    def close(self) -> None:
-        self.running = 0
-        self._print(force=True)
-        if self.tty:
+    def on_experiment_end(self, trials, **info):
+        self._print(trials, force=True)
+        if sys.stderr.isatty():
             print(file=sys.stderr)
 
 
@@ -161,7 +179,7 @@ def new_sweep_id(name: str) -> str:
 
 
 def check_writable(results: str) -> None:
-    """Raise ValueError (one line) unless the results location can be created and written."""
+    """Raise UserError (one line) unless the results location can be created and written."""
     try:
         fs, path = open_location(results)
         fs.create_dir(path, recursive=True)
@@ -171,7 +189,7 @@ def check_writable(results: str) -> None:
         fs.delete_file(probe)
     except Exception as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(f"results location {results!r} cannot be written ({reason}); pass --results DIR or "
+        raise UserError(f"results location {results!r} cannot be written ({reason}); pass --results DIR or "
                          "set SWEEP_RESULTS to a writable location") from None
 
 
@@ -217,54 +235,108 @@ def _storage(results: str, sweep_id: str) -> tuple[str, pafs.FileSystem | None]:
     return f"{root}/{sweep_id}/_tune", fs
 
 
-def run_stage(stage: str, spec: SweepSpec, sweep_id: str, results: str, *, resources: dict,
-              max_concurrent: int | None, param_space: dict | None = None, searcher=None,
-              num_samples: int = 1, total: int) -> None:
+def _dirname(trial) -> str:
+    """Tune's folder for a trial: our trial id (Tune's default spells out the whole config)."""
+    return f"{trial.config['trial']['trial_id']}-{trial.trial_id}"
+
+
+def _tuner_kwargs(stage: str, results: str, sweep_id: str, spec: SweepSpec, total: int) -> dict:
     storage_path, storage_fs = _storage(results, sweep_id)
+    return dict(run_config=tune.RunConfig(
+        name=stage, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
+        callbacks=[Progress(stage, total)],
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+
+
+def run_stage(stage: str, spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
+    """Run one stage to the end: restore its Tuner when an interrupted run of it left state, else start it."""
+    res = meta["resources"]
+    threads = max(1, int(res["cpus_per_trial"]))
+    trainable = tune.with_resources(_trainable, {"cpu": res["cpus_per_trial"], "gpu": res["gpus_per_trial"]})
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the legacy reporter honours verbose=0; ours is the Progress line
-    progress = Progress(stage, total)
-    tuner = tune.Tuner(
-        tune.with_resources(_trainable, resources),
-        param_space=param_space,
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=num_samples, reuse_actors=True,
-                                    max_concurrent_trials=max_concurrent),
-        run_config=tune.RunConfig(name=stage, storage_path=storage_path, storage_filesystem=storage_fs,
-                                  verbose=0, callbacks=[progress]),
-    )
+    # With a searcher Tune keeps one trial pending at a time, which serialises short trials: allow as many
+    # pending trials as the cluster has CPUs for.
+    os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(2, int(ray.cluster_resources().get("CPU", 2))))
+    storage_path, storage_fs = _storage(results, sweep_id)
+    path = f"{storage_path}/{stage}"
+    if tune.Tuner.can_restore(path, storage_filesystem=storage_fs):
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True,
+                                   storage_filesystem=storage_fs)
+    elif stage == "lr_search":
+        n = len(spec.grid()) * spec.lr_search_trials
+        tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
+            search_alg=GridOptunaSearcher(spec, sweep_id, results, threads), num_samples=n, reuse_actors=True,
+            max_concurrent_trials=res.get("max_concurrent"), trial_dirname_creator=_dirname),
+            **_tuner_kwargs(stage, results, sweep_id, spec, n))
+    else:
+        lrs = best_lrs(spec, read_trials(results, sweep_id))
+        meta["lrs"] = lrs
+        configs = [trial_config(spec, sweep_id, results, g, stage="seed", seed=s, lr=lrs[group_key(**g)],
+                                trial_id=f"{group_key(**g)}-s{s}")
+                   for g in spec.grid() for s in range(spec.seeds)]
+        tuner = tune.Tuner(trainable, param_space={"threads": threads, "trial": tune.grid_search(configs)},
+                           tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=res.get("max_concurrent"),
+                                                       trial_dirname_creator=_dirname),
+                           **_tuner_kwargs(stage, results, sweep_id, spec, len(configs)))
     tuner.fit()
-    progress.close()
+    meta["stages_done"] = sorted(set(meta.get("stages_done", [])) | {stage})
+    write_sweep_file(results, sweep_id, meta)
 
 
 def init_ray(address: str | None) -> None:
+    """Join the cluster at ``address``, or start a private local Ray (``local``: never attach by accident to
+    a cluster that `ray start` left running on this machine). An already initialised Ray is used as is."""
     if ray.is_initialized():
         return
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+
+
+def _run_stages(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for stage in STAGES:
+        if stage == "lr_search" and not spec.lr_search_trials:
+            continue
+        if stage not in meta.get("stages_done", []):
+            run_stage(stage, spec, sweep_id, results, meta)
+    meta["status"] = "completed"
+    write_sweep_file(results, sweep_id, meta)
 
 
 def launch(spec: SweepSpec, results: str, *, address: str | None = None, cpus_per_trial: float = 1.0,
-           gpus_per_trial: float = 0.0, max_concurrent: int | None = None, out=sys.stdout) -> str:
+           gpus_per_trial: float = 0.0, max_concurrent: int | None = None, out=None) -> str:
     """Run both stages of ``spec``; returns the sweep id. Validation happens before anything is written."""
     check_writable(results)
     sweep_id = new_sweep_id(spec.name)
-    print(f"sweep {sweep_id}", file=out, flush=True)
+    print(f"sweep {sweep_id}", file=out or sys.stdout, flush=True)
     meta = dict(sweep_id=sweep_id, name=spec.name, scale=spec.scale, spec=spec.to_dict(),
-                created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status="running",
-                resources=dict(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial))
+                created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status="running", stages_done=[],
+                resources=dict(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                               max_concurrent=max_concurrent))
     write_sweep_file(results, sweep_id, meta)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     init_ray(address)
-    resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
-    threads = max(1, int(cpus_per_trial))
-    kw = dict(resources=resources, max_concurrent=max_concurrent)
-    if spec.lr_search_trials:
-        n = len(spec.grid()) * spec.lr_search_trials
-        run_stage("lr_search", spec, sweep_id, results, searcher=GridOptunaSearcher(spec, sweep_id, results, threads),
-                  num_samples=n, total=n, **kw)
-    lrs = best_lrs(spec, read_trials(results, sweep_id))
-    configs = [trial_config(spec, sweep_id, results, g, stage="seed", seed=s, lr=lrs[group_key(**g)],
-                            trial_id=f"{group_key(**g)}-s{s}")
-               for g in spec.grid() for s in range(spec.seeds)]
-    run_stage("seed", spec, sweep_id, results, param_space={"threads": threads, "trial": tune.grid_search(configs)},
-              total=len(configs), **kw)
-    write_sweep_file(results, sweep_id, dict(meta, status="completed", lrs=lrs))
+    _run_stages(spec, sweep_id, results, meta)
     return sweep_id
+
+
+def read_sweep_file(results: str, sweep_id: str) -> dict:
+    fs, root = open_location(results)
+    path = f"{root}/{sweep_id}/{SWEEP_FILE}"
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        raise UserError(f"no sweep {sweep_id!r} under {results!r} (no {SWEEP_FILE}); `sweep ls` lists them")
+    with fs.open_input_stream(path) as f:
+        return json.loads(f.read().decode())  # data only: the spec is rebuilt field by field below
+
+
+def resume(sweep_id: str, results: str, *, address: str | None = None) -> dict:
+    """Finish an interrupted sweep from its results location; returns its sweep.json after the run.
+
+    Finished stages are skipped, an interrupted stage's Tuner is restored (finished trials stay finished,
+    unfinished ones continue from their last checkpoint), and a stage never started is started."""
+    meta = read_sweep_file(results, sweep_id)
+    if meta.get("status") == "completed":
+        return meta
+    spec = SweepSpec.from_dict(meta["spec"]).validate()
+    init_ray(address)
+    _run_stages(spec, sweep_id, results, meta)
+    return meta

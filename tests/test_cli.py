@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 
 runner = CliRunner()
-COMMANDS = ["launch", "ls", "status", "query", "report"]
+COMMANDS = ["launch", "resume", "ls", "status", "query", "report"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

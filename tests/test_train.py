@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from trainers.config import TrialConfig
+from trainers.record import TrialWriter
 from trainers.train import run_trial
 
 
@@ -75,8 +76,10 @@ def test_bad_config_is_a_failed_trial_not_a_crash(tmp_path):
 
 
 def test_retry_from_scratch_writes_rows_once(tmp_path):
-    run_trial(cfg(tmp_path))
-    run_trial(cfg(tmp_path))  # the same trial again (a retry): its earlier rows are replaced, not duplicated
+    c = cfg(tmp_path)
+    run_trial(c)
+    TrialWriter(c.results, c.sweep_id, c.trial_id).write_trial({"status": "running"})  # as if killed mid-way
+    run_trial(c)  # a retry from scratch: the earlier rows are replaced, not duplicated
     assert sql(tmp_path, "SELECT count(*), count(DISTINCT step) FROM STEPS") == [(40, 40)]
     assert sql(tmp_path, "SELECT count(*) FROM TRIALS") == [(1,)]
 
@@ -93,3 +96,49 @@ def test_deep_stack_trains(tmp_path):
     assert out["status"] == "completed"
     groups = {g for (g,) in sql(tmp_path, "SELECT DISTINCT \"group\" FROM GRADS")}
     assert {"layer1.recurrent", "layer2.recurrent", "encoder", "decoder", "norm"} <= groups
+
+
+class Crash(BaseException):
+    """Stands in for a killed process (not an Exception, so the trial does not record it as failed)."""
+
+
+def test_resume_from_checkpoint_is_exact_and_writes_rows_once(tmp_path):
+    import io
+
+    ref = run_trial(cfg(tmp_path / "ref", steps=60, flush_rows=7))
+    saved = {}
+
+    def keep(state, metrics):  # what Tune would persist: a serialised copy, loaded with weights_only
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        saved["state"] = buf.getvalue()
+
+    def crash(metrics):
+        if metrics["step"] >= 45:  # after rows beyond the step-30 checkpoint reached disk (flush_rows=7)
+            raise Crash
+
+    c = cfg(tmp_path / "run", steps=60, flush_rows=7, checkpoint_every=30, report_every=1)
+    with pytest.raises(Crash):
+        run_trial(c, on_progress=crash, on_checkpoint=keep)
+    assert sql(tmp_path / "run", "SELECT max(step) FROM STEPS")[0][0] > 30  # rows past the checkpoint exist
+    state = torch.load(io.BytesIO(saved["state"]), weights_only=True)
+    assert state["step"] == 30
+    out = run_trial(c, resume=state, on_checkpoint=keep)
+    assert out["status"] == "completed" and out["steps_done"] == 60
+    assert out["final_loss"] == pytest.approx(ref["final_loss"], rel=1e-6)  # the same run, step for step
+    assert sql(tmp_path / "run", "SELECT count(*), count(DISTINCT step), min(step), max(step) FROM STEPS") == [(60, 60, 1, 60)]
+    assert sql(tmp_path / "run", "SELECT count(*), count(DISTINCT step) FROM GRADS") == [(18, 6)]
+    a = sql(tmp_path / "ref", "SELECT step, loss, grad_norm FROM STEPS ORDER BY step")
+    b = sql(tmp_path / "run", "SELECT step, loss, grad_norm FROM STEPS ORDER BY step")
+    assert [r[0] for r in a] == [r[0] for r in b]
+    assert all(x[1] == pytest.approx(y[1], rel=1e-5) and x[2] == pytest.approx(y[2], rel=1e-5) for x, y in zip(a, b))
+
+
+def test_finished_trial_is_not_rerun(tmp_path):
+    first = run_trial(cfg(tmp_path))
+    (ended,), = sql(tmp_path, "SELECT ended_at FROM TRIALS")
+    again = run_trial(cfg(tmp_path))
+    assert again["final_loss"] == first["final_loss"]
+    assert sql(tmp_path, "SELECT ended_at FROM TRIALS") == [(ended,)]  # the row was not rewritten
+    changed = run_trial(cfg(tmp_path, lr=0.02))  # a different config under the same id does run
+    assert changed["final_loss"] != first["final_loss"]

@@ -32,6 +32,7 @@ class TrialConfig:
     eval_every: int = 0  # steps between evaluations (0: only at the end)
     grad_norm_every: int = 10  # steps between per-group gradient-norm rows (0: never)
     report_every: int = 50  # steps between progress reports to Ray Tune
+    checkpoint_every: int = 0  # steps between checkpoints (model, optimiser, schedule, RNG, rows); 0 = none
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     flush_rows: int = 65536  # buffered rows per table before a part file is written
 

@@ -43,7 +43,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("steps_done", pa.int64()),
         pa.field("wall_s", pa.float64()),
         pa.field("device", pa.string()),
-        pa.field("host", pa.string()),  # node that ran the trial
+        pa.field("host", pa.string()),  # host name of the machine that ran the trial
+        pa.field("node", pa.string()),  # Ray node id that ran the trial (null outside Ray)
         pa.field("versions", pa.string()),  # JSON: python, torch, ray, package
         pa.field("config_json", pa.string()),  # the full trial config
         pa.field("error", pa.string()),  # one-line reason for failed / diverged
@@ -147,6 +148,14 @@ class TrialWriter:
         row = dict(row, sweep_id=self.sweep_id, trial_id=self.trial_id)
         data = pa.Table.from_pylist([row], schema=SCHEMAS["trials"])
         write_atomic(self.fs, f"{self.trial_dir('trials')}/{TRIALS_FILE}", data)
+
+    def read_trial(self) -> dict | None:
+        """This trial's ``trials`` row if one was written, else None."""
+        path = f"{self.trial_dir('trials')}/{TRIALS_FILE}"
+        if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
+            return None
+        rows = pq.read_table(path, filesystem=self.fs).to_pylist()
+        return rows[0] if rows else None
 
     def state(self) -> dict[str, int]:
         """What a checkpoint must store: the next part number per table (flush first)."""

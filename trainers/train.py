@@ -61,84 +61,125 @@ def trial_row(cfg: TrialConfig, **fields) -> dict:
         config_json=cfg.to_json(), **fields)
 
 
-def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = None) -> dict:
-    """Train one trial and record it; returns the summary (status, final_loss, ...)."""
-    started, t0 = _now(), time.perf_counter()
+FINAL = ("completed", "diverged", "failed")
+
+
+def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = None,
+              resume: dict | None = None, on_checkpoint: Callable[[dict, dict], None] | None = None,
+              node: str | None = None) -> dict:
+    """Train one trial and record it; returns the summary (status, final_loss, ...).
+
+    ``resume``: a state from an earlier ``on_checkpoint(state, metrics)`` call; training continues after its
+    step, and the rows written after it are dropped first, so every row lands exactly once. A trial whose
+    ``trials`` row is already final for this exact config is not trained again: its summary is returned.
+    """
     writer = TrialWriter(cfg.results, cfg.sweep_id, cfg.trial_id, cfg.flush_rows)
-    writer.restore(None)  # a fresh start drops whatever an earlier attempt of this trial wrote
-    writer.write_trial(trial_row(cfg, status="running", steps_done=0, started_at=started))
-    outcome = dict(status="completed", error=None, steps_done=0, final_loss=None, best_loss=None,
-                   final_metric=None, device=None)
+    done = writer.read_trial()
+    if done and done["status"] in FINAL and done["config_json"] == cfg.to_json():
+        return {k: done[k] for k in ("status", "error", "steps_done", "final_loss", "best_loss", "final_metric",
+                                     "device", "wall_s")}
+    writer.restore(resume["writer"] if resume else None)
+    started = dt.datetime.fromisoformat(resume["started_at"]) if resume else _now()
+    t0 = time.perf_counter() - (resume["wall_s"] if resume else 0.0)
+    writer.write_trial(trial_row(cfg, status="running", steps_done=resume["step"] if resume else 0,
+                                 started_at=started, node=node))
+    run = _Run(cfg, writer, t0, started, on_progress, on_checkpoint)
     try:
-        outcome.update(_train(cfg, writer, on_progress, t0))
+        outcome = run.train(resume)
     except Exception as e:  # a deterministic failure of this trial: record it, the sweep goes on
-        outcome.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:500])
-        outcome["steps_done"] = getattr(e, "steps_done", outcome["steps_done"])
+        outcome = dict(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:500],
+                       steps_done=run.steps_done, device=run.device)
     writer.flush()
     outcome["wall_s"] = time.perf_counter() - t0
-    writer.write_trial(trial_row(cfg, started_at=started, ended_at=_now(), **outcome))
-    return outcome
+    writer.write_trial(trial_row(cfg, started_at=started, ended_at=_now(), node=node, **outcome))
+    return {k: outcome.get(k) for k in ("status", "error", "steps_done", "final_loss", "best_loss",
+                                        "final_metric", "device", "wall_s")}
 
 
-def _train(cfg: TrialConfig, writer: TrialWriter, on_progress, t0: float) -> dict:
-    device = pick_device(cfg.device)
-    task = task_class(cfg.task).from_config(cfg).to(device)
-    torch.manual_seed(cfg.seed)
-    model = Stack(cfg.cell, task.d_in, cfg.hidden, task.d_out, depth=cfg.depth, d_model=cfg.d_model,
-                  layer_norm=cfg.layer_norm, r_min=cfg.nu).to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = model.param_groups()
-    opt = torch.optim.Adam(params, lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps, eta_min=cfg.lr_min)
-    data = torch.Generator(device).manual_seed(cfg.seed * 7919 + 17)  # its own stream, not the init's
-    eval_x, eval_y = task.sample(cfg.eval_batch, torch.Generator(device).manual_seed(EVAL_SEED))
-    max_norm = cfg.clip if cfg.clip else math.inf
+class _Run:
+    """The training loop of one trial, and the state a checkpoint holds."""
 
-    def evaluate() -> tuple[float, float | None]:
-        with torch.no_grad():
-            y_hat = model(eval_x)
-            return task.loss(y_hat, eval_y).item(), task.metric(y_hat, eval_y)
+    def __init__(self, cfg, writer, t0, started, on_progress, on_checkpoint):
+        self.cfg, self.writer, self.t0, self.started = cfg, writer, t0, started
+        self.on_progress, self.on_checkpoint = on_progress, on_checkpoint
+        self.steps_done, self.device = 0, None
 
-    evals: list[float] = []
-    pending: list[tuple] = []
-    steps_done, diverged_at = 0, None
-    for step in range(1, cfg.steps + 1):
-        x, y = task.sample(cfg.batch, data)
-        y_hat = model(x)
-        loss = task.loss(y_hat, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_norm_every and step % cfg.grad_norm_every == 0:
-            norms = group_norms(groups)
-            writer.extend("grad_norms", {"step": [step] * len(norms), "group": list(norms),
-                                         "norm": list(norms.values())})
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)  # the norm before clipping
-        lr = sched.get_last_lr()[0]
-        opt.step()
-        sched.step()
-        metric = task.metric(y_hat, y) if task.has_metric else None
-        pending.append((step, loss.detach(), grad_norm.detach(), lr, metric, time.perf_counter() - t0))
-        if len(pending) >= CHECK_EVERY or step == cfg.steps:
-            steps_done, diverged_at = _drain(pending, writer, max_norm)
-            pending.clear()
-            if diverged_at is not None:
-                break
-            if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
-                evals.append(evaluate()[0])
-            if on_progress and (step % cfg.report_every < CHECK_EVERY or step == cfg.steps):
-                on_progress({"step": step, "loss": writer.buffers["steps"]["loss"][-1]
-                             if writer.pending("steps") else float("nan")})
-    device_name = str(device)
-    if diverged_at is not None:
-        best = min(evals) if evals else None
-        return dict(status="diverged", error=f"non-finite loss at step {diverged_at}", steps_done=steps_done,
-                    final_loss=math.nan, best_loss=best, device=device_name)
-    final, final_metric = evaluate()
-    evals.append(final)
-    finite = [e for e in evals if math.isfinite(e)]
-    return dict(status="completed" if math.isfinite(final) else "diverged", steps_done=steps_done,
-                final_loss=final, best_loss=min(finite) if finite else None, final_metric=final_metric,
-                device=device_name)
+    def train(self, resume: dict | None) -> dict:
+        cfg, writer = self.cfg, self.writer
+        device = pick_device(cfg.device)
+        self.device = str(device)
+        task = task_class(cfg.task).from_config(cfg).to(device)
+        torch.manual_seed(cfg.seed)
+        model = Stack(cfg.cell, task.d_in, cfg.hidden, task.d_out, depth=cfg.depth, d_model=cfg.d_model,
+                      layer_norm=cfg.layer_norm, r_min=cfg.nu).to(device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        groups = model.param_groups()
+        opt = torch.optim.Adam(params, lr=cfg.lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps, eta_min=cfg.lr_min)
+        data = torch.Generator(device).manual_seed(cfg.seed * 7919 + 17)  # its own stream, not the init's
+        eval_x, eval_y = task.sample(cfg.eval_batch, torch.Generator(device).manual_seed(EVAL_SEED))
+        max_norm = cfg.clip if cfg.clip else math.inf
+        evals: list[float] = []
+        if resume:
+            model.load_state_dict(resume["model"])
+            opt.load_state_dict(resume["opt"])
+            sched.load_state_dict(resume["sched"])
+            data.set_state(resume["data_rng"])
+            evals = list(resume["evals"])
+            self.steps_done = resume["step"]
+
+        def evaluate() -> tuple[float, float | None]:
+            with torch.no_grad():
+                y_hat = model(eval_x)
+                return task.loss(y_hat, eval_y).item(), task.metric(y_hat, eval_y)
+
+        pending: list[tuple] = []
+        diverged_at = None
+        for step in range(self.steps_done + 1, cfg.steps + 1):
+            x, y = task.sample(cfg.batch, data)
+            y_hat = model(x)
+            loss = task.loss(y_hat, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_norm_every and step % cfg.grad_norm_every == 0:
+                norms = group_norms(groups)
+                writer.extend("grad_norms", {"step": [step] * len(norms), "group": list(norms),
+                                             "norm": list(norms.values())})
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)  # the norm before clipping
+            lr = sched.get_last_lr()[0]
+            opt.step()
+            sched.step()
+            metric = task.metric(y_hat, y) if task.has_metric else None
+            pending.append((step, loss.detach(), grad_norm.detach(), lr, metric, time.perf_counter() - self.t0))
+            checkpoint = bool(cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps)
+            if len(pending) >= CHECK_EVERY or step == cfg.steps or checkpoint:
+                self.steps_done, diverged_at = _drain(pending, writer, max_norm)
+                pending.clear()
+                if diverged_at is not None:
+                    break
+                if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
+                    evals.append(evaluate()[0])
+                last_loss = writer.buffers["steps"]["loss"][-1] if writer.pending("steps") else None
+                if checkpoint and self.on_checkpoint:
+                    writer.flush()  # every row up to this step is on disk before the checkpoint names it
+                    state = dict(step=step, model=model.state_dict(), opt=opt.state_dict(),
+                                 sched=sched.state_dict(), data_rng=data.get_state(), evals=evals,
+                                 writer=writer.state(), wall_s=time.perf_counter() - self.t0,
+                                 started_at=self.started.isoformat())
+                    self.on_checkpoint(state, {"step": step, "loss": last_loss})
+                elif self.on_progress and (step % cfg.report_every < CHECK_EVERY or step == cfg.steps):
+                    self.on_progress({"step": step, "loss": last_loss})
+        if diverged_at is not None:
+            finite = [e for e in evals if math.isfinite(e)]
+            return dict(status="diverged", error=f"non-finite loss at step {diverged_at}",
+                        steps_done=self.steps_done, final_loss=math.nan, best_loss=min(finite) if finite else None,
+                        device=self.device)
+        final, final_metric = evaluate()
+        evals.append(final)
+        finite = [e for e in evals if math.isfinite(e)]
+        return dict(status="completed" if math.isfinite(final) else "diverged", steps_done=self.steps_done,
+                    final_loss=final, best_loss=min(finite) if finite else None, final_metric=final_metric,
+                    device=self.device)
 
 
 def _drain(pending: list[tuple], writer: TrialWriter, max_norm: float) -> tuple[int, int | None]:

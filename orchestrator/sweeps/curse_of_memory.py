@@ -36,13 +36,13 @@ _COMMON = dict(name=NAME, task="teacher_student", depths=(1,), seq_len=300, hidd
 def get_spec(scale: str) -> SweepSpec:
     if scale == "smoke":
         return SweepSpec(scale=scale, cells=("rnn", "lru"), nus=(0.68, 0.99), seeds=2, steps=30, batch=16,
-                         lr_search_trials=2, eval_batch=64, **_COMMON)
+                         lr_search_trials=2, eval_batch=64, checkpoint_every=10, **_COMMON)
     if scale == "quick":
         return SweepSpec(scale=scale, cells=("rnn", "blockdiag", "cdiag", "cdiag_norm", "lru"),
                          nus=(0.68, 0.92, 0.98, 0.99), seeds=3, steps=400, batch=64, lr_search_trials=4,
-                         eval_batch=512, **_COMMON)
+                         eval_batch=512, checkpoint_every=100, **_COMMON)
     if scale == "paper":
         return SweepSpec(scale=scale, cells=("rnn", "blockdiag", "cdiag", "cdiag_norm", "lru", "gru", "lstm"),
                          nus=PAPER_NUS, seeds=10, steps=10_000, batch=128, lr_search_trials=5,
-                         eval_batch=1024, **_COMMON)
+                         eval_batch=1024, checkpoint_every=1000, **_COMMON)
     raise ValueError(scale)

@@ -1,0 +1,153 @@
+"""Faults, for real: a SIGKILLed driver then `sweep resume`, a node lost from a two-node Ray cluster, failing
+and diverging trials, two sweeps at once. Every check is an exact row count: no row lost, none duplicated."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from analysis.db import query_arrow
+from conftest import start_cli, sweep_cli
+from orchestrator.cli import app
+from sweepcheck import assert_exact, counts
+
+runner = CliRunner()
+SMALL = ["--scale", "smoke", "--set", "cells=rnn,lru", "--set", "nus=0.9", "--set", "seeds=3",
+         "--set", "batch=16", "--set", "grad_norm_every=5"]
+
+
+def wait_for(cond, timeout: float, what: str):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def finished_trials(results: Path) -> list[dict]:
+    try:
+        return query_arrow(str(results), "SELECT trial_id, status, ended_at, node FROM trials "
+                                         "WHERE status <> 'running'").to_pylist()
+    except Exception:  # nothing written yet
+        return []
+
+
+def test_sigkill_launch_then_resume(ray_session, tmp_path):
+    results = tmp_path / "results"
+    steps = 150
+    proc = start_cli("launch", "curse-of-memory", *SMALL, "--set", f"steps={steps}", "--set", "checkpoint_every=30",
+                     "--results", str(results))
+    # kill the driver once some trials are done and others are under way
+    wait_for(lambda: len(finished_trials(results)) >= 3, 240, "3 finished trials")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    sweep_id = json.loads(next(results.glob("*/sweep.json")).read_text())["sweep_id"]
+    before = {r["trial_id"]: r["ended_at"] for r in finished_trials(results)}
+    assert json.loads((results / sweep_id / "sweep.json").read_text())["status"] == "running"
+
+    t0 = time.monotonic()
+    r = runner.invoke(app, ["resume", sweep_id, "--results", str(results)])
+    resume_s = time.monotonic() - t0
+    assert r.exit_code == 0, r.output
+    n_trials = 2 * 2 + 2 * 3  # (2 cells x 1 nu) x (2 search trials + 3 seeds)
+    c = assert_exact(str(results), sweep_id, n_trials=n_trials, steps=steps)
+    after = {r["trial_id"]: r["ended_at"] for r in finished_trials(results)}
+    rerun = [t for t in before if after[t] != before[t]]
+    assert rerun == []  # finished trials were not rerun
+    print(f"\nresume: {resume_s:.1f} s, trials finished before kill {len(before)}, rerun {len(rerun)}, "
+          f"rows {c['rows']} = {n_trials} x {steps}, lost 0, duplicated {c['rows'] - c['uniq']}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_node_cluster(tmp_path):
+    """A head and a second node as separate `ray start` processes, 1 CPU each, token auth off for the test."""
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    port = free_port()
+    ray_bin = shutil.which("ray") or str(Path(os.sys.executable).parent / "ray")
+    head = subprocess.Popen([ray_bin, "start", "--head", "--port", str(port), "--num-cpus", "1",
+                             "--include-dashboard", "false", "--block", "--node-ip-address", "127.0.0.1"],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(4)
+    worker = subprocess.Popen([ray_bin, "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1", "--block",
+                               "--node-ip-address", "127.0.0.1"],
+                              env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield {"address": f"127.0.0.1:{port}", "worker": worker, "env": {"RAY_AUTH_MODE": "disabled"}}
+    finally:
+        for p in (worker, head):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(30)
+
+
+def test_node_lost_mid_sweep(two_node_cluster, tmp_path):
+    results = tmp_path / "results"
+    steps = 200
+    proc = start_cli("launch", "curse-of-memory", *SMALL, "--set", f"steps={steps}", "--set", "checkpoint_every=40",
+                     "--set", "lr_search_trials=0", "--set", "seeds=6", "--results", str(results),
+                     "--address", two_node_cluster["address"], env=two_node_cluster["env"])
+    # trials run on both nodes (the node is recorded), then the second node's processes are killed
+    wait_for(lambda: len({r["node"] for r in finished_trials(results)}) >= 2, 240, "trials on both nodes")
+    os.killpg(two_node_cluster["worker"].pid, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=400)
+    assert proc.returncode == 0, out
+    sweep_id = json.loads(next(results.glob("*/sweep.json")).read_text())["sweep_id"]
+    c = assert_exact(str(results), sweep_id, n_trials=2 * 6, steps=steps)
+    nodes = query_arrow(str(results), "SELECT count(DISTINCT node) AS n FROM trials").to_pylist()[0]["n"]
+    assert nodes == 2
+    print(f"\nnode loss: rows {c['rows']} = 12 x {steps}, nodes used {nodes}")
+
+
+def test_failed_and_diverged_trials_do_not_stop_the_sweep(ray_session, tmp_path):
+    results = tmp_path / "results"
+    # hidden=63 cannot be cut into 2x2 blocks: blockdiag raises at build time -> failed;
+    # rnn searched at learning rates of 10..100 -> NaN within a few steps -> diverged; lru completes
+    r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
+                            "--set", "cells=rnn,lru,blockdiag", "--set", "hidden=63", "--set", "nus=0.9",
+                            "--set", "seeds=2", "--set", "lr_search_trials=1", "--set", "lr_ranges=rnn:10:100"])
+    assert r.exit_code == 0, r.output
+    sweep_id = r.output.split()[1]
+    rows = query_arrow(str(results), "SELECT cell, stage, status, error, steps_done FROM trials ORDER BY ALL").to_pylist()
+    by_cell = {}
+    for row in rows:
+        by_cell.setdefault(row["cell"], set()).add(row["status"])
+    assert by_cell == {"blockdiag": {"failed"}, "rnn": {"diverged"}, "lru": {"completed"}}
+    assert all("hidden=63 is not a multiple of block_size=2" in row["error"] for row in rows if row["cell"] == "blockdiag")
+    assert all(row["error"].startswith("non-finite loss at step") for row in rows if row["cell"] == "rnn")
+    c = counts(str(results), sweep_id)
+    assert c["rows"] == c["uniq"] == c["steps_done"] and c["trials"] == 9
+
+
+def test_two_sweeps_at_once_do_not_mix(tmp_path):
+    results = tmp_path / "results"
+    args = ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results), "--set", "cells=lru",
+            "--set", "lr_search_trials=0", "--set", "steps=20"]
+    a = start_cli(*args, "--set", "nus=0.5", "--set", "seeds=2")
+    b = start_cli(*args, "--set", "nus=0.95", "--set", "seeds=3")
+    out_a, _ = a.communicate(timeout=400)
+    out_b, _ = b.communicate(timeout=400)
+    assert a.returncode == 0 and b.returncode == 0, out_a + out_b
+    id_a, id_b = out_a.split()[1], out_b.split()[1]
+    assert id_a != id_b
+    assert_exact(str(results), id_a, n_trials=2, steps=20)
+    assert_exact(str(results), id_b, n_trials=3, steps=20)
+    nus = query_arrow(str(results), "SELECT sweep_id, list(DISTINCT nu) AS nus FROM trials GROUP BY ALL").to_pylist()
+    assert {r["sweep_id"]: r["nus"] for r in nus} == {id_a: [0.5], id_b: [0.95]}

@@ -1,0 +1,58 @@
+"""Shared storage: a sweep writes straight to an S3-protocol server (moto's real server on loopback, not a
+mock of the client), and `sweep query` reads from there. Nothing lands in the local working directory."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pyarrow.fs as pafs
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from sweepcheck import assert_exact
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def s3_uri():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        opts = f"endpoint_override=127.0.0.1:{port}&scheme=http"
+        fs, _ = pafs.FileSystem.from_uri(f"s3://sweeps?{opts}&allow_bucket_creation=true")
+        fs.create_dir("sweeps")
+        yield f"s3://sweeps/lab/runs?{opts}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_sweep_writes_to_and_queries_from_s3(ray_session, s3_uri, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", s3_uri,
+                            "--set", "cells=lru", "--set", "nus=0.9", "--set", "lr_search_trials=0",
+                            "--set", "steps=20", "--set", "seeds=2"])
+    assert r.exit_code == 0, r.output
+    sweep_id = r.output.split()[1]
+    assert_exact(s3_uri, sweep_id, n_trials=2, steps=20)
+    fs, root = pafs.FileSystem.from_uri(s3_uri)
+    names = {f.base_name for f in fs.get_file_info(pafs.FileSelector(f"{root}/{sweep_id}", recursive=True))}
+    assert {"sweep.json", "part-00000.parquet", "trial.parquet"} <= names
+    r = runner.invoke(app, ["query", "SELECT count(*) AS n FROM steps", "--format", "csv", "--results", s3_uri])
+    assert r.exit_code == 0 and r.output.split() == ["n", "40"]
+    r = runner.invoke(app, ["ls", "--results", s3_uri])
+    assert r.exit_code == 0 and sweep_id in r.output
+    assert list(tmp_path.iterdir()) == []  # trials wrote straight to S3, not into a local folder
