@@ -65,6 +65,47 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("group", pa.string()),  # parameter group, e.g. layer1.recurrent
         pa.field("norm", pa.float32()),
     ]),
+    "hessian": pa.schema(_ID + [
+        pa.field("step", pa.int32()),  # 0 = at init
+        # top | bottom (eigenvalues, idx = rank from the end), trace (Hutchinson), density (SLQ: value = node,
+        # weight = weight), ipr | k90 (of the top-idx eigenvector: inverse participation ratio, coordinates
+        # holding 90% of its mass), sharpness_lr (top eigenvalue x lr), eig (a full spectrum, idx ascending)
+        pa.field("stat", pa.string()),
+        pa.field("idx", pa.int32()),
+        pa.field("value", pa.float64()),
+        pa.field("weight", pa.float64()),
+    ]),
+    "attractors": pa.schema(_ID + [
+        pa.field("step", pa.int32()),
+        pa.field("input_id", pa.int32()),  # which constant input
+        pa.field("input_value", pa.float32()),  # its value (first input channel)
+        pa.field("init_id", pa.int32()),  # which random initial state
+        pa.field("k", pa.int32()),  # sample index after the burn-in
+        pa.field("x", pa.float32()),  # the projected state or output
+        pa.field("dx", pa.float32()),  # x_k - x_{k-1}
+    ]),
+    "attractor_summary": pa.schema(_ID + [
+        pa.field("step", pa.int32()),
+        pa.field("input_id", pa.int32()),
+        pa.field("input_value", pa.float32()),
+        pa.field("init_id", pa.int32()),  # -1: over all initial states of this input
+        pa.field("lyapunov", pa.float64()),  # largest Lyapunov exponent (per step; max over inits for -1)
+        pa.field("n_points", pa.int32()),  # distinct points visited: 1 fixed point, p a p-cycle, many chaos
+    ]),
+    "lattice": pa.schema(_ID + [
+        pa.field("step", pa.int32()),
+        pa.field("loss", pa.string()),  # last (loss on the last output) | all (on every output)
+        pa.field("wrt", pa.string()),  # hidden (d loss / d h_t^l) | params (the cell's parameters at (l, t))
+        pa.field("layer", pa.int32()),  # 1-based
+        pa.field("t", pa.int32()),  # 1-based time step
+        pa.field("grad_norm", pa.float32()),
+    ]),
+    "signal": pa.schema(_ID + [
+        pa.field("step", pa.int32()),  # 0 = at init
+        pa.field("layer", pa.int32()),  # 1-based
+        pa.field("quantity", pa.string()),  # act_sq | grad_sq_recurrent | grad_sq_other
+        pa.field("value", pa.float64()),
+    ]),
 }
 
 TRIALS_FILE = "trial.parquet"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import blockdiag, cdiag, gru, lru, lstm, rnn
+from . import blockdiag, cdiag, gru, lru, lstm, rnn, vrnn
 from .base import Cell, LTICell
 from .spec import CellSpec
 from ..registry import lookup
@@ -16,6 +16,7 @@ CELLS: dict[str, Callable[[CellSpec], Cell]] = {
     "lru": lru.build,
     "gru": gru.build,
     "lstm": lstm.build,
+    "vrnn": vrnn.build,
 }
 
 

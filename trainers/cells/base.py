@@ -6,6 +6,8 @@ Every cell maps a sequence ``x`` of shape (batch, T, d_in) to ``y`` of shape (ba
 - ``step(state, x_t)`` -> ``(state, y_t)``, the stepwise form used by attractor sampling and per-time probes;
 - ``forward(x)`` -> ``y``, the fast whole-sequence form used in training;
 - ``forward_stepwise(x)``, a plain Python loop over ``step`` (the reference the fast form is tested against);
+- ``forward_pure(x)``, a whole-sequence form that supports double backward (for Hessian probes);
+- ``hidden_of(state)``, the hidden vector h inside a state;
 - ``param_groups()`` -> {group: [parameters]} for per-group gradient norms (``recurrent``, ``input``, ...).
 
 LTI cells (h_t = A h_{t-1} + B x_t, y_t = Re(C h_t) + D x_t) never loop over time in ``forward``: the
@@ -46,6 +48,15 @@ class Cell(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_stepwise(x)
+
+    def forward_pure(self, x: Tensor) -> Tensor:
+        """A whole-sequence form that supports double backward (Hessian-vector products). The fast form
+        where it does; cells whose fast form is a fused kernel (cuDNN RNNs) override it with the loop."""
+        return self.forward(x)
+
+    def hidden_of(self, state: Tensor) -> Tensor:
+        """The part of the state that is the hidden vector h (LSTM: h of [h, c])."""
+        return state
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         groups: dict[str, list[nn.Parameter]] = {}

@@ -39,6 +39,12 @@ class LSTMCell(Cell):
     def forward(self, x: Tensor) -> Tensor:
         return self.readout(self.core(x)[0])
 
+    def forward_pure(self, x: Tensor) -> Tensor:
+        return self.forward_stepwise(x)  # cuDNN's fused RNN has no double backward
+
+    def hidden_of(self, state: Tensor) -> Tensor:
+        return state[..., : self.hidden]
+
 
 def build(spec: CellSpec) -> LSTMCell:
     """PyTorch-default LSTM init; ignores r_min."""

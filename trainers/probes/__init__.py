@@ -1,1 +1,18 @@
-"""Probes: measurements taken during a trial, each writing its own table."""
+"""Probes: measurements taken during a trial, each writing its own table(s). One file per probe; the
+registry maps the name used in specs (``--set probes=hessian:every=100,attractors``) to the class."""
+from __future__ import annotations
+
+from ..registry import lookup
+from .base import Probe, ProbeContext, ProbeOptions, parse_options
+
+PROBES: dict[str, type[Probe]] = {}
+
+
+def build_probe(spec: str) -> Probe:
+    """``name`` or ``name:key=value:...`` -> a configured probe."""
+    name, _, options = spec.partition(":")
+    cls = lookup(PROBES, "probe", name)
+    return cls(parse_options(cls.Options, options, name))
+
+
+__all__ = ["PROBES", "Probe", "ProbeContext", "ProbeOptions", "build_probe"]
