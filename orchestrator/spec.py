@@ -41,6 +41,7 @@ class SweepSpec:
     teacher_hidden: int = 10  # teacher state size
     d_model: int = 16  # residual-stream width for depth > 1
     layer_norm: bool = False  # LayerNorm in deep stacks
+    block: str = "linear"  # residual block of deep stacks: linear | glu
     lr_search_trials: int = 0  # Optuna TPE trials per (cell, depth, nu0); 0 = no search, use ``lr``
     lr: float = 1e-3  # the learning rate when there is no search
     lr_ranges: tuple[str, ...] = ()  # per-cell search ranges "cell:low:high"; cells not named use lr_range
@@ -53,6 +54,9 @@ class SweepSpec:
     checkpoint_every: int = 500  # steps between trial checkpoints, for resume and retries (0 = none)
     max_failures: int = 3  # retries of a trial whose process or node died, from its last checkpoint
     device: str = "auto"  # auto | cpu | cuda
+    probes: tuple[str, ...] = ()  # probe specs name[:key=value...], e.g. hessian:every=100,attractors:every=200
+    probe_batch: int = 64  # the fixed batch probes measure on
+    hessian_opt_cells: tuple[str, ...] = ()  # cells for the Hessian-at-optimality stage (Fig. 4); () = skip
 
     def lr_range_for(self, cell: str) -> tuple[float, float]:
         for entry in self.lr_ranges:
@@ -75,7 +79,7 @@ class SweepSpec:
             bad("task", self.task, ", ".join(sorted(TASKS)))
         if not self.cells:
             bad("cells", "", ", ".join(sorted(CELLS)))
-        for c in self.cells:
+        for c in self.cells + self.hessian_opt_cells:
             if c not in CELLS:
                 raise SpecError(f"unknown cell {c!r}; valid: {', '.join(sorted(CELLS))}")
         for n in self.nus:
@@ -110,6 +114,19 @@ class SweepSpec:
         lo, hi = self.lr_range
         if not 0 < lo < hi:
             bad("lr_range", self.lr_range, "low,high with 0 < low < high")
+        from trainers.probes import build_probe
+        from trainers.registry import UnknownName
+        from trainers.stack import BLOCKS
+
+        if self.block not in BLOCKS:
+            bad("block", self.block, ", ".join(BLOCKS))
+        for p in self.probes:
+            try:
+                build_probe(p)
+            except (UnknownName, ValueError) as e:
+                raise SpecError(f"invalid probes entry {p!r}: {e}") from None
+        if self.probe_batch < 1:
+            bad("probe_batch", self.probe_batch, "an integer >= 1")
         if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
             bad("device", self.device, "auto, cpu, cuda, cuda:N")
         return self

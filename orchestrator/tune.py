@@ -32,7 +32,7 @@ from .spec import SweepSpec, UserError
 
 SWEEP_FILE = "sweep.json"
 CHECKPOINT_FILE = "trial_state.pt"
-STAGES = ("lr_search", "seed")
+STAGES = ("lr_search", "seed", "hessian_opt")
 
 
 def _trainable(config: dict) -> None:
@@ -64,13 +64,14 @@ def group_key(cell: str, depth: int, nu: float) -> str:
 
 
 def trial_config(spec: SweepSpec, sweep_id: str, results: str, group: dict, **fields) -> dict:
-    cfg = TrialConfig(
+    """A trial's config as JSON-ready data: the spec's shared fields, then the group's, then ``fields``."""
+    shared = dict(
         sweep=spec.name, sweep_id=sweep_id, results=results, task=spec.task, hidden=spec.hidden,
-        d_model=spec.d_model, layer_norm=spec.layer_norm, seq_len=spec.seq_len,
+        d_model=spec.d_model, layer_norm=spec.layer_norm, block=spec.block, seq_len=spec.seq_len,
         teacher_hidden=spec.teacher_hidden, steps=spec.steps, batch=spec.batch, eval_batch=spec.eval_batch,
         lr_min=spec.lr_min, clip=spec.clip or None, grad_norm_every=spec.grad_norm_every, device=spec.device,
-        checkpoint_every=spec.checkpoint_every, **group, **fields)
-    return json.loads(cfg.to_json())
+        checkpoint_every=spec.checkpoint_every, probes=spec.probes, probe_batch=spec.probe_batch)
+    return json.loads(TrialConfig(**{**shared, **group, **fields}).to_json())
 
 
 class GridOptunaSearcher(Searcher):
@@ -235,6 +236,20 @@ def _storage(results: str, sweep_id: str) -> tuple[str, pafs.FileSystem | None]:
     return f"{root}/{sweep_id}/_tune", fs
 
 
+def stage_configs(stage: str, spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> list[dict]:
+    """The trial configs of a grid stage: ``seed`` (every seed at its group's chosen rate, which is
+    recorded in ``meta``) or ``hessian_opt`` (one trial per cell of Fig. 4)."""
+    if stage == "seed":
+        lrs = best_lrs(spec, read_trials(results, sweep_id))
+        meta["lrs"] = lrs
+        return [trial_config(spec, sweep_id, results, g, stage="seed", seed=s, lr=lrs[group_key(**g)],
+                             trial_id=f"{group_key(**g)}-s{s}")
+                for g in spec.grid() for s in range(spec.seeds)]
+    return [trial_config(spec, sweep_id, results, dict(cell=c, depth=1, nu=0.99), stage="hessian_opt",
+                         kind="hessian_opt", probes=(), trial_id=f"hessian-opt-{c}")
+            for c in spec.hessian_opt_cells]
+
+
 def _dirname(trial) -> str:
     """Tune's folder for a trial: our trial id (Tune's default spells out the whole config)."""
     return f"{trial.config['trial']['trial_id']}-{trial.trial_id}"
@@ -246,7 +261,16 @@ def _tuner_kwargs(stage: str, results: str, sweep_id: str, spec: SweepSpec, tota
         name=stage, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
         callbacks=[Progress(stage, total)],
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
+
+
+def _has_experiment_state(path: str, fs: pafs.FileSystem | None) -> bool:
+    """Whether an interrupted Tuner left state to restore. Tune's ``can_restore`` also says yes for a folder
+    whose run was killed before its first experiment-state snapshot, and ``restore`` then fails; such a
+    stage is simply started again (its finished trials are not rerun: see ``run_trial``)."""
+    fs = fs or pafs.LocalFileSystem()
+    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    return any(f.base_name.startswith("experiment_state-") and f.base_name.endswith(".json") for f in infos)
 
 
 def run_stage(stage: str, spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
@@ -260,7 +284,7 @@ def run_stage(stage: str, spec: SweepSpec, sweep_id: str, results: str, meta: di
     os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(2, int(ray.cluster_resources().get("CPU", 2))))
     storage_path, storage_fs = _storage(results, sweep_id)
     path = f"{storage_path}/{stage}"
-    if tune.Tuner.can_restore(path, storage_filesystem=storage_fs):
+    if _has_experiment_state(path, storage_fs):
         tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True,
                                    storage_filesystem=storage_fs)
     elif stage == "lr_search":
@@ -270,11 +294,7 @@ def run_stage(stage: str, spec: SweepSpec, sweep_id: str, results: str, meta: di
             max_concurrent_trials=res.get("max_concurrent"), trial_dirname_creator=_dirname),
             **_tuner_kwargs(stage, results, sweep_id, spec, n))
     else:
-        lrs = best_lrs(spec, read_trials(results, sweep_id))
-        meta["lrs"] = lrs
-        configs = [trial_config(spec, sweep_id, results, g, stage="seed", seed=s, lr=lrs[group_key(**g)],
-                                trial_id=f"{group_key(**g)}-s{s}")
-                   for g in spec.grid() for s in range(spec.seeds)]
+        configs = stage_configs(stage, spec, sweep_id, results, meta)
         tuner = tune.Tuner(trainable, param_space={"threads": threads, "trial": tune.grid_search(configs)},
                            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=res.get("max_concurrent"),
                                                        trial_dirname_creator=_dirname),
@@ -295,7 +315,7 @@ def init_ray(address: str | None) -> None:
 def _run_stages(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for stage in STAGES:
-        if stage == "lr_search" and not spec.lr_search_trials:
+        if (stage == "lr_search" and not spec.lr_search_trials) or (stage == "hessian_opt" and not spec.hessian_opt_cells):
             continue
         if stage not in meta.get("stages_done", []):
             run_stage(stage, spec, sweep_id, results, meta)

@@ -151,3 +151,24 @@ def test_two_sweeps_at_once_do_not_mix(tmp_path):
     assert_exact(str(results), id_b, n_trials=3, steps=20)
     nus = query_arrow(str(results), "SELECT sweep_id, list(DISTINCT nu) AS nus FROM trials GROUP BY ALL").to_pylist()
     assert {r["sweep_id"]: r["nus"] for r in nus} == {id_a: [0.5], id_b: [0.95]}
+
+
+def test_resume_a_stage_killed_before_its_first_snapshot(ray_session, tmp_path):
+    """A driver killed right after a stage's folder appeared, before Tune's first experiment-state file: the
+    stage starts again, and the trials that had finished are not rerun."""
+    results = tmp_path / "results"
+    r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
+                            "--set", "cells=lru", "--set", "nus=0.9", "--set", "lr_search_trials=0",
+                            "--set", "steps=20", "--set", "seeds=3"])
+    assert r.exit_code == 0, r.output
+    sweep_id = r.output.split()[1]
+    before = {t["trial_id"]: t["ended_at"] for t in finished_trials(results)}
+    meta_path = results / sweep_id / "sweep.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps(dict(meta, status="running", stages_done=[])))
+    for state in (results / sweep_id / "_tune" / "seed").glob("experiment_state-*.json"):
+        state.unlink()
+    r = runner.invoke(app, ["resume", sweep_id, "--results", str(results)])
+    assert r.exit_code == 0, r.output
+    assert_exact(str(results), sweep_id, n_trials=3, steps=20)
+    assert {t["trial_id"]: t["ended_at"] for t in finished_trials(results)} == before

@@ -12,7 +12,8 @@ class TrialConfig:
     sweep_id: str  # unique id of the sweep run
     trial_id: str  # unique within the sweep; stable across resumes and retries
     results: str  # results location: a local path or a pyarrow filesystem URI
-    stage: str = "seed"  # lr_search (Optuna learning-rate trials) | seed (runs at the chosen rate)
+    stage: str = "seed"  # lr_search (Optuna learning-rate trials) | seed (runs at the chosen rate) | hessian_opt
+    kind: str = "train"  # train | hessian_opt (trainers.train.KINDS)
     task: str = "teacher_student"  # task registry name
     cell: str = "lru"  # cell registry name
     depth: int = 1  # stacked recurrent layers; 1 is the paper's bare cell
@@ -20,6 +21,8 @@ class TrialConfig:
     d_model: int = 16  # width of the residual stream when depth > 1
     layer_norm: bool = False  # LayerNorm before each layer of a deep stack
     nu: float = 0.99  # memory parameter nu0 (teacher eigenvalue floor; ring-init r_min of diagonal cells)
+    nu_max: float = 1.0  # ring-init r_max of diagonal cells
+    block: str = "linear"  # residual block of deep stacks: linear | glu (GELU + GLU after the cell)
     seq_len: int = 300  # sequence length T
     teacher_hidden: int = 10  # teacher state size (teacher-student task)
     seed: int = 0  # student init and data stream
@@ -33,6 +36,8 @@ class TrialConfig:
     grad_norm_every: int = 10  # steps between per-group gradient-norm rows (0: never)
     report_every: int = 50  # steps between progress reports to Ray Tune
     checkpoint_every: int = 0  # steps between checkpoints (model, optimiser, schedule, RNG, rows); 0 = none
+    probes: tuple[str, ...] = ()  # probe specs "name:key=value:..." (trainers/probes)
+    probe_batch: int = 64  # size of the fixed batch the probes measure on
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     flush_rows: int = 65536  # buffered rows per table before a part file is written
 
@@ -41,4 +46,4 @@ class TrialConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrialConfig":
-        return cls(**d)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})

@@ -42,6 +42,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("final_metric", pa.float64()),  # accuracy where the task has one
         pa.field("steps_done", pa.int64()),
         pa.field("wall_s", pa.float64()),
+        pa.field("probe_s", pa.float64()),  # seconds of wall_s spent in probes
         pa.field("device", pa.string()),
         pa.field("host", pa.string()),  # host name of the machine that ran the trial
         pa.field("node", pa.string()),  # Ray node id that ran the trial (null outside Ray)

@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from .config import TrialConfig
+from .probes import ProbeContext, build_probe
 from .probes.grad_norms import group_norms
 from .record import TrialWriter
 from .stack import Stack
@@ -26,6 +27,7 @@ from .tasks import task_class
 
 CHECK_EVERY = 25  # steps between device syncs that move losses to the host and test for divergence
 EVAL_SEED = 2**31 - 1  # the evaluation batch is the same for every trial of a task
+PROBE_SEED = 2**31 - 2  # and so is the probe batch
 
 
 def pick_device(name: str) -> torch.device:
@@ -62,6 +64,8 @@ def trial_row(cfg: TrialConfig, **fields) -> dict:
 
 
 FINAL = ("completed", "diverged", "failed")
+SUMMARY = ("status", "error", "steps_done", "final_loss", "best_loss", "final_metric", "device", "wall_s", "probe_s")
+KINDS = ("train", "hessian_opt")  # what a trial does: train a model, or Zucchet & Orvieto's Fig. 4 computation
 
 
 def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = None,
@@ -76,8 +80,7 @@ def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = Non
     writer = TrialWriter(cfg.results, cfg.sweep_id, cfg.trial_id, cfg.flush_rows)
     done = writer.read_trial()
     if done and done["status"] in FINAL and done["config_json"] == cfg.to_json():
-        return {k: done[k] for k in ("status", "error", "steps_done", "final_loss", "best_loss", "final_metric",
-                                     "device", "wall_s")}
+        return {k: done[k] for k in SUMMARY}
     writer.restore(resume["writer"] if resume else None)
     started = dt.datetime.fromisoformat(resume["started_at"]) if resume else _now()
     t0 = time.perf_counter() - (resume["wall_s"] if resume else 0.0)
@@ -85,15 +88,16 @@ def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = Non
                                  started_at=started, node=node))
     run = _Run(cfg, writer, t0, started, on_progress, on_checkpoint)
     try:
-        outcome = run.train(resume)
+        if cfg.kind not in KINDS:
+            raise ValueError(f"unknown trial kind {cfg.kind!r}; valid: {', '.join(KINDS)}")
+        outcome = run.train(resume) if cfg.kind == "train" else _hessian_opt(cfg, writer)
     except Exception as e:  # a deterministic failure of this trial: record it, the sweep goes on
         outcome = dict(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:500],
-                       steps_done=run.steps_done, device=run.device)
+                       steps_done=run.steps_done, device=run.device, probe_s=run.probe_s)
     writer.flush()
     outcome["wall_s"] = time.perf_counter() - t0
     writer.write_trial(trial_row(cfg, started_at=started, ended_at=_now(), node=node, **outcome))
-    return {k: outcome.get(k) for k in ("status", "error", "steps_done", "final_loss", "best_loss",
-                                        "final_metric", "device", "wall_s")}
+    return {k: outcome.get(k) for k in SUMMARY}
 
 
 class _Run:
@@ -102,7 +106,7 @@ class _Run:
     def __init__(self, cfg, writer, t0, started, on_progress, on_checkpoint):
         self.cfg, self.writer, self.t0, self.started = cfg, writer, t0, started
         self.on_progress, self.on_checkpoint = on_progress, on_checkpoint
-        self.steps_done, self.device = 0, None
+        self.steps_done, self.device, self.probe_s = 0, None, 0.0
 
     def train(self, resume: dict | None) -> dict:
         cfg, writer = self.cfg, self.writer
@@ -111,7 +115,10 @@ class _Run:
         task = task_class(cfg.task).from_config(cfg).to(device)
         torch.manual_seed(cfg.seed)
         model = Stack(cfg.cell, task.d_in, cfg.hidden, task.d_out, depth=cfg.depth, d_model=cfg.d_model,
-                      layer_norm=cfg.layer_norm, r_min=cfg.nu).to(device)
+                      layer_norm=cfg.layer_norm, r_min=cfg.nu, r_max=cfg.nu_max, block=cfg.block).to(device)
+        probes = [build_probe(p) for p in cfg.probes]
+        probe_x, probe_y = (task.sample(cfg.probe_batch, torch.Generator(device).manual_seed(PROBE_SEED))
+                            if probes else (None, None))
         params = [p for p in model.parameters() if p.requires_grad]
         groups = model.param_groups()
         opt = torch.optim.Adam(params, lr=cfg.lr)
@@ -127,6 +134,20 @@ class _Run:
             data.set_state(resume["data_rng"])
             evals = list(resume["evals"])
             self.steps_done = resume["step"]
+            self.probe_s = resume["probe_s"]
+
+        def run_probes(step: int) -> None:
+            t = time.perf_counter()
+            ctx = ProbeContext(model=model, task=task, x=probe_x, y=probe_y, step=step, lr=sched.get_last_lr()[0],
+                               device=device, seed=cfg.seed)
+            for probe in probes:
+                if probe.due(step, cfg.steps):
+                    for table, columns in probe(ctx).items():
+                        writer.extend(table, columns)
+            self.probe_s += time.perf_counter() - t
+
+        if probes and not resume:
+            run_probes(0)
 
         def evaluate() -> tuple[float, float | None]:
             with torch.no_grad():
@@ -151,6 +172,8 @@ class _Run:
             sched.step()
             metric = task.metric(y_hat, y) if task.has_metric else None
             pending.append((step, loss.detach(), grad_norm.detach(), lr, metric, time.perf_counter() - self.t0))
+            if any(p.due(step, cfg.steps) for p in probes) and torch.isfinite(loss):
+                run_probes(step)
             checkpoint = bool(cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps)
             if len(pending) >= CHECK_EVERY or step == cfg.steps or checkpoint:
                 self.steps_done, diverged_at = _drain(pending, writer, max_norm)
@@ -164,7 +187,7 @@ class _Run:
                     writer.flush()  # every row up to this step is on disk before the checkpoint names it
                     state = dict(step=step, model=model.state_dict(), opt=opt.state_dict(),
                                  sched=sched.state_dict(), data_rng=data.get_state(), evals=evals,
-                                 writer=writer.state(), wall_s=time.perf_counter() - self.t0,
+                                 writer=writer.state(), wall_s=time.perf_counter() - self.t0, probe_s=self.probe_s,
                                  started_at=self.started.isoformat())
                     self.on_checkpoint(state, {"step": step, "loss": last_loss})
                 elif self.on_progress and (step % cfg.report_every < CHECK_EVERY or step == cfg.steps):
@@ -173,13 +196,23 @@ class _Run:
             finite = [e for e in evals if math.isfinite(e)]
             return dict(status="diverged", error=f"non-finite loss at step {diverged_at}",
                         steps_done=self.steps_done, final_loss=math.nan, best_loss=min(finite) if finite else None,
-                        device=self.device)
+                        device=self.device, probe_s=self.probe_s)
         final, final_metric = evaluate()
         evals.append(final)
         finite = [e for e in evals if math.isfinite(e)]
         return dict(status="completed" if math.isfinite(final) else "diverged", steps_done=self.steps_done,
                     final_loss=final, best_loss=min(finite) if finite else None, final_metric=final_metric,
-                    device=self.device)
+                    device=self.device, probe_s=self.probe_s)
+
+
+def _hessian_opt(cfg: TrialConfig, writer: TrialWriter) -> dict:
+    """The Hessian at optimality (Fig. 4): a float64 student set exactly to a small teacher, full spectrum."""
+    from .hessian_opt import hessian_at_optimum, hessian_opt_rows
+
+    result = hessian_at_optimum(cfg.cell, nu=cfg.nu, seed=cfg.seed)
+    for table, columns in hessian_opt_rows(result).items():
+        writer.extend(table, columns)
+    return dict(status="completed", steps_done=0, final_loss=result.get("loss"), device="cpu")
 
 
 def _drain(pending: list[tuple], writer: TrialWriter, max_norm: float) -> tuple[int, int | None]:

@@ -8,7 +8,9 @@ rises steeply as nu0 -> 1 while the lru stays low; near-diagonal connectivity re
 Settings from the authors' scans (NicolasZucchet/Vanishing-and-exploding-gradients-are-not-the-end-of-the-
 story, scans/comparison_architectures_LSI_*.yaml): Adam, cosine decay, 10,000 steps, batch 128, 10 seeds,
 the best learning rate per (model, nu0) from a log grid. Here Optuna's TPE picks the rate within the same
-range, on a seed outside the seed stage's, then every seed runs at the chosen rate.
+range, on a seed outside the seed stage's, then every seed runs at the chosen rate. The quick and paper
+scales add Fig. 4: the float64 Hessian of a student set exactly to a small teacher (two eigenvalue pairs
+with |lambda| ~ 0.99), its full spectrum and how concentrated its top eigenvectors are (stage hessian_opt).
 
 Run:   sweep launch curse-of-memory [--scale smoke|quick|paper]
 Cost on 2 CPU cores: smoke < 1 min; quick ~10 min (rnn, blockdiag, cdiag, cdiag_norm, lru; 4 nu0; 400 steps);
@@ -28,6 +30,7 @@ LR_RANGES = (
     "gru:1e-4:3.2e-2", "lstm:1e-4:3.2e-2",
 )
 PAPER_NUS = (0.32, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99)
+FIG4_CELLS = ("rnn", "cdiag", "lru")  # Hessian at optimality: dense vs complex diagonal (Fig. 4)
 
 _COMMON = dict(name=NAME, task="teacher_student", depths=(1,), seq_len=300, hidden=64, teacher_hidden=10,
                lr_ranges=LR_RANGES, lr_min=1e-7)
@@ -40,9 +43,9 @@ def get_spec(scale: str) -> SweepSpec:
     if scale == "quick":
         return SweepSpec(scale=scale, cells=("rnn", "blockdiag", "cdiag", "cdiag_norm", "lru"),
                          nus=(0.68, 0.92, 0.98, 0.99), seeds=3, steps=400, batch=64, lr_search_trials=4,
-                         eval_batch=512, checkpoint_every=100, **_COMMON)
+                         eval_batch=512, checkpoint_every=200, hessian_opt_cells=FIG4_CELLS, **_COMMON)
     if scale == "paper":
         return SweepSpec(scale=scale, cells=("rnn", "blockdiag", "cdiag", "cdiag_norm", "lru", "gru", "lstm"),
                          nus=PAPER_NUS, seeds=10, steps=10_000, batch=128, lr_search_trials=5,
-                         eval_batch=1024, checkpoint_every=1000, **_COMMON)
+                         eval_batch=1024, checkpoint_every=1000, hessian_opt_cells=FIG4_CELLS, **_COMMON)
     raise ValueError(scale)
