@@ -12,6 +12,9 @@ import typing
 from dataclasses import dataclass
 
 from trainers.cells import CELLS
+from trainers.probes import build_probe
+from trainers.registry import UnknownName
+from trainers.stack import BLOCKS
 from trainers.tasks import TASKS
 
 SCALES = ("smoke", "quick", "paper")
@@ -114,10 +117,6 @@ class SweepSpec:
         lo, hi = self.lr_range
         if not 0 < lo < hi:
             bad("lr_range", self.lr_range, "low,high with 0 < low < high")
-        from trainers.probes import build_probe
-        from trainers.registry import UnknownName
-        from trainers.stack import BLOCKS
-
         if self.block not in BLOCKS:
             bad("block", self.block, ", ".join(BLOCKS))
         for p in self.probes:

@@ -25,7 +25,7 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from trainers.config import TrialConfig
-from trainers.record import open_location
+from trainers.record import canonical_location, open_location
 from trainers.train import run_trial
 
 from .spec import SweepSpec, UserError
@@ -231,7 +231,7 @@ def best_lrs(spec: SweepSpec, rows: list[dict]) -> dict[str, float]:
 
 def _storage(results: str, sweep_id: str) -> tuple[str, pafs.FileSystem | None]:
     if "://" not in results:
-        return os.path.join(os.path.abspath(os.path.expanduser(results)), sweep_id, "_tune"), None
+        return os.path.join(canonical_location(results), sweep_id, "_tune"), None
     fs, root = open_location(results)
     return f"{root}/{sweep_id}/_tune", fs
 
@@ -325,7 +325,8 @@ def _run_stages(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> Non
 
 def launch(spec: SweepSpec, results: str, *, address: str | None = None, cpus_per_trial: float = 1.0,
            gpus_per_trial: float = 0.0, max_concurrent: int | None = None, out=None) -> str:
-    """Run both stages of ``spec``; returns the sweep id. Validation happens before anything is written."""
+    """Run every stage of ``spec``; returns the sweep id. Validation happens before anything is written."""
+    results = canonical_location(results)
     check_writable(results)
     sweep_id = new_sweep_id(spec.name)
     print(f"sweep {sweep_id}", file=out or sys.stdout, flush=True)
@@ -353,6 +354,7 @@ def resume(sweep_id: str, results: str, *, address: str | None = None) -> dict:
 
     Finished stages are skipped, an interrupted stage's Tuner is restored (finished trials stay finished,
     unfinished ones continue from their last checkpoint), and a stage never started is started."""
+    results = canonical_location(results)
     meta = read_sweep_file(results, sweep_id)
     if meta.get("status") == "completed":
         return meta

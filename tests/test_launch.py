@@ -88,3 +88,17 @@ def test_ls_status_and_report(smoke):
     assert any(p.endswith("fig3a.png") for p in written) and any(p.endswith(".md") for p in written)
     png = next(p for p in written if p.endswith("fig3a.png"))
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_relative_results_land_in_the_working_directory(ray_session, tmp_path, monkeypatch):
+    # Ray Tune runs each trial in its own working folder: a relative --results must still mean ./results here
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", "results",
+                            "--set", "cells=lru", "--set", "nus=0.9", "--set", "lr_search_trials=0",
+                            "--set", "steps=5", "--set", "seeds=2"])
+    assert r.exit_code == 0, r.output
+    sweep_id = r.output.split()[1]
+    assert sorted(p.name for p in (tmp_path / "results" / sweep_id / "trials").iterdir()) == [
+        "trial_id=lru-d1-nu0.9-s0", "trial_id=lru-d1-nu0.9-s1"]
+    rows = q("results", f"SELECT count(*) AS n FROM steps WHERE sweep_id = '{sweep_id}'")
+    assert rows == [{"n": "10"}]

@@ -112,11 +112,15 @@ SCHEMAS: dict[str, pa.Schema] = {
 TRIALS_FILE = "trial.parquet"
 
 
+def canonical_location(uri: str) -> str:
+    """A results location that means the same in every process: local paths made absolute (Ray Tune runs
+    each trial in its own working folder, so a relative path would land there); URIs unchanged."""
+    return uri if "://" in uri else os.path.abspath(os.path.expanduser(uri))
+
+
 def open_location(uri: str) -> tuple[pafs.FileSystem, str]:
     """(filesystem, path) for a local path (relative allowed) or a pyarrow filesystem URI."""
-    if "://" not in uri:
-        uri = os.path.abspath(os.path.expanduser(uri))
-    return pafs.FileSystem.from_uri(uri)
+    return pafs.FileSystem.from_uri(canonical_location(uri))
 
 
 def write_atomic(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:

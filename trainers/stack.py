@@ -70,8 +70,9 @@ class Stack(Cell):
         return self._run(x, pure=True)
 
     def unroll(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """The stepwise form, keeping every stacked state S_t (depth, batch, state) in the graph, so that
-        autograd can give d loss / d S_t for each layer and time step (the lattice probe)."""
+        """The stepwise form, returning every stacked state S_t (depth, batch, state) with its graph.
+        S_t carries only the route into step t+1 (each layer's output at t comes from the cell's own state
+        tensor): the lattice probe hooks the cells to differentiate through both routes."""
         state, ys, states = self.init_state(x.shape[0]), [], []
         for t in range(x.shape[1]):
             state, y = self.step(state, x[:, t])

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from ..registry import lookup
 from .base import Probe, ProbeContext, ProbeOptions, parse_options
+from .lattice import LatticeProbe
+from .signal import SignalProbe
 
-PROBES: dict[str, type[Probe]] = {}
+PROBES: dict[str, type[Probe]] = {
+    "lattice": LatticeProbe,
+    "signal": SignalProbe,
+}
 
 
 def build_probe(spec: str) -> Probe:

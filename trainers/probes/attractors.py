@@ -21,9 +21,9 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
-from torch.func import jvp
 
 from .base import Probe, ProbeContext, ProbeOptions
 
@@ -87,23 +87,24 @@ def count_distinct(points: Tensor, tol: float = 1e-4) -> int:
     only gaps are compared, never spreads. Non-finite samples (a diverged orbit) are ignored; an orbit with
     no finite sample has 0 points.
     """
-    p = torch.as_tensor(points).detach().to("cpu", torch.float64)
+    p = torch.as_tensor(points).detach().to("cpu", torch.float64).numpy()
     p = p.reshape(p.shape[0], -1) if p.ndim > 1 else p[:, None]
-    p = p[torch.isfinite(p).all(dim=1)]
+    p = p[np.isfinite(p).all(axis=1)]
     if p.shape[0] == 0:
         return 0
-    thr = tol * max(1.0, p.abs().max().item())
-    pending, count = [p], 0
-    while pending:
-        c = pending.pop()
-        for axis in range(c.shape[1]):
-            vals, order = c[:, axis].sort()
-            cuts = (torch.nonzero(vals.diff() > thr).flatten() + 1).tolist()
-            if cuts:
-                pending.extend(torch.tensor_split(c[order], cuts))
+    thr = tol * max(1.0, float(np.abs(p).max()))
+    labels, count, stable = np.zeros(p.shape[0], dtype=np.int64), 1, 0
+    while stable < p.shape[1]:  # until a pass over every axis refines nothing
+        for axis in range(p.shape[1]):
+            order = np.lexsort((p[:, axis], labels))  # by cluster, then by value on this axis
+            lab, val = labels[order], p[order, axis]
+            starts = np.concatenate([[True], (lab[1:] != lab[:-1]) | (np.diff(val) > thr)])
+            labels[order] = np.cumsum(starts) - 1
+            new_count = int(labels.max()) + 1
+            stable = stable + 1 if new_count == count else 1
+            count = new_count
+            if stable >= p.shape[1]:
                 break
-        else:
-            count += 1
     return count
 
 
@@ -113,15 +114,35 @@ def batch_dim_of(model: torch.nn.Module) -> int:
     return next(i for i, (m, n) in enumerate(zip(a, b)) if m != n)
 
 
+def jvp(f: Callable[[Tensor], Tensor], s: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    """(f(s), J_f(s) v), detached, by the double-vjp trick: J v = d/dw <J^T w, v> (J^T w is linear in w).
+
+    Reverse-over-reverse rather than ``torch.func.jvp``: measured here on a hidden-64 LSTM/LRU step at batch 40
+    it is 2-4x faster per step than forward-mode AD (whose complex-number and broadcast-add rules run Python
+    decompositions), and it needs no multi-second first-call import. Only gradients with respect to ``s`` and
+    the dummy ``w`` are asked for (``autograd.grad``), so parameters' ``.grad`` are never touched. ``f`` must
+    be twice differentiable in the autograd sense (every op of the cells' plain-PyTorch ``step`` is).
+    """
+    with torch.enable_grad():
+        s = s.detach().requires_grad_(True)
+        out = f(s)
+        w = torch.zeros_like(out, requires_grad=True)
+        (jtw,) = torch.autograd.grad(out, s, w, create_graph=True, allow_unused=True, materialize_grads=True)
+        if not jtw.requires_grad:  # f does not depend on s at all: J = 0
+            return out.detach(), torch.zeros_like(out)
+        (jv,) = torch.autograd.grad(jtw, w, v, allow_unused=True, materialize_grads=True)
+    return out.detach(), jv.detach()
+
+
 def lyapunov_spectrum(step_fn: StepFn, state0: Tensor, u: Tensor, burn_in: int, n_steps: int, k: int = 1,
                       batch_dim: int = 0, generator: torch.Generator | None = None) -> Tensor:
     """The k largest Lyapunov exponents per step (natural log) of the map s -> step_fn(s, u)[0], per batch
     element; shape (batch, k), float64.
 
     Tangent-map QR method (Benettin et al.; Eckmann & Ruelle): k tangent vectors Q (orthonormal) ride along the
-    orbit; each step Q <- J Q by forward-mode ``torch.func.jvp`` (one jvp on the state batch replicated k times
-    along ``batch_dim``), then J Q = Q' R and log|R_ii| is accumulated; for k = 1 this is renormalising one
-    vector. The first ``burn_in`` steps align the tangents without accumulating (the estimate's error is then
+    orbit; each step Q <- J Q (one Jacobian-vector product on the state batch replicated k times along
+    ``batch_dim``, see ``jvp``), then J Q = Q' R and log|R_ii| is accumulated; for k = 1 this is renormalising
+    one vector. The first ``burn_in`` steps align the tangents without accumulating (the estimate's error is then
     O(1/n_steps) of the log of the alignment of a random start; without it, ~log(0.3)/n_steps). Complex states
     are handled as real coordinates (Re, Im) via ``view_as_real``, so the map is treated as a map of R^2n
     (maps that are not complex-analytic, e.g. through Re() between layers, are handled correctly). The tangent
@@ -157,7 +178,7 @@ def lyapunov_spectrum(step_fn: StepFn, state0: Tensor, u: Tensor, burn_in: int, 
     eye = torch.eye(d, k, dtype=s.dtype, device=s.device)
     with torch.no_grad():
         for t in range(burn_in + n_steps):
-            s, jq = jvp(f, (s.contiguous(),), (q,))
+            s, jq = jvp(f, s, q)
             m = to_cols(jq)
             fin = torch.isfinite(m).all(dim=(1, 2)) & torch.isfinite(to_cols(s)).all(dim=(1, 2))
             bad |= ~fin
