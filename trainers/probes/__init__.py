@@ -3,11 +3,13 @@ registry maps the name used in specs (``--set probes=hessian:every=100,attractor
 from __future__ import annotations
 
 from ..registry import lookup
+from .attractors import AttractorProbe
 from .base import Probe, ProbeContext, ProbeOptions, parse_options
 from .lattice import LatticeProbe
 from .signal import SignalProbe
 
 PROBES: dict[str, type[Probe]] = {
+    "attractors": AttractorProbe,
     "lattice": LatticeProbe,
     "signal": SignalProbe,
 }

@@ -37,7 +37,8 @@ def projection(model: torch.nn.Module, name: str) -> Projection:
     """The scalar recorded per step, for a ``Stack`` (state (depth, batch, ...)) or a bare cell (batch, ...).
 
     - ``hidden_mean``: mean over units of the last layer's hidden vector (``hidden_of``; real part for
-      complex states). Ribeiro's default in this project (the issue's choice).
+      complex states). The probe's default (Ribeiro et al. store outputs; a mean over units shows the
+      state's dynamics even where the readout is still untrained).
     - ``hidden_first``: the last layer's first hidden unit (real part); a coordinate, so a p-cycle of a
       2-D rotation is never folded onto fewer values the way a symmetric mean can fold it.
     - ``output``: the model's first output channel y[..., 0] (what Ribeiro et al. plot).
@@ -81,8 +82,8 @@ def count_distinct(points: Tensor, tol: float = 1e-4) -> int:
     single linkage). Why this threshold: a float32 orbit at a fixed point jitters by a few ulps (~1e-7 of the
     state scale), far below ``thr``; a cycle's points are O(scale) apart; ``keep`` chaotic points spread over
     an interval are ~scale/keep apart (2.5e-3 at keep 400), far above it. The absolute floor keeps an orbit
-    decaying to 0 (values 1e-30 apart in float64) from counting as many points; the states of the bounded
-    cells (tanh, LSTM, GRU) are O(1), so the floor only merges structure below 1e-4 in absolute terms.
+    decaying to 0 (values 1e-30 apart in float64) from counting as many points; the hidden states of the
+    tanh RNN and the LSTM lie in [-1, 1], so the floor only merges structure below 1e-4 in absolute terms.
     Slow drift (a cycle whose points move by less than ``thr`` per visit) stays one cluster per point, since
     only gaps are compared, never spreads. Non-finite samples (a diverged orbit) are ignored; an orbit with
     no finite sample has 0 points.
@@ -223,6 +224,12 @@ class AttractorProbe(Probe):
     Ribeiro's 2-D plots, so cycle points that share x but not their predecessor still count apart); plus one
     row per input with init_id = -1: n_points over the union of its inits (a bistable input shows 2) and the
     max of their exponents (NaN if any orbit diverged).
+
+    Reading the numbers: a transient that has not died out after the burn-in also gives n_points ~ keep, with
+    an exponent just below 0 (e.g. an LRU with |lambda| ~ 0.999 from std-100 states: 100 * 0.999^1200 ~ 30);
+    a GRU started at std 100 keeps coordinates of size ~100 frozen by saturated update gates (z ~ 1), so its
+    orbits drift with exponent ~ 0 (measured at init: |lyapunov| < 4e-3, n_points 4 to 800; at std 1 the same
+    GRU has one fixed point, exponent -0.43).
     """
 
     name = "attractors"
@@ -268,14 +275,14 @@ class AttractorProbe(Probe):
                                 batch_dim_of(model), gen).cpu()
         pairs = torch.stack([x, dx], dim=-1).cpu()  # (n, K, 2)
 
-        s_input, s_value, s_init, s_lyap, s_np = [], [], [], [], []
+        summary: dict[str, list] = {c: [] for c in ("input_id", "input_value", "init_id", "lyapunov", "n_points")}
         for i in range(ni):
             rows = slice(i * nk, (i + 1) * nk)
-            for j in range(nk):
-                s_input.append(i), s_value.append(values[i].item()), s_init.append(j)
-                s_lyap.append(lyap[i * nk + j].item()), s_np.append(count_distinct(pairs[i * nk + j], o.tol))
-            s_input.append(i), s_value.append(values[i].item()), s_init.append(-1)
-            s_lyap.append(lyap[rows].max().item()), s_np.append(count_distinct(pairs[rows].reshape(-1, 2), o.tol))
+            per_init = [(j, lyap[i * nk + j].item(), count_distinct(pairs[i * nk + j], o.tol)) for j in range(nk)]
+            union = (-1, lyap[rows].max().item(), count_distinct(pairs[rows].reshape(-1, 2), o.tol))
+            for j, lam, n_points in per_init + [union]:
+                for c, v in zip(summary, (i, values[i].item(), j, lam, n_points)):
+                    summary[c].append(v)
 
         return {
             "attractors": {
@@ -287,8 +294,5 @@ class AttractorProbe(Probe):
                 "x": x.reshape(-1).cpu().tolist(),
                 "dx": dx.reshape(-1).cpu().tolist(),
             },
-            "attractor_summary": {
-                "step": [ctx.step] * len(s_init), "input_id": s_input, "input_value": s_value,
-                "init_id": s_init, "lyapunov": s_lyap, "n_points": s_np,
-            },
+            "attractor_summary": {"step": [ctx.step] * (ni * (nk + 1)), **summary},
         }
