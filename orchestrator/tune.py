@@ -107,8 +107,8 @@ class GridOptunaSearcher(Searcher):
         self.issued[i] += 1
         self.live[trial_id] = (i, ot.number)
         tid = f"lr-{group_key(**g)}-{k}"
-        return {"threads": self.threads,
-                "trial": trial_config(self.spec, self.sweep_id, self.results, g, trial_id=tid,
+        return {"threads": self.threads,  # search trials only pick a rate: no probes
+                "trial": trial_config(self.spec, self.sweep_id, self.results, g, trial_id=tid, probes=(),
                                       stage="lr_search", seed=self.spec.lr_search_seed, lr=lr)}
 
     def save(self, checkpoint_path: str) -> None:

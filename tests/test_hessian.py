@@ -80,7 +80,8 @@ def test_lanczos_extremes_match_dense_hessian(cell, depth):
     ev = torch.linalg.eigvalsh(Hd)
     H = model_hvp(model, x, y)
     assert H.dim == Hd.shape[0]
-    ext = top_bottom(H, H.dim, k_top=3, k_bottom=1, tol=1e-4, max_iter=H.dim, generator=torch.Generator().manual_seed(0))
+    ext = top_bottom(H, H.dim, k_top=3, k_bottom=1, tol=1e-4, max_iter=H.dim,
+                     generator=torch.Generator().manual_seed(0))
     assert ext.converged and ext.n_hvp == H.calls
     top_ref, bottom_ref = ev.flip(0)[:3], ev[:1]
     assert bottom_ref.item() < 0  # negative curvature is present at these random points
@@ -188,7 +189,8 @@ def test_ipr_and_k90_on_hand_made_vectors():
 
 def test_power_iteration_baseline_on_a_known_spectrum():
     A = rotated([10.0, 5.0, 2.0, 1.0, 0.5, 0.1])
-    out = power_iteration_top_k(lambda v: A @ v, 6, 3, max_iter=100, tol=1e-6, generator=torch.Generator().manual_seed(0))
+    out = power_iteration_top_k(lambda v: A @ v, 6, 3, max_iter=100, tol=1e-6,
+                                generator=torch.Generator().manual_seed(0))
     assert out["eigenvalues"] == pytest.approx([10.0, 5.0, 2.0], rel=1e-5)
     assert out["n_hvp"] == sum(len(h) for h in out["history"]) <= 300
 

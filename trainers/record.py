@@ -69,7 +69,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "hessian": pa.schema(_ID + [
         pa.field("step", pa.int32()),  # 0 = at init
         # top | bottom (eigenvalues, idx = rank from the end), trace (Hutchinson), density (SLQ: value = node,
-        # weight = weight), ipr | k90 (of the top-idx eigenvector: inverse participation ratio, coordinates
+        # weight = weight, idx runs over the runs' nodes concatenated), ipr | k90 (of the top-idx eigenvector: inverse participation ratio, coordinates
         # holding 90% of its mass), sharpness_lr (top eigenvalue x lr), eig (a full spectrum, idx ascending)
         pa.field("stat", pa.string()),
         pa.field("idx", pa.int32()),

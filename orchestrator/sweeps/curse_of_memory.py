@@ -31,6 +31,10 @@ LR_RANGES = (
 )
 PAPER_NUS = (0.32, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99)
 FIG4_CELLS = ("rnn", "cdiag", "lru")  # Hessian at optimality: dense vs complex diagonal (Fig. 4)
+# Sharpness (top Hessian eigenvalues, x lr) along training in the seed stage. One call costs about 50-90
+# training steps (bench/hessian.py), so: at the end of the short quick trials, every 1,000 steps at paper scale.
+QUICK_PROBES = ("hessian:at_init=false",)
+PAPER_PROBES = ("hessian:every=1000",)
 
 _COMMON = dict(name=NAME, task="teacher_student", depths=(1,), seq_len=300, hidden=64, teacher_hidden=10,
                lr_ranges=LR_RANGES, lr_min=1e-7)
@@ -43,9 +47,11 @@ def get_spec(scale: str) -> SweepSpec:
     if scale == "quick":
         return SweepSpec(scale=scale, cells=("rnn", "blockdiag", "cdiag", "cdiag_norm", "lru"),
                          nus=(0.68, 0.92, 0.98, 0.99), seeds=3, steps=400, batch=64, lr_search_trials=4,
-                         eval_batch=512, checkpoint_every=200, hessian_opt_cells=FIG4_CELLS, **_COMMON)
+                         eval_batch=512, checkpoint_every=200, hessian_opt_cells=FIG4_CELLS,
+                         probes=QUICK_PROBES, **_COMMON)
     if scale == "paper":
         return SweepSpec(scale=scale, cells=("rnn", "blockdiag", "cdiag", "cdiag_norm", "lru", "gru", "lstm"),
                          nus=PAPER_NUS, seeds=10, steps=10_000, batch=128, lr_search_trials=5,
-                         eval_batch=1024, checkpoint_every=1000, hessian_opt_cells=FIG4_CELLS, **_COMMON)
+                         eval_batch=1024, checkpoint_every=1000, hessian_opt_cells=FIG4_CELLS,
+                         probes=PAPER_PROBES, **_COMMON)
     raise ValueError(scale)

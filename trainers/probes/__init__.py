@@ -5,11 +5,13 @@ from __future__ import annotations
 from ..registry import lookup
 from .attractors import AttractorProbe
 from .base import Probe, ProbeContext, ProbeOptions, parse_options
+from .hessian import HessianProbe
 from .lattice import LatticeProbe
 from .signal import SignalProbe
 
 PROBES: dict[str, type[Probe]] = {
     "attractors": AttractorProbe,
+    "hessian": HessianProbe,
     "lattice": LatticeProbe,
     "signal": SignalProbe,
 }
