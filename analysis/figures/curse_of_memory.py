@@ -21,6 +21,8 @@ from matplotlib.patches import Patch
 
 from analysis.db import AnalysisError, run_arrow
 
+from . import hessian_optimum
+
 NAME = "curse-of-memory"
 CELL_ORDER = ("rnn", "blockdiag", "cdiag", "cdiag_norm", "lru", "gru", "lstm")  # the paper's ablation
 _MARKERS = "osD^vP*X"
@@ -55,7 +57,8 @@ def summarize(con: duckdb.DuckDBPyConnection, sweep_id: str) -> list[dict]:
 
 
 def draw(con: duckdb.DuckDBPyConnection, sweep: dict, out_dir: str) -> list[str]:
-    """Write fig3a.png, fig3b.png and curse-of-memory.md into ``out_dir``; return their paths."""
+    """Write fig3a.png, fig3b.png and curse-of-memory.md into ``out_dir`` (plus fig4.png and its table when
+    the sweep ran the hessian_opt stage); return their paths."""
     sid = sweep["sweep_id"]
     rows = summarize(con, sid)
     if not rows:
@@ -69,7 +72,7 @@ def draw(con: duckdb.DuckDBPyConnection, sweep: dict, out_dir: str) -> list[str]
     _fig3b(rows, sid).savefig(paths[1], dpi=150)
     with open(paths[2], "w") as f:
         f.write(markdown(rows, sweep, running))
-    return paths
+    return paths + hessian_optimum.draw(con, sweep, out_dir, CELL_ORDER)
 
 
 # ------------------------------------------------------------------------------------------- figures
