@@ -391,3 +391,18 @@ def test_stack_param_groups_partition(depth, layer_norm):
     groups = check_groups_partition(model)
     assert all(f"layer{l}.recurrent" in groups for l in range(1, depth + 1))
     assert ("encoder" in groups) == (depth > 1) and ("norm" in groups) == layer_norm
+
+
+def test_fft_size_is_the_smallest_5_smooth_length():
+    from trainers.cells.base import fft_size
+
+    def smooth(m):
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        return m == 1
+
+    for n in range(1, 700):
+        m = fft_size(n)
+        assert m >= n and smooth(m) and not any(smooth(k) for k in range(n, m))
+    assert fft_size(599) == 600  # T = 300

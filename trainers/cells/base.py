@@ -66,13 +66,55 @@ class Cell(nn.Module):
         return groups
 
 
+class FusedCoreCell(Cell):
+    """Cells whose weights live in a torch RNN module ``core`` (nn.RNN / nn.GRU / nn.LSTM, batch_first), so
+    training runs torch's fused kernel (cuDNN on GPU), while subclasses write ``step`` out in plain PyTorch
+    (double-backward safe: it is also the Hessian probes' path). A bias-free readout maps h to d_out."""
+
+    GROUPS = {"core.weight_hh": "recurrent", "core.bias_hh": "recurrent", "core.weight_ih": "input",
+              "core.bias_ih": "input", "readout": "output"}
+    STATE_WIDTH = 1  # state size in units of hidden (LSTM: 2, for [h, c])
+
+    def __init__(self, core: nn.Module, d_out: int):
+        super().__init__(core.input_size, core.hidden_size, d_out)
+        self.core = core
+        self.readout = nn.Linear(core.hidden_size, d_out, bias=False)
+
+    def init_state(self, batch: int) -> Tensor:
+        w = self.core.weight_hh_l0
+        return torch.zeros(batch, self.STATE_WIDTH * self.hidden, dtype=w.dtype, device=w.device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.readout(self.core(x)[0])
+
+    def forward_pure(self, x: Tensor) -> Tensor:
+        return self.forward_stepwise(x)  # cuDNN's fused RNN has no double backward
+
+    def hidden_of(self, state: Tensor) -> Tensor:
+        return state[..., : self.hidden]
+
+
+def fft_size(n: int) -> int:
+    """The smallest 5-smooth length >= n (only factors 2, 3, 5): pocketfft is fastest there, and it is often
+    much shorter than the next power of two (T = 300: 600 instead of 1024, a 20-35% faster training step)."""
+    m = n
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
 def causal_conv(kernel: Tensor, x: Tensor) -> Tensor:
     """y[b, t, o] = sum_{k<=t} kernel[k, o, i] x[b, t-k, i], by FFT over time.
 
     kernel: (T, d_out, d_in), real; x: (batch, T, d_in), real.
     """
     T = x.shape[1]
-    n = 1 << (2 * T - 1).bit_length()  # >= 2T - 1, so the circular convolution is a linear one
+    n = fft_size(2 * T - 1)  # >= 2T - 1, so the circular convolution is a linear one
     kf = torch.fft.rfft(kernel, n=n, dim=0)  # (F, o, i)
     xf = torch.fft.rfft(x, n=n, dim=1)  # (b, F, i)
     if kernel.shape[1] == 1 and kernel.shape[2] == 1:

@@ -10,22 +10,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import Cell
+from .base import FusedCoreCell
 from .spec import CellSpec
 
 
-class GRUCell(Cell):
-    GROUPS = {"core.weight_hh": "recurrent", "core.bias_hh": "recurrent", "core.weight_ih": "input",
-              "core.bias_ih": "input", "readout": "output"}
-
+class GRUCell(FusedCoreCell):
     def __init__(self, d_in: int, hidden: int, d_out: int):
-        super().__init__(d_in, hidden, d_out)
-        self.core = nn.GRU(d_in, hidden, batch_first=True)
-        self.readout = nn.Linear(hidden, d_out, bias=False)
-
-    def init_state(self, batch: int) -> Tensor:
-        w = self.core.weight_hh_l0
-        return torch.zeros(batch, self.hidden, dtype=w.dtype, device=w.device)
+        super().__init__(nn.GRU(d_in, hidden, batch_first=True), d_out)
 
     def step(self, state: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         c = self.core
@@ -37,12 +28,6 @@ class GRUCell(Cell):
         n = torch.tanh(i_n + r * h_n)
         h = (1 - z) * n + z * state
         return h, self.readout(h)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.readout(self.core(x)[0])
-
-    def forward_pure(self, x: Tensor) -> Tensor:
-        return self.forward_stepwise(x)  # cuDNN's fused RNN has no double backward
 
 
 def build(spec: CellSpec) -> GRUCell:

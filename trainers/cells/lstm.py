@@ -10,22 +10,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import Cell
+from .base import FusedCoreCell
 from .spec import CellSpec
 
 
-class LSTMCell(Cell):
-    GROUPS = {"core.weight_hh": "recurrent", "core.bias_hh": "recurrent", "core.weight_ih": "input",
-              "core.bias_ih": "input", "readout": "output"}
+class LSTMCell(FusedCoreCell):
+    STATE_WIDTH = 2
 
     def __init__(self, d_in: int, hidden: int, d_out: int):
-        super().__init__(d_in, hidden, d_out)
-        self.core = nn.LSTM(d_in, hidden, batch_first=True)
-        self.readout = nn.Linear(hidden, d_out, bias=False)
-
-    def init_state(self, batch: int) -> Tensor:
-        w = self.core.weight_hh_l0
-        return torch.zeros(batch, 2 * self.hidden, dtype=w.dtype, device=w.device)
+        super().__init__(nn.LSTM(d_in, hidden, batch_first=True), d_out)
 
     def step(self, state: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         c_ = self.core
@@ -35,15 +28,6 @@ class LSTMCell(Cell):
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return torch.cat([h, c], dim=-1), self.readout(h)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.readout(self.core(x)[0])
-
-    def forward_pure(self, x: Tensor) -> Tensor:
-        return self.forward_stepwise(x)  # cuDNN's fused RNN has no double backward
-
-    def hidden_of(self, state: Tensor) -> Tensor:
-        return state[..., : self.hidden]
 
 
 def build(spec: CellSpec) -> LSTMCell:
