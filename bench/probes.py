@@ -1,12 +1,13 @@
 """Each probe's cost as a multiple of one training step of the same trial, at the probe's default options.
 
 A quick-scale curse-of-memory trial (teacher-student, nu0 = 0.99, T = 300, hidden 64, batch 64, probe batch 64)
-for a diagonal cell (lru) and a gated one (lstm), at depth 1 and depth 4 (the deep-stack probes, lattice and
-signal, only mean something with depth). One training step = forward + loss + backward + Adam, median of 5
-after a warm-up; one probe call = median of 2 after a warm-up call. The ratio says how many training steps a
+for a diagonal cell (lru; add gated ones with --cells, but their Hessian probe runs the stepwise loop with
+double backward and takes minutes per call at T = 300), at depth 1 and depth 4 (the deep-stack probes,
+lattice and signal, only mean something with depth). One training step = forward + loss + backward + Adam,
+median of 5 after a warm-up; one probe call = one call after a warm-up call. The ratio says how many training steps a
 probe call costs: a cadence of `every` steps costs about ratio / every of the training time.
 
-    python bench/probes.py [--threads 1] [--cells lru lstm] [--depths 1 4]
+    python bench/probes.py [--threads 1] [--cells lru vrnn] [--depths 1 4]
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def median_time(fn, repeats: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--cells", nargs="+", default=["lru", "lstm"])
+    ap.add_argument("--cells", nargs="+", default=["lru"])
     ap.add_argument("--depths", nargs="+", type=int, default=[1, 4])
     ap.add_argument("--batch", type=int, default=64)
     args = ap.parse_args()
@@ -67,7 +68,7 @@ def main() -> None:
                                seed=0)
             for name in sorted(PROBES):
                 probe = build_probe(name)
-                probe_s = median_time(lambda: probe(ctx), 2)
+                probe_s = median_time(lambda: probe(ctx), 1)
                 print(f"| {cell} | {depth} | {step_s * 1e3:.1f} ms | {name} | {probe_s:.2f} s | "
                       f"{probe_s / step_s:.0f}x |", flush=True)
 
