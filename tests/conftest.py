@@ -25,10 +25,22 @@ def ray_session():
     ray.shutdown()
 
 
-def sweep_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """The `sweep` CLI in its own process (its own local Ray unless --address is given)."""
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread is fastest on a shared 2-core machine (a second thread that is not
+    scheduled stalls every op)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def sweep_cli(*args: str, cwd=None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The `sweep` CLI in its own process, as a user runs it (its own local Ray unless --address is given)."""
     return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+                          timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
 
 
 def start_cli(*args: str, env: dict | None = None) -> subprocess.Popen:

@@ -1,7 +1,20 @@
 """Exact row-count checks of a sweep, straight from its Parquet through the read-only DuckDB views."""
 from __future__ import annotations
 
+import csv
+import io
+
+from typer.testing import CliRunner
+
 from analysis.db import query_arrow
+from orchestrator.cli import app
+
+
+def cli_rows(results, sql: str) -> list[dict]:
+    """`sweep query SQL --format csv` through the CLI, parsed: every value a string, as a user would see it."""
+    r = CliRunner().invoke(app, ["query", sql, "--format", "csv", "--results", str(results)])
+    assert r.exit_code == 0, r.output
+    return list(csv.DictReader(io.StringIO(r.output)))
 
 
 def counts(results: str, sweep_id: str) -> dict:

@@ -20,12 +20,7 @@ from trainers.record import SCHEMAS
 from trainers.stack import Stack
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread beats two on 2 cores
 
 
 def rot(theta: float) -> torch.Tensor:

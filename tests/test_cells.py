@@ -25,14 +25,7 @@ T, BATCH = 64, 3
 R_MIN = 0.9  # long memory: |lambda| >= 0.9, so 0.9^64 ~ 1e-3 of the input is still in the state at t = 63
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is fastest, and it keeps the file fast when other processes hold the
-    other cores (a second OpenMP thread that is not scheduled stalls every op)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread beats two on 2 cores
 
 
 def assert_close(actual: Tensor, expected: Tensor, rtol: float = 1e-9, atol_rel: float = 1e-10, what: str = ""):

@@ -1,13 +1,11 @@
 """The CLI surface: every command has help; bad input is one line, a non-zero exit, no traceback, nothing written."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
 
+from conftest import sweep_cli
 from orchestrator.cli import app
 
 runner = CliRunner()
@@ -21,9 +19,7 @@ def test_every_command_has_help_with_an_example(command):
 
 
 def run_cli(*args, cwd):
-    """The installed console script in a real subprocess: what a user sees."""
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+    return sweep_cli(*args, cwd=cwd, timeout=120)
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from analysis.db import query_arrow
-from conftest import start_cli, sweep_cli
+from conftest import start_cli
 from orchestrator.cli import app
 from sweepcheck import assert_exact, counts
 

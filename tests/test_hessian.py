@@ -26,13 +26,7 @@ from trainers.tasks.teacher_student import TeacherStudent
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster than two on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread beats two on 2 cores
 
 
 def small_problem(cell: str, depth: int = 1, hidden: int = 4, T: int = 10, batch: int = 3, seed: int = 1):

@@ -22,13 +22,7 @@ from trainers.stack import Stack
 from trainers.tasks.teacher_student import TeacherStudent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors and a Python loop over time: one intra-op thread is fastest on a shared 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread beats two on 2 cores
 
 
 def mse(y_hat: Tensor, y: Tensor) -> Tensor:

@@ -1,23 +1,17 @@
 """`sweep launch curse-of-memory --scale smoke` through the CLI on a real local Ray, then SQL over the Parquet."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
+from sweepcheck import cli_rows as q
 from orchestrator.sweeps import resolve
 
 runner = CliRunner()
 
-
-def q(results, sql):
-    r = runner.invoke(app, ["query", sql, "--format", "csv", "--results", str(results)])
-    assert r.exit_code == 0, r.output
-    return list(csv.DictReader(io.StringIO(r.output)))
 
 
 @pytest.fixture(scope="module")

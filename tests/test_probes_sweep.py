@@ -1,13 +1,12 @@
 """Every probe on in a smoke sweep through the CLI: their rows land in Parquet and `sweep query` returns them."""
 from __future__ import annotations
 
-import csv
-import io
 
 import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
+from sweepcheck import cli_rows as q
 from trainers.probes import PROBES
 
 runner = CliRunner()
@@ -16,11 +15,6 @@ PROBE_SPECS = ["hessian:every=3:k_top=2:density_steps=8:trace_samples=4",
                "attractors:every=3:burn_in=20:keep=8:n_inputs=2:n_inits=2:lyapunov_steps=10:lyapunov_burn_in=5",
                "lattice:every=3", "signal"]
 
-
-def q(results, sql):
-    r = runner.invoke(app, ["query", sql, "--format", "csv", "--results", str(results)])
-    assert r.exit_code == 0, r.output
-    return list(csv.DictReader(io.StringIO(r.output)))
 
 
 @pytest.fixture(scope="module")
