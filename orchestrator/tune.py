@@ -31,31 +31,18 @@ from trainers.train import run_trial
 from .spec import SweepSpec, UserError
 
 SWEEP_FILE = "sweep.json"
-CHECKPOINT_FILE = "trial_state.pt"
 STAGES = ("lr_search", "seed", "hessian_opt")
 
 
 def _trainable(config: dict) -> None:
-    """One trial inside Ray: resume from Tune's checkpoint if there is one, report progress and checkpoints."""
-    import tempfile
-
+    """One trial inside Ray. A restarted trial (resume, retry) continues from its own checkpoint, which
+    ``run_trial`` keeps beside its rows; Tune's checkpoints are not used, because Tune's experiment state
+    can lag behind them (it may name a checkpoint it has since deleted)."""
     import torch
 
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
     cfg = TrialConfig.from_dict(config["trial"])
-    resume = None
-    ckpt = tune.get_checkpoint()
-    if ckpt:
-        with ckpt.as_directory() as d:
-            resume = torch.load(os.path.join(d, CHECKPOINT_FILE), weights_only=True)
-
-    def on_checkpoint(state: dict, metrics: dict) -> None:
-        with tempfile.TemporaryDirectory() as d:
-            torch.save(state, os.path.join(d, CHECKPOINT_FILE))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
-
-    summary = run_trial(cfg, on_progress=tune.report, resume=resume, on_checkpoint=on_checkpoint,
-                        node=ray.get_runtime_context().get_node_id())
+    summary = run_trial(cfg, on_progress=tune.report, node=ray.get_runtime_context().get_node_id())
     tune.report({k: v for k, v in summary.items() if v is not None})
 
 
@@ -260,8 +247,7 @@ def _tuner_kwargs(stage: str, results: str, sweep_id: str, spec: SweepSpec, tota
     return dict(run_config=tune.RunConfig(
         name=stage, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
         callbacks=[Progress(stage, total)],
-        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
 
 
 def _has_experiment_state(path: str, fs: pafs.FileSystem | None) -> bool:

@@ -106,12 +106,6 @@ def test_resume_from_checkpoint_is_exact_and_writes_rows_once(tmp_path):
     import io
 
     ref = run_trial(cfg(tmp_path / "ref", steps=60, flush_rows=7))
-    saved = {}
-
-    def keep(state, metrics):  # what Tune would persist: a serialised copy, loaded with weights_only
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        saved["state"] = buf.getvalue()
 
     def crash(metrics):
         if metrics["step"] >= 45:  # after rows beyond the step-30 checkpoint reached disk (flush_rows=7)
@@ -119,19 +113,34 @@ def test_resume_from_checkpoint_is_exact_and_writes_rows_once(tmp_path):
 
     c = cfg(tmp_path / "run", steps=60, flush_rows=7, checkpoint_every=30, report_every=1)
     with pytest.raises(Crash):
-        run_trial(c, on_progress=crash, on_checkpoint=keep)
+        run_trial(c, on_progress=crash)
     assert sql(tmp_path / "run", "SELECT max(step) FROM STEPS")[0][0] > 30  # rows past the checkpoint exist
-    state = torch.load(io.BytesIO(saved["state"]), weights_only=True)
+    writer = TrialWriter(c.results, c.sweep_id, c.trial_id)
+    state = torch.load(io.BytesIO(writer.load_checkpoint()), weights_only=True)  # plain data and tensors only
     assert state["step"] == 30
-    out = run_trial(c, resume=state, on_checkpoint=keep)
+    out = run_trial(c)  # the restart finds the checkpoint beside the rows
     assert out["status"] == "completed" and out["steps_done"] == 60
     assert out["final_loss"] == pytest.approx(ref["final_loss"], rel=1e-6)  # the same run, step for step
+    assert writer.load_checkpoint() is None  # a finished trial leaves no checkpoint behind
     assert sql(tmp_path / "run", "SELECT count(*), count(DISTINCT step), min(step), max(step) FROM STEPS") == [(60, 60, 1, 60)]
     assert sql(tmp_path / "run", "SELECT count(*), count(DISTINCT step) FROM GRADS") == [(18, 6)]
     a = sql(tmp_path / "ref", "SELECT step, loss, grad_norm FROM STEPS ORDER BY step")
     b = sql(tmp_path / "run", "SELECT step, loss, grad_norm FROM STEPS ORDER BY step")
     assert [r[0] for r in a] == [r[0] for r in b]
     assert all(x[1] == pytest.approx(y[1], rel=1e-5) and x[2] == pytest.approx(y[2], rel=1e-5) for x, y in zip(a, b))
+
+
+def test_checkpoint_of_another_config_is_ignored(tmp_path):
+    def crash(metrics):
+        if metrics["step"] >= 20:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run_trial(cfg(tmp_path, checkpoint_every=10, report_every=1), on_progress=crash)
+    out = run_trial(cfg(tmp_path, checkpoint_every=10, lr=0.02))  # same trial id, another config: from scratch
+    fresh = run_trial(cfg(tmp_path / "fresh", checkpoint_every=10, lr=0.02))
+    assert out["final_loss"] == fresh["final_loss"]
+    assert sql(tmp_path, "SELECT count(*), count(DISTINCT step) FROM STEPS") == [(40, 40)]
 
 
 def test_finished_trial_is_not_rerun(tmp_path):

@@ -9,7 +9,9 @@ A part file appears atomically: on a local or NFS path it is written under a dot
 name and renamed; on object stores a single PUT is already atomic. Readers glob ``*.parquet`` and never
 see temporaries. Part numbers are consecutive per (trial, table), so a checkpoint that stores the next
 part numbers (``TrialWriter.state``) can drop exactly the parts written after it (``TrialWriter.restore``):
-rows are written once by construction, not deduplicated at query time.
+rows are written once by construction, not deduplicated at query time. The trial's checkpoint lives
+beside its rows (``<sweep_id>/_checkpoints/<trial_id>.pt``, replaced atomically after a flush), so rows and
+checkpoint can never disagree, whatever the scheduler (Ray Tune) remembers.
 Repeating strings (ids, status, group names) are dictionary-encoded by Parquet's default encoding.
 """
 from __future__ import annotations
@@ -110,6 +112,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 
 TRIALS_FILE = "trial.parquet"
+CHECKPOINT_DIR = "_checkpoints"  # <results>/<sweep_id>/_checkpoints/<trial_id>.pt: one per unfinished trial
 
 
 def canonical_location(uri: str) -> str:
@@ -123,16 +126,24 @@ def open_location(uri: str) -> tuple[pafs.FileSystem, str]:
     return pafs.FileSystem.from_uri(canonical_location(uri))
 
 
-def write_atomic(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
-    """Write ``table`` to ``path`` so that readers see either nothing or the whole file."""
+def write_atomic(fs: pafs.FileSystem, path: str, data: pa.Table | bytes) -> None:
+    """Write a table (as Parquet) or bytes to ``path`` so that readers see either nothing or the whole file."""
     parent, name = path.rsplit("/", 1)
     fs.create_dir(parent, recursive=True)
+
+    def write(target: str) -> None:
+        if isinstance(data, pa.Table):
+            pq.write_table(data, target, filesystem=fs, compression="zstd")
+        else:
+            with fs.open_output_stream(target) as f:
+                f.write(data)
+
     if fs.type_name != "local":  # object stores: one PUT is atomic, and rename is a copy
-        pq.write_table(table, path, filesystem=fs, compression="zstd")
+        write(path)
         return
     tmp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
     try:
-        pq.write_table(table, tmp, filesystem=fs, compression="zstd")
+        write(tmp)
         fs.move(tmp, path)
     finally:
         if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
@@ -202,6 +213,25 @@ class TrialWriter:
             return None
         rows = pq.read_table(path, filesystem=self.fs).to_pylist()
         return rows[0] if rows else None
+
+    def checkpoint_path(self) -> str:
+        return f"{self.base}/{CHECKPOINT_DIR}/{self.trial_id}.pt"
+
+    def save_checkpoint(self, data: bytes) -> None:
+        """Replace this trial's checkpoint, atomically. Flush first: the checkpoint must name only parts on disk."""
+        write_atomic(self.fs, self.checkpoint_path(), data)
+
+    def load_checkpoint(self) -> bytes | None:
+        path = self.checkpoint_path()
+        if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
+            return None
+        with self.fs.open_input_stream(path) as f:
+            return f.read()
+
+    def drop_checkpoint(self) -> None:
+        path = self.checkpoint_path()
+        if self.fs.get_file_info(path).type != pafs.FileType.NotFound:
+            self.fs.delete_file(path)
 
     def state(self) -> dict[str, int]:
         """What a checkpoint must store: the next part number per table (flush first)."""

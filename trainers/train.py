@@ -9,6 +9,7 @@ an exception marks it ``failed`` with the reason; neither stops the sweep.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import math
 import platform
@@ -68,24 +69,31 @@ SUMMARY = ("status", "error", "steps_done", "final_loss", "best_loss", "final_me
 KINDS = ("train", "hessian_opt")  # what a trial does: train a model, or Zucchet & Orvieto's Fig. 4 computation
 
 
-def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = None,
-              resume: dict | None = None, on_checkpoint: Callable[[dict, dict], None] | None = None,
-              node: str | None = None) -> dict:
+def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = None, node: str | None = None) -> dict:
     """Train one trial and record it; returns the summary (status, final_loss, ...).
 
-    ``resume``: a state from an earlier ``on_checkpoint(state, metrics)`` call; training continues after its
-    step, and the rows written after it are dropped first, so every row lands exactly once. A trial whose
-    ``trials`` row is already final for this exact config is not trained again: its summary is returned.
+    Restartable by construction: every ``checkpoint_every`` steps the rows so far are flushed and the
+    trial's state (model, optimiser, schedule, data RNG, part numbers) is saved beside them. A restarted
+    trial (a resumed sweep, a retry after a lost node) continues from that checkpoint after dropping the
+    rows written since, so every row lands exactly once; a trial whose ``trials`` row is already final for
+    this exact config is not trained again: its summary is returned.
     """
     writer = TrialWriter(cfg.results, cfg.sweep_id, cfg.trial_id, cfg.flush_rows)
     done = writer.read_trial()
     if done and done["status"] in FINAL and done["config_json"] == cfg.to_json():
         return {k: done[k] for k in SUMMARY}
+    resume = _load_checkpoint(writer, cfg)
     writer.restore(resume["writer"] if resume else None)
     started = dt.datetime.fromisoformat(resume["started_at"]) if resume else _now()
     t0 = time.perf_counter() - (resume["wall_s"] if resume else 0.0)
     writer.write_trial(trial_row(cfg, status="running", steps_done=resume["step"] if resume else 0,
                                  started_at=started, node=node))
+
+    def on_checkpoint(state: dict) -> None:
+        buf = io.BytesIO()
+        torch.save(dict(state, config_json=cfg.to_json()), buf)
+        writer.save_checkpoint(buf.getvalue())
+
     run = _Run(cfg, writer, t0, started, on_progress, on_checkpoint)
     try:
         if cfg.kind not in KINDS:
@@ -97,7 +105,17 @@ def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = Non
     writer.flush()
     outcome["wall_s"] = time.perf_counter() - t0
     writer.write_trial(trial_row(cfg, started_at=started, ended_at=_now(), node=node, **outcome))
+    writer.drop_checkpoint()
     return {k: outcome.get(k) for k in SUMMARY}
+
+
+def _load_checkpoint(writer: TrialWriter, cfg: TrialConfig) -> dict | None:
+    """The trial's last checkpoint, if there is one for this exact config (tensors and plain data only)."""
+    data = writer.load_checkpoint()
+    if data is None:
+        return None
+    state = torch.load(io.BytesIO(data), weights_only=True)
+    return state if state.get("config_json") == cfg.to_json() else None
 
 
 class _Run:
@@ -183,14 +201,14 @@ class _Run:
                 if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
                     evals.append(evaluate()[0])
                 last_loss = writer.buffers["steps"]["loss"][-1] if writer.pending("steps") else None
-                if checkpoint and self.on_checkpoint:
+                if checkpoint:
                     writer.flush()  # every row up to this step is on disk before the checkpoint names it
-                    state = dict(step=step, model=model.state_dict(), opt=opt.state_dict(),
-                                 sched=sched.state_dict(), data_rng=data.get_state(), evals=evals,
-                                 writer=writer.state(), wall_s=time.perf_counter() - self.t0, probe_s=self.probe_s,
-                                 started_at=self.started.isoformat())
-                    self.on_checkpoint(state, {"step": step, "loss": last_loss})
-                elif self.on_progress and (step % cfg.report_every < CHECK_EVERY or step == cfg.steps):
+                    self.on_checkpoint(dict(
+                        step=step, model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
+                        data_rng=data.get_state(), evals=evals, writer=writer.state(),
+                        wall_s=time.perf_counter() - self.t0, probe_s=self.probe_s,
+                        started_at=self.started.isoformat()))
+                if self.on_progress and (checkpoint or step % cfg.report_every < CHECK_EVERY or step == cfg.steps):
                     self.on_progress({"step": step, "loss": last_loss})
         if diverged_at is not None:
             finite = [e for e in evals if math.isfinite(e)]
