@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from typing import List, Optional
 
 import typer

@@ -8,7 +8,6 @@ import io
 import json
 import math
 import pathlib
-import re
 
 import duckdb
 import matplotlib.image
@@ -21,7 +20,7 @@ from analysis import db
 from analysis.db import query, query_arrow, resolve_sweep, sweeps
 from analysis.figures import FIGURES
 from analysis.report import report
-from trainers.record import SCHEMAS, TrialWriter, open_location
+from trainers.record import SCHEMAS, TrialWriter
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

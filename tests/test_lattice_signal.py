@@ -55,7 +55,7 @@ def hand_backprop(x: list[float], weights: list[float], a=(0.5, 0.5), b=(1.0, 1.
     dL/dh1_t = c1 dL/du1_t + a1 dL/dh1_{t+1}.
     """
     T = len(x)
-    h1, h2, u1, fw = 0.0, 0.0, [], {"h1": [], "h2": [], "u0": list(x), "u1": []}
+    h1, h2, fw = 0.0, 0.0, {"h1": [], "h2": [], "u0": list(x), "u1": []}
     for t in range(T):
         h1 = a[0] * h1 + b[0] * x[t]
         u = x[t] + c[0] * h1
