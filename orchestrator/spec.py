@@ -6,18 +6,23 @@ overrides any field, parsed to the field's declared type (``--set cells=rnn,lru 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import types
 import typing
 from dataclasses import dataclass
 
+from trainers.analyses import ANALYSES
 from trainers.cells import CELLS
+from trainers.cells.spec import INITS
 from trainers.probes import build_probe
 from trainers.registry import UnknownName
 from trainers.stack import BLOCKS
 from trainers.tasks import TASKS
+from trainers.train import OPTIMIZERS, SCHEDULES
 
 SCALES = ("smoke", "quick", "paper")
+AXES = ("task", "cell", "depth", "nu", "seq_len", "clip", "layer_norm")  # grid axes; field = axis + "s"
 
 
 class UserError(ValueError):
@@ -32,34 +37,42 @@ class SpecError(UserError):
 class SweepSpec:
     name: str  # the named sweep this spec came from
     scale: str  # smoke | quick | paper
-    task: str  # task registry name
+    # -- the grid: every combination of these axes is one group (one learning rate, then `seeds` trials)
+    tasks: tuple[str, ...]  # task registry names
     cells: tuple[str, ...]  # cell registry names
     depths: tuple[int, ...]  # stack depths (1 = the paper's model)
-    nus: tuple[float, ...]  # memory parameters nu0, each in (0, 1)
-    seeds: int  # seeds per (cell, depth, nu0) in the seed stage: 0 .. seeds-1
-    steps: int  # optimiser steps per trial
-    batch: int  # sequences per step
-    seq_len: int  # sequence length T
-    hidden: int  # student recurrent units per layer
-    teacher_hidden: int = 10  # teacher state size
+    nus: tuple[float, ...]  # memory parameters nu0, each in [0, 1)
+    seq_lens: tuple[int, ...]  # sequence lengths T
+    clips: tuple[float, ...] = (0.0,)  # global-norm clipping thresholds; 0 = off
+    layer_norms: tuple[bool, ...] = (False,)  # LayerNorm before each layer of deep stacks, off/on
+    # -- per trial
+    seeds: int = 1  # seeds per group in the seed stage: 0 .. seeds-1
+    steps: int = 1000  # optimiser steps per trial (0: measure at init only, with probes)
+    batch: int = 128  # sequences per step
+    hidden: int = 64  # recurrent units per layer
+    teacher_hidden: int = 10  # teacher state size (teacher_student)
     d_model: int = 16  # residual-stream width for depth > 1
-    layer_norm: bool = False  # LayerNorm in deep stacks
-    block: str = "linear"  # residual block of deep stacks: linear | glu
-    lr_search_trials: int = 0  # Optuna TPE trials per (cell, depth, nu0); 0 = no search, use ``lr``
+    block: str = "linear"  # how deep stacks connect layers: linear | glu (residual) | plain (no residual)
+    init: str = "default"  # cell init: default | orthogonal | chrono
+    nu_max_frac: float = 0.0  # ring init r_max = 1 - nu_max_frac (1 - nu) (0.5: Zucchet & Orvieto Fig. 5); 0: r_max 1
+    optimizer: str = "adam"  # adam | sgd
+    schedule: str = "cosine"  # cosine (decay to lr_min) | constant
+    lr_search_trials: int = 0  # Optuna TPE trials per group; 0 = no search, use ``lr``
     lr: float = 1e-3  # the learning rate when there is no search
     lr_ranges: tuple[str, ...] = ()  # per-cell search ranges "cell:low:high"; cells not named use lr_range
     lr_range: tuple[float, float] = (1e-4, 1e-1)  # default search range (log-uniform)
     lr_search_seed: int = 1000  # the seed the search trials train with (not one of the seed stage's)
     lr_min: float = 1e-7  # floor of the cosine decay
-    clip: float = 0.0  # global-norm clipping threshold; 0 = off
-    eval_batch: int = 1024  # fixed evaluation batch size
+    eval_batch: int = 1024  # fixed evaluation batch size (held-out split size cap for data-set tasks)
+    solve_every: int = 0  # steps between "solved" checks (accuracy 1 on the eval batch stops the trial); 0 = off
+    data_dir: str = ""  # a data set's files (e.g. real MNIST IDX files for the digits tasks); "" = offline default
     grad_norm_every: int = 10  # steps between per-group gradient-norm rows (0 = never)
     checkpoint_every: int = 500  # steps between trial checkpoints, for resume and retries (0 = none)
     max_failures: int = 3  # retries of a trial whose process or node died, from its last checkpoint
     device: str = "auto"  # auto | cpu | cuda
     probes: tuple[str, ...] = ()  # probe specs name[:key=value...], e.g. hessian:every=100,attractors:every=200
     probe_batch: int = 64  # the fixed batch probes measure on
-    hessian_opt_cells: tuple[str, ...] = ()  # cells for the Hessian-at-optimality stage (Fig. 4); () = skip
+    analyses: tuple[str, ...] = ()  # analysis trials "name[:cell]" (trainers.analyses), stage `analysis`
 
     def lr_range_for(self, cell: str) -> tuple[float, float]:
         for entry in self.lr_ranges:
@@ -69,8 +82,25 @@ class SweepSpec:
         return self.lr_range
 
     def grid(self) -> list[dict]:
-        """The (cell, depth, nu) groups; each gets one learning rate, then ``seeds`` trials."""
-        return [dict(cell=c, depth=d, nu=n) for c in self.cells for d in self.depths for n in self.nus]
+        """The groups (one per combination of the axes); each gets one learning rate, then ``seeds`` trials."""
+        return [dict(zip(AXES, combo)) for combo in itertools.product(*(getattr(self, f"{a}s") for a in AXES))]
+
+    def group_key(self, group: dict) -> str:
+        """A group's id: cell, depth and nu always, the other axes only where the spec varies them (so ids
+        stay short: ``rnn-d1-nu0.99``, ``temporal_order-vrnn-d1-nu0.5-T50-clip1``)."""
+        key = f"{group['cell']}-d{group['depth']}-nu{group['nu']:g}"
+        if len(self.tasks) > 1:
+            key = f"{group['task']}-{key}"
+        if len(self.seq_lens) > 1:
+            key += f"-T{group['seq_len']}"
+        if len(self.clips) > 1:
+            key += f"-clip{group['clip']:g}"
+        if len(self.layer_norms) > 1:
+            key += "-ln" if group["layer_norm"] else "-noln"
+        return key
+
+    def nu_max(self, nu: float) -> float:
+        return 1.0 - self.nu_max_frac * (1.0 - nu) if self.nu_max_frac else 1.0
 
     def validate(self) -> "SweepSpec":
         def bad(field, value, valid):
@@ -78,34 +108,49 @@ class SweepSpec:
 
         if self.scale not in SCALES:
             bad("scale", self.scale, ", ".join(SCALES))
-        if self.task not in TASKS:
-            bad("task", self.task, ", ".join(sorted(TASKS)))
-        if not self.cells:
-            bad("cells", "", ", ".join(sorted(CELLS)))
-        for c in self.cells + self.hessian_opt_cells:
+        for axis in AXES:
+            if not getattr(self, f"{axis}s"):
+                bad(f"{axis}s", "", "one or more values")
+        for t in self.tasks:
+            if t not in TASKS:
+                raise SpecError(f"unknown task {t!r}; valid: {', '.join(sorted(TASKS))}")
+        for c in self.cells:
             if c not in CELLS:
                 raise SpecError(f"unknown cell {c!r}; valid: {', '.join(sorted(CELLS))}")
         for n in self.nus:
-            if not (0.0 < n < 1.0) or not math.isfinite(n):
-                bad("nus", n, "values in the open interval (0, 1)")
-        if not self.nus:
-            bad("nus", "", "one or more values in (0, 1)")
+            if not (0.0 <= n < 1.0) or not math.isfinite(n):
+                bad("nus", n, "values in [0, 1)")
+            if n == 0.0 and "teacher_student" in self.tasks:
+                bad("nus", n, "values in (0, 1) for the teacher_student task (its teacher's eigenvalue floor)")
+        for T in self.seq_lens:
+            if T < 1:
+                bad("seq_lens", T, "integers >= 1")
+        for c in self.clips:
+            if not (c >= 0 and math.isfinite(c)):
+                bad("clips", c, "0 (off) or positive thresholds")
+        for entry in self.analyses:
+            name, _, cell = entry.partition(":")
+            if name not in ANALYSES or (cell and cell not in CELLS):
+                bad("analyses", entry, f"name[:cell] with name in {', '.join(sorted(ANALYSES))} and a known cell")
+        for field, valid in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("init", INITS)):
+            if getattr(self, field) not in valid:
+                bad(field, getattr(self, field), ", ".join(valid))
+        if not 0.0 <= self.nu_max_frac < 1.0:
+            bad("nu_max_frac", self.nu_max_frac, "a number in [0, 1)")
         for d in self.depths:
             if d < 1:
                 bad("depths", d, "integers >= 1")
         if not self.depths:
             bad("depths", "", "one or more integers >= 1")
-        for field in ("seeds", "steps", "batch", "seq_len", "hidden", "teacher_hidden", "d_model",
-                      "eval_batch"):
+        for field in ("seeds", "batch", "hidden", "teacher_hidden", "d_model", "eval_batch"):
             if getattr(self, field) < 1:
                 bad(field, getattr(self, field), "an integer >= 1")
-        for field in ("lr_search_trials", "grad_norm_every", "checkpoint_every", "max_failures"):
+        for field in ("steps", "lr_search_trials", "grad_norm_every", "checkpoint_every", "max_failures",
+                      "solve_every"):
             if getattr(self, field) < 0:
                 bad(field, getattr(self, field), "an integer >= 0")
         if not self.lr > 0:
             bad("lr", self.lr, "a positive number")
-        if self.clip < 0:
-            bad("clip", self.clip, "0 (off) or a positive threshold")
         for entry in self.lr_ranges:
             parts = entry.split(":")
             try:

@@ -1,10 +1,10 @@
 """Ray Tune glue: the trainable, the per-group Optuna learning-rate search, progress, and the two stages.
 
-Stage 1 (``lr_search``): one Optuna TPE study per (cell, depth, nu0) group, all driven by one Tuner through
+Stage 1 (``lr_search``): one Optuna TPE study per grid group (cell, depth, nu0, ...), all driven by one Tuner through
 ``GridOptunaSearcher`` (OptunaSearch itself rejects grid_search in its space, and one Tuner per group
 would run them one after another). Stage 2 (``seed``): every seed of every group at the group's best rate,
 read back from the ``trials`` table, which is the source of truth. Both stages' trials land in ``trials``
-with their ``stage``.
+with their ``stage``. Stage 3 (``analysis``): the spec's analyses (trainers.analyses), one trial each.
 """
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ from trainers.config import TrialConfig
 from trainers.record import canonical_location, open_location
 from trainers.train import run_trial
 
-from .spec import SweepSpec, UserError
+from .spec import AXES, SweepSpec, UserError
 
 SWEEP_FILE = "sweep.json"
-STAGES = ("lr_search", "seed", "hessian_opt")
+STAGES = ("lr_search", "seed", "analysis")
 
 
 def _trainable(config: dict) -> None:
@@ -46,19 +46,23 @@ def _trainable(config: dict) -> None:
     tune.report({k: v for k, v in summary.items() if v is not None})
 
 
-def group_key(cell: str, depth: int, nu: float) -> str:
-    return f"{cell}-d{depth}-nu{nu:g}"
-
-
 def trial_config(spec: SweepSpec, sweep_id: str, results: str, group: dict, **fields) -> dict:
     """A trial's config as JSON-ready data: the spec's shared fields, then the group's, then ``fields``."""
     shared = dict(
-        sweep=spec.name, sweep_id=sweep_id, results=results, task=spec.task, hidden=spec.hidden,
-        d_model=spec.d_model, layer_norm=spec.layer_norm, block=spec.block, seq_len=spec.seq_len,
-        teacher_hidden=spec.teacher_hidden, steps=spec.steps, batch=spec.batch, eval_batch=spec.eval_batch,
-        lr_min=spec.lr_min, clip=spec.clip or None, grad_norm_every=spec.grad_norm_every, device=spec.device,
-        checkpoint_every=spec.checkpoint_every, probes=spec.probes, probe_batch=spec.probe_batch)
+        sweep=spec.name, sweep_id=sweep_id, results=results, hidden=spec.hidden, d_model=spec.d_model,
+        block=spec.block, init=spec.init, teacher_hidden=spec.teacher_hidden, steps=spec.steps, batch=spec.batch,
+        eval_batch=spec.eval_batch, optimizer=spec.optimizer, schedule=spec.schedule, lr_min=spec.lr_min,
+        solve_every=spec.solve_every, data_dir=spec.data_dir, grad_norm_every=spec.grad_norm_every,
+        device=spec.device, checkpoint_every=spec.checkpoint_every, probes=spec.probes,
+        probe_batch=spec.probe_batch)
+    group = dict(group, clip=group.get("clip") or None, nu_max=spec.nu_max(group["nu"]))
     return json.loads(TrialConfig(**{**shared, **group, **fields}).to_json())
+
+
+def _group_of(row: dict) -> dict:
+    """The grid group of a ``trials`` row, from its config."""
+    cfg = json.loads(row["config_json"])
+    return {a: (cfg[a] or 0.0) if a == "clip" else cfg[a] for a in AXES}
 
 
 class GridOptunaSearcher(Searcher):
@@ -93,7 +97,7 @@ class GridOptunaSearcher(Searcher):
         k = self.issued[i]
         self.issued[i] += 1
         self.live[trial_id] = (i, ot.number)
-        tid = f"lr-{group_key(**g)}-{k}"
+        tid = f"lr-{self.spec.group_key(g)}-{k}"
         return {"threads": self.threads,  # search trials only pick a rate: no probes
                 "trial": trial_config(self.spec, self.sweep_id, self.results, g, trial_id=tid, probes=(),
                                       stage="lr_search", seed=self.spec.lr_search_seed, lr=lr)}
@@ -204,8 +208,8 @@ def best_lrs(spec: SweepSpec, rows: list[dict]) -> dict[str, float]:
     rate tried; with no search, the spec's fixed ``lr``."""
     out = {}
     for g in spec.grid():
-        key = group_key(**g)
-        tried = [r for r in rows if r["stage"] == "lr_search" and group_key(r["cell"], r["depth"], r["nu"]) == key]
+        key = spec.group_key(g)
+        tried = [r for r in rows if r["stage"] == "lr_search" and spec.group_key(_group_of(r)) == key]
         ok = [r for r in tried if r["final_loss"] is not None and math.isfinite(r["final_loss"])]
         if ok:
             out[key] = min(ok, key=lambda r: r["final_loss"])["lr"]
@@ -225,16 +229,20 @@ def _storage(results: str, sweep_id: str) -> tuple[str, pafs.FileSystem | None]:
 
 def stage_configs(stage: str, spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> list[dict]:
     """The trial configs of a grid stage: ``seed`` (every seed at its group's chosen rate, which is
-    recorded in ``meta``) or ``hessian_opt`` (one trial per cell of Fig. 4)."""
+    recorded in ``meta``) or ``analysis`` (one trial per entry of ``spec.analyses``, on the first group's
+    settings at the largest nu, the longest memory; ``name:cell`` sets the cell)."""
     if stage == "seed":
         lrs = best_lrs(spec, read_trials(results, sweep_id))
         meta["lrs"] = lrs
-        return [trial_config(spec, sweep_id, results, g, stage="seed", seed=s, lr=lrs[group_key(**g)],
-                             trial_id=f"{group_key(**g)}-s{s}")
+        return [trial_config(spec, sweep_id, results, g, stage="seed", seed=s, lr=lrs[spec.group_key(g)],
+                             trial_id=f"{spec.group_key(g)}-s{s}")
                 for g in spec.grid() for s in range(spec.seeds)]
-    return [trial_config(spec, sweep_id, results, dict(cell=c, depth=1, nu=0.99), stage="hessian_opt",
-                         kind="hessian_opt", probes=(), trial_id=f"hessian-opt-{c}")
-            for c in spec.hessian_opt_cells]
+    out = []
+    for entry in spec.analyses:
+        name, _, cell = entry.partition(":")
+        out.append(trial_config(spec, sweep_id, results, dict(spec.grid()[0], nu=max(spec.nus), cell=cell or name), stage="analysis",
+                                kind=name, probes=(), lr=spec.lr, trial_id=entry.replace(":", "-")))
+    return out
 
 
 def _dirname(trial) -> str:
@@ -301,7 +309,7 @@ def init_ray(address: str | None) -> None:
 def _run_stages(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for stage in STAGES:
-        if (stage == "lr_search" and not spec.lr_search_trials) or (stage == "hessian_opt" and not spec.hessian_opt_cells):
+        if (stage == "lr_search" and not spec.lr_search_trials) or (stage == "analysis" and not spec.analyses):
             continue
         if stage not in meta.get("stages_done", []):
             run_stage(stage, spec, sweep_id, results, meta)

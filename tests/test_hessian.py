@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from trainers.hessian_opt import CELLS as OPT_CELLS, hessian_at_optimum, hessian_opt_rows, student, teacher, \
+from trainers.analyses.hessian_opt import CELLS as OPT_CELLS, hessian_at_optimum, hessian_opt_rows, student, teacher, \
     teacher_outputs
 from trainers.probes.base import ProbeContext, parse_options
 from trainers.probes.hessian import HessianOptions, HessianProbe, _rademacher, hutchinson_trace, hvp_fn, ipr, \

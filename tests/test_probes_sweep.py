@@ -23,7 +23,8 @@ def probed(ray_session, tmp_path_factory):
     r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
                             "--set", "cells=lru,gru", "--set", "nus=0.9", "--set", "lr_search_trials=0",
                             "--set", "seeds=1", "--set", f"steps={STEPS}", "--set", "depths=2",
-                            "--set", "seq_len=12", "--set", "probe_batch=4", "--set", "hessian_opt_cells=rnn,cdiag",
+                            "--set", "seq_lens=12", "--set", "probe_batch=4", "--set",
+                            "analyses=hessian_opt:rnn,hessian_opt:cdiag",
                             "--set", "probes=" + ",".join(PROBE_SPECS)])
     assert r.exit_code == 0, r.output
     return results, r.output.split()[1]
@@ -42,7 +43,7 @@ def test_probe_rows_at_their_cadence(probed):
     # hessian and attractors: at init, every 3 steps, at the end -> steps {0, 3, 6} for each trial
     for table in ("hessian", "attractors", "attractor_summary"):
         rows = q(results, f"SELECT trial_id, list(DISTINCT step ORDER BY step) AS steps FROM {table} {w} "
-                          "AND trial_id NOT LIKE 'hessian-opt-%' GROUP BY ALL")
+                          "AND trial_id NOT LIKE 'hessian_opt-%' GROUP BY ALL")
         assert len(rows) == 2 and all(r["steps"] == "[0, 3, 6]" for r in rows), (table, rows)
     stats = {r["stat"] for r in q(results, f"SELECT DISTINCT stat FROM hessian {w}")}
     assert {"top", "bottom", "trace", "density", "ipr", "k90", "sharpness_lr"} <= stats
@@ -70,7 +71,7 @@ def test_bad_probe_spec_is_a_one_line_error(tmp_path):
 def test_hessian_at_optimum_stage_and_fig4(probed):
     results, sweep_id = probed
     rows = q(results, f"SELECT t.cell, h.value FROM hessian h JOIN trials t USING (sweep_id, trial_id) "
-                      f"WHERE h.sweep_id = '{sweep_id}' AND t.stage = 'hessian_opt' AND h.stat = 'ipr' AND h.idx = 0")
+                      f"WHERE h.sweep_id = '{sweep_id}' AND t.stage = 'analysis' AND h.stat = 'ipr' AND h.idx = 0")
     ipr = {r["cell"]: float(r["value"]) for r in rows}
     assert set(ipr) == {"rnn", "cdiag"} and ipr["cdiag"] > 2 * ipr["rnn"]  # Fig. 4: diagonal concentrates
     r = runner.invoke(app, ["report", sweep_id, "--results", str(results)])

@@ -13,7 +13,7 @@ def test_scales_of_curse_of_memory():
     assert smoke.steps < quick.steps < paper.steps
     # the published grid: 7 nu0 values, 10 seeds, 10,000 steps, batch 128, T = 300, hidden 64
     assert paper.nus == PAPER_NUS and len(paper.nus) == 7
-    assert (paper.seeds, paper.steps, paper.batch, paper.seq_len, paper.hidden) == (10, 10_000, 128, 300, 64)
+    assert (paper.seeds, paper.steps, paper.batch, paper.seq_lens, paper.hidden) == (10, 10_000, 128, (300,), 64)
     assert {"rnn", "lru", "blockdiag", "cdiag", "gru", "lstm"} <= set(paper.cells)
     assert quick.scale == "quick" and "rnn" in quick.cells and "lru" in quick.cells and 0.99 in quick.nus
     # 1 - nu0 halves at each step of the paper's grid
@@ -22,20 +22,25 @@ def test_scales_of_curse_of_memory():
 
 
 def test_set_parses_to_field_types():
-    s = resolve("curse-of-memory", "smoke", ["cells=rnn,lru,gru", "nus=0.5, 0.9", "depths=1,2", "clip=1.5",
-                                              "layer_norm=yes", "lr_range=1e-3,1e-1", "seeds=4"])
+    s = resolve("curse-of-memory", "smoke", ["cells=rnn,lru,gru", "nus=0.5, 0.9", "depths=1,2", "clips=0,1.5",
+                                              "layer_norms=yes", "lr_range=1e-3,1e-1", "seeds=4"])
     assert s.cells == ("rnn", "lru", "gru") and s.nus == (0.5, 0.9) and s.depths == (1, 2)
-    assert s.clip == 1.5 and s.layer_norm is True and s.lr_range == (1e-3, 1e-1) and s.seeds == 4
-    assert len(s.grid()) == 3 * 2 * 2
+    assert s.clips == (0.0, 1.5) and s.layer_norms == (True,) and s.lr_range == (1e-3, 1e-1) and s.seeds == 4
+    assert len(s.grid()) == 3 * 2 * 2 * 2
+    keys = {s.group_key(g) for g in s.grid()}
+    assert len(keys) == len(s.grid()) and "gru-d2-nu0.9-clip1.5" in keys  # axes that vary name the group
 
 
 @pytest.mark.parametrize("sets, needle", [
     (["cells=rnn,nope"], "unknown cell 'nope'; valid: blockdiag, cdiag"),
     (["nus=0.5,1.0"], "invalid nus=1.0"),
     (["nus=0"], "invalid nus=0.0"),
-    (["wat=1"], "unknown --set key 'wat'; valid: batch"),
+    (["wat=1"], "unknown --set key 'wat'; valid: analyses, batch"),
     (["steps=ten"], "invalid --set steps='ten'"),
-    (["layer_norm=maybe"], "expected true or false"),
+    (["layer_norms=maybe"], "expected true or false"),
+    (["clips=-1"], "invalid clips=-1.0"),
+    (["optimizer=rmsprop"], "invalid optimizer='rmsprop'; valid: adam, sgd"),
+    (["analyses=hessian_opt:nope"], "invalid analyses='hessian_opt:nope'"),
     (["lr_range=1e-1,1e-3"], "invalid lr_range"),
     (["noequals"], "expected key=value"),
     (["depths=0"], "invalid depths=0"),

@@ -12,8 +12,8 @@ class TrialConfig:
     sweep_id: str  # unique id of the sweep run
     trial_id: str  # unique within the sweep; stable across resumes and retries
     results: str  # results location: a local path or a pyarrow filesystem URI
-    stage: str = "seed"  # lr_search (Optuna learning-rate trials) | seed (runs at the chosen rate) | hessian_opt
-    kind: str = "train"  # train | hessian_opt (trainers.train.KINDS)
+    stage: str = "seed"  # lr_search (Optuna learning-rate trials) | seed (runs at the chosen rate) | analysis
+    kind: str = "train"  # train, or the name of an analysis that computes without training (trainers.analyses)
     task: str = "teacher_student"  # task registry name
     cell: str = "lru"  # cell registry name
     depth: int = 1  # stacked recurrent layers; 1 is the paper's bare cell
@@ -22,22 +22,28 @@ class TrialConfig:
     layer_norm: bool = False  # LayerNorm before each layer of a deep stack
     nu: float = 0.99  # memory parameter nu0 (teacher eigenvalue floor; ring-init r_min of diagonal cells)
     nu_max: float = 1.0  # ring-init r_max of diagonal cells
+    init: str = "default"  # cell initialisation: default | orthogonal | chrono (trainers.cells.spec.INITS)
     block: str = "linear"  # residual block of deep stacks: linear | glu (GELU + GLU after the cell)
     seq_len: int = 300  # sequence length T
     teacher_hidden: int = 10  # teacher state size (teacher-student task)
     seed: int = 0  # student init and data stream
-    lr: float = 1e-3  # peak learning rate of Adam
+    optimizer: str = "adam"  # adam | sgd (trainers.train.OPTIMIZERS)
+    schedule: str = "cosine"  # cosine (decay to lr_min over the steps) | constant (trainers.train.SCHEDULES)
+    lr: float = 1e-3  # peak learning rate
     lr_min: float = 1e-7  # floor of the cosine decay
-    clip: float | None = None  # global-norm clipping threshold; None = off
+    clip: float | None = None  # global-norm clipping threshold; None = off. With clipping on, a step whose
+    #                            gradient norm is NaN/Inf is skipped (Pascanu et al. 2013)
     steps: int = 1000  # optimiser steps
     batch: int = 128  # sequences per step, fresh every step
     eval_batch: int = 1024  # fixed evaluation batch for final_loss / best_loss
     eval_every: int = 0  # steps between evaluations (0: only at the end)
+    solve_every: int = 0  # steps between "solved" checks (metric == 1 on the eval set; the trial then stops)
     grad_norm_every: int = 10  # steps between per-group gradient-norm rows (0: never)
     report_every: int = 50  # steps between progress reports to Ray Tune
     checkpoint_every: int = 0  # steps between checkpoints (model, optimiser, schedule, RNG, rows); 0 = none
     probes: tuple[str, ...] = ()  # probe specs "name:key=value:..." (trainers/probes)
     probe_batch: int = 64  # size of the fixed batch the probes measure on
+    data_dir: str = ""  # where a data set's files live (e.g. MNIST IDX files); "" = the task's offline default
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     flush_rows: int = 65536  # buffered rows per table before a part file is written
 

@@ -29,12 +29,14 @@ _ID = [pa.field("sweep_id", pa.string()), pa.field("trial_id", pa.string())]
 SCHEMAS: dict[str, pa.Schema] = {
     "trials": pa.schema(_ID + [
         pa.field("sweep", pa.string()),  # named sweep or spec file stem
-        pa.field("stage", pa.string()),  # lr_search | seed
+        pa.field("stage", pa.string()),  # lr_search | seed | analysis
         pa.field("task", pa.string()),
         pa.field("cell", pa.string()),
         pa.field("depth", pa.int32()),
         pa.field("hidden", pa.int32()),
         pa.field("nu", pa.float64()),  # memory parameter nu0 of the task
+        pa.field("seq_len", pa.int32()),  # sequence length T
+        pa.field("layer_norm", pa.bool_()),  # LayerNorm in the deep stack
         pa.field("seed", pa.int32()),
         pa.field("lr", pa.float64()),  # peak learning rate
         pa.field("clip", pa.float64()),  # global-norm clipping threshold; null = off
@@ -42,6 +44,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("final_loss", pa.float64()),  # loss on the fixed evaluation batch at the end
         pa.field("best_loss", pa.float64()),  # lowest evaluation loss seen
         pa.field("final_metric", pa.float64()),  # accuracy where the task has one
+        pa.field("solved_step", pa.int64()),  # first step with no error on the eval set (solve_every > 0), else null
         pa.field("steps_done", pa.int64()),
         pa.field("wall_s", pa.float64()),
         pa.field("probe_s", pa.float64()),  # seconds of wall_s spent in probes
@@ -102,6 +105,14 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("layer", pa.int32()),  # 1-based
         pa.field("t", pa.int32()),  # 1-based time step
         pa.field("grad_norm", pa.float32()),
+    ]),
+    "surface": pa.schema(_ID + [
+        # a loss evaluated over a grid of parameter values (Pascanu Fig. 3: over (w, b); Ribeiro Fig. 1: over s)
+        pa.field("param_x", pa.string()),  # name of the first swept parameter
+        pa.field("x", pa.float64()),
+        pa.field("param_y", pa.string()),  # name of the second, null for a 1-D sweep
+        pa.field("y", pa.float64()),
+        pa.field("loss", pa.float64()),
     ]),
     "signal": pa.schema(_ID + [
         pa.field("step", pa.int32()),  # 0 = at init

@@ -5,6 +5,9 @@ depth L > 1 is a residual stack: an input projection d_in -> d_model, L blocks, 
 d_model -> d_out. A block is u <- u + cell(norm(u)) (``block="linear"``) or, as in the deep SSMs of
 Zucchet & Orvieto Fig. 5, u <- u + GLU(GELU(cell(norm(u)))) (``block="glu"``); cell maps
 d_model -> hidden -> d_model and norm is a LayerNorm or the identity.
+``block="plain"`` is the stacking of STAR (Turkoglu et al.) and of classic deep RNNs: no residual stream,
+layer l + 1 reads layer l's hidden state (the inner layers' readouts are the identity) and the top layer's
+readout is the output; it needs cells with a ``readout`` (the nonlinear ones).
 The stepwise state is one tensor: the layers' states stacked on a leading axis.
 """
 from __future__ import annotations
@@ -15,7 +18,7 @@ from torch import Tensor, nn
 from .cells import Cell, CellSpec, build_cell
 
 
-BLOCKS = ("linear", "glu")
+BLOCKS = ("linear", "glu", "plain")
 
 
 class GLUBlock(nn.Module):
@@ -32,22 +35,32 @@ class GLUBlock(nn.Module):
 
 class Stack(Cell):
     def __init__(self, cell: str, d_in: int, hidden: int, d_out: int, depth: int = 1, d_model: int = 16,
-                 layer_norm: bool = False, r_min: float = 0.0, r_max: float = 1.0, block: str = "linear"):
+                 layer_norm: bool = False, r_min: float = 0.0, r_max: float = 1.0, block: str = "linear",
+                 init: str = "default", t_max: int = 0):
         super().__init__(d_in, hidden, d_out)
         if depth < 1:
             raise ValueError(f"depth={depth} must be >= 1")
         if block not in BLOCKS:
             raise ValueError(f"unknown block {block!r}; valid: {', '.join(BLOCKS)}")
         self.depth = depth
-        if depth == 1:
-            self.layers = nn.ModuleList([build_cell(cell, CellSpec(d_in, hidden, d_out, r_min=r_min, r_max=r_max))])
+
+        def spec(i: int, o: int) -> CellSpec:
+            return CellSpec(i, hidden, o, r_min=r_min, r_max=r_max, init=init, t_max=t_max)
+
+        if depth == 1 or block == "plain":
+            self.layers = nn.ModuleList(
+                [build_cell(cell, spec(d_in if l == 0 else hidden, d_out if l == depth - 1 else hidden))
+                 for l in range(depth)])
+            for layer in self.layers[:-1]:
+                if not isinstance(getattr(layer, "readout", None), nn.Module):
+                    raise ValueError(f"block='plain' needs a cell with a readout (a nonlinear cell), not {cell!r}")
+                layer.readout = nn.Identity()  # y_t = h_t feeds the next layer
             self.encoder = self.decoder = None
-            self.norms = nn.ModuleList([nn.Identity()])
-            self.mixers = nn.ModuleList([nn.Identity()])
+            self.norms = nn.ModuleList([nn.Identity() for _ in range(depth)])
+            self.mixers = nn.ModuleList([nn.Identity() for _ in range(depth)])
         else:
             self.encoder = nn.Linear(d_in, d_model)
-            self.layers = nn.ModuleList(
-                [build_cell(cell, CellSpec(d_model, hidden, d_model, r_min=r_min, r_max=r_max)) for _ in range(depth)])
+            self.layers = nn.ModuleList([build_cell(cell, spec(d_model, d_model)) for _ in range(depth)])
             self.norms = nn.ModuleList(
                 [nn.LayerNorm(d_model) if layer_norm else nn.Identity() for _ in range(depth)])
             self.mixers = nn.ModuleList(
@@ -57,7 +70,9 @@ class Stack(Cell):
     def _run(self, x: Tensor, pure: bool) -> Tensor:
         run = (lambda layer, v: layer.forward_pure(v)) if pure else (lambda layer, v: layer(v))
         if self.encoder is None:
-            return run(self.layers[0], x)
+            for layer in self.layers:
+                x = run(layer, x)
+            return x
         u = self.encoder(x)
         for norm, layer, mix in zip(self.norms, self.layers, self.mixers):
             u = u + mix(run(layer, norm(u)))
@@ -85,14 +100,21 @@ class Stack(Cell):
 
     def step(self, state: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         if self.encoder is None:
-            s, y = self.layers[0].step(state[0], x)
-            return s[None], y
+            new = []
+            for l, layer in enumerate(self.layers):
+                s, x = layer.step(state[l], x)
+                new.append(s)
+            return torch.stack(new), x
         u, new = self.encoder(x), []
         for l, (norm, layer, mix) in enumerate(zip(self.norms, self.layers, self.mixers)):
             s, y = layer.step(state[l], norm(u))
             u = u + mix(y)
             new.append(s)
         return torch.stack(new), self.decoder(u)
+
+    def constrain(self) -> None:
+        for layer in self.layers:
+            layer.constrain()
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Groups named ``layer<l>.<group>`` (1-based l), plus ``encoder``, ``decoder``, ``norm``, ``mixer``."""

@@ -1,4 +1,4 @@
-"""One trial: build the task and model, train with Adam + cosine decay, record every step, evaluate.
+"""One trial: build the task and model, train (Adam or SGD, cosine or constant rate), record every step, evaluate.
 
 ``run_trial(cfg)`` is the whole trial; Ray Tune calls it through ``orchestrator.tune``, tests and notebooks
 can call it directly. Rows go straight to the results location through one ``TrialWriter``:
@@ -19,6 +19,7 @@ from typing import Callable
 
 import torch
 
+from .analyses import ANALYSES, analysis
 from .config import TrialConfig
 from .probes import ProbeContext, build_probe
 from .probes.grad_norms import group_norms
@@ -60,13 +61,20 @@ def trial_row(cfg: TrialConfig, **fields) -> dict:
     """The ``trials`` row: config columns plus the given outcome fields."""
     return dict(
         sweep=cfg.sweep, stage=cfg.stage, task=cfg.task, cell=cfg.cell, depth=cfg.depth, hidden=cfg.hidden,
-        nu=cfg.nu, seed=cfg.seed, lr=cfg.lr, clip=cfg.clip, host=socket.gethostname(), versions=versions(),
-        config_json=cfg.to_json(), **fields)
+        nu=cfg.nu, seq_len=cfg.seq_len, layer_norm=cfg.layer_norm, seed=cfg.seed, lr=cfg.lr, clip=cfg.clip,
+        host=socket.gethostname(), versions=versions(), config_json=cfg.to_json(), **fields)
 
 
 FINAL = ("completed", "diverged", "failed")
-SUMMARY = ("status", "error", "steps_done", "final_loss", "best_loss", "final_metric", "device", "wall_s", "probe_s")
-KINDS = ("train", "hessian_opt")  # what a trial does: train a model, or Zucchet & Orvieto's Fig. 4 computation
+SUMMARY = ("status", "error", "steps_done", "final_loss", "best_loss", "final_metric", "solved_step", "device",
+           "wall_s", "probe_s")
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+SCHEDULES = ("cosine", "constant")
+
+
+def kinds() -> tuple[str, ...]:
+    """What a trial can do: train a model, or run one of the registered analyses."""
+    return ("train", *ANALYSES)
 
 
 def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = None, node: str | None = None) -> dict:
@@ -96,9 +104,7 @@ def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = Non
 
     run = _Run(cfg, writer, t0, started, on_progress, on_checkpoint)
     try:
-        if cfg.kind not in KINDS:
-            raise ValueError(f"unknown trial kind {cfg.kind!r}; valid: {', '.join(KINDS)}")
-        outcome = run.train(resume) if cfg.kind == "train" else _hessian_opt(cfg, writer)
+        outcome = run.train(resume) if cfg.kind == "train" else analysis(cfg.kind)(cfg, writer)
     except Exception as e:  # a deterministic failure of this trial: record it, the sweep goes on
         outcome = dict(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:500],
                        steps_done=run.steps_done, device=run.device, probe_s=run.probe_s)
@@ -133,24 +139,31 @@ class _Run:
         task = task_class(cfg.task).from_config(cfg).to(device)
         torch.manual_seed(cfg.seed)
         model = Stack(cfg.cell, task.d_in, cfg.hidden, task.d_out, depth=cfg.depth, d_model=cfg.d_model,
-                      layer_norm=cfg.layer_norm, r_min=cfg.nu, r_max=cfg.nu_max, block=cfg.block).to(device)
+                      layer_norm=cfg.layer_norm, r_min=cfg.nu, r_max=cfg.nu_max, block=cfg.block,
+                      init=cfg.init, t_max=cfg.seq_len).to(device)
         probes = [build_probe(p) for p in cfg.probes]
         probe_x, probe_y = (task.sample(cfg.probe_batch, torch.Generator(device).manual_seed(PROBE_SEED))
                             if probes else (None, None))
         params = [p for p in model.parameters() if p.requires_grad]
         groups = model.param_groups()
-        opt = torch.optim.Adam(params, lr=cfg.lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps, eta_min=cfg.lr_min)
+        if cfg.optimizer not in OPTIMIZERS or cfg.schedule not in SCHEDULES:
+            raise ValueError(f"optimizer={cfg.optimizer!r}, schedule={cfg.schedule!r}; valid: "
+                             f"{', '.join(OPTIMIZERS)} and {', '.join(SCHEDULES)}")
+        opt = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr)
+        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1), eta_min=cfg.lr_min)
+                 if cfg.schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0))
         data = torch.Generator(device).manual_seed(cfg.seed * 7919 + 17)  # its own stream, not the init's
-        eval_x, eval_y = task.sample(cfg.eval_batch, torch.Generator(device).manual_seed(EVAL_SEED))
+        eval_x, eval_y = task.eval_sample(cfg.eval_batch, torch.Generator(device).manual_seed(EVAL_SEED))
         max_norm = cfg.clip if cfg.clip else math.inf
         evals: list[float] = []
+        self.solved_step = None
         if resume:
             model.load_state_dict(resume["model"])
             opt.load_state_dict(resume["opt"])
             sched.load_state_dict(resume["sched"])
             data.set_state(resume["data_rng"])
             evals = list(resume["evals"])
+            self.solved_step = resume.get("solved_step")
             self.steps_done = resume["step"]
             self.probe_s = resume["probe_s"]
 
@@ -174,7 +187,7 @@ class _Run:
 
         pending: list[tuple] = []
         diverged_at = None
-        for step in range(self.steps_done + 1, cfg.steps + 1):
+        for step in range(self.steps_done + 1, (self.steps_done if self.solved_step else cfg.steps) + 1):
             x, y = task.sample(cfg.batch, data)
             y_hat = model(x)
             loss = task.loss(y_hat, y)
@@ -186,14 +199,19 @@ class _Run:
                                              "norm": list(norms.values())})
             grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)  # the norm before clipping
             lr = sched.get_last_lr()[0]
-            opt.step()
+            if max_norm == math.inf or torch.isfinite(grad_norm):  # clipping on: a NaN/Inf gradient is skipped
+                opt.step()
+                with torch.no_grad():
+                    model.constrain()
             sched.step()
             metric = task.metric(y_hat, y) if task.has_metric else None
             pending.append((step, loss.detach(), grad_norm.detach(), lr, metric, time.perf_counter() - self.t0))
             if any(p.due(step, cfg.steps) for p in probes) and torch.isfinite(loss):
                 run_probes(step)
             checkpoint = bool(cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps)
-            if len(pending) >= CHECK_EVERY or step == cfg.steps or checkpoint:
+            if cfg.solve_every and step % cfg.solve_every == 0 and evaluate()[1] == 1.0:
+                self.solved_step = step  # Pascanu et al.: no error on the evaluation set; training stops here
+            if len(pending) >= CHECK_EVERY or step == cfg.steps or checkpoint or self.solved_step:
                 self.steps_done, diverged_at = _drain(pending, writer, max_norm)
                 pending.clear()
                 if diverged_at is not None:
@@ -205,11 +223,13 @@ class _Run:
                     writer.flush()  # every row up to this step is on disk before the checkpoint names it
                     self.on_checkpoint(dict(
                         step=step, model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
-                        data_rng=data.get_state(), evals=evals, writer=writer.state(),
+                        data_rng=data.get_state(), evals=evals, writer=writer.state(), solved_step=self.solved_step,
                         wall_s=time.perf_counter() - self.t0, probe_s=self.probe_s,
                         started_at=self.started.isoformat()))
                 if self.on_progress and (checkpoint or step % cfg.report_every < CHECK_EVERY or step == cfg.steps):
                     self.on_progress({"step": step, "loss": last_loss})
+            if self.solved_step:
+                break
         if diverged_at is not None:
             finite = [e for e in evals if math.isfinite(e)]
             return dict(status="diverged", error=f"non-finite loss at step {diverged_at}",
@@ -220,17 +240,7 @@ class _Run:
         finite = [e for e in evals if math.isfinite(e)]
         return dict(status="completed" if math.isfinite(final) else "diverged", steps_done=self.steps_done,
                     final_loss=final, best_loss=min(finite) if finite else None, final_metric=final_metric,
-                    device=self.device, probe_s=self.probe_s)
-
-
-def _hessian_opt(cfg: TrialConfig, writer: TrialWriter) -> dict:
-    """The Hessian at optimality (Fig. 4): a float64 student set exactly to a small teacher, full spectrum."""
-    from .hessian_opt import hessian_at_optimum, hessian_opt_rows
-
-    result = hessian_at_optimum(cfg.cell, nu=cfg.nu, seed=cfg.seed)
-    for table, columns in hessian_opt_rows(result).items():
-        writer.extend(table, columns)
-    return dict(status="completed", steps_done=0, final_loss=result.get("loss"), device="cpu")
+                    solved_step=self.solved_step, device=self.device, probe_s=self.probe_s)
 
 
 def _drain(pending: list[tuple], writer: TrialWriter, max_norm: float) -> tuple[int, int | None]:

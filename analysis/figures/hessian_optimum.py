@@ -1,4 +1,4 @@
-"""Zucchet & Orvieto (2024) Fig. 4, redrawn from the ``hessian`` rows of a sweep's ``hessian_opt`` stage:
+"""Zucchet & Orvieto (2024) Fig. 4, redrawn from the ``hessian`` rows of a sweep's ``hessian_opt`` analysis trials:
 the float64 Hessian of the loss at optimality for a student set exactly to a small teacher (two eigenvalue
 pairs with |lambda| ~ 0.99). The spectra are alike; the top eigenvectors are spread over many coordinates
 for the dense rnn and concentrated on a few (the eigenvalue angles) for the complex diagonal cells, which is
@@ -21,7 +21,7 @@ from analysis.db import run_arrow
 ROWS_SQL = """
 SELECT t.cell, h.stat, h.idx, h.value
 FROM hessian h JOIN trials t USING (sweep_id, trial_id)
-WHERE h.sweep_id = ? AND t.stage = 'hessian_opt' AND h.stat IN ('eig', 'ipr', 'k90')
+WHERE h.sweep_id = ? AND t.stage = 'analysis' AND h.stat IN ('eig', 'ipr', 'k90')
 ORDER BY t.cell, h.stat, h.idx
 """
 
@@ -35,7 +35,7 @@ def collect(con: duckdb.DuckDBPyConnection, sweep_id: str) -> dict[str, dict[str
 
 
 def draw(con: duckdb.DuckDBPyConnection, sweep: dict, out_dir: str, order: tuple[str, ...]) -> list[str]:
-    """fig4.png and hessian-at-optimum.md, or nothing when the sweep has no hessian_opt stage."""
+    """fig4.png and hessian-at-optimum.md, or nothing when the sweep has no hessian_opt analysis."""
     data = collect(con, sweep["sweep_id"])
     if not data:
         return []

@@ -10,7 +10,7 @@ story, scans/comparison_architectures_LSI_*.yaml): Adam, cosine decay, 10,000 st
 the best learning rate per (model, nu0) from a log grid. Here Optuna's TPE picks the rate within the same
 range, on a seed outside the seed stage's, then every seed runs at the chosen rate. The quick and paper
 scales add Fig. 4: the float64 Hessian of a student set exactly to a small teacher (two eigenvalue pairs
-with |lambda| ~ 0.99), its full spectrum and how concentrated its top eigenvectors are (stage hessian_opt).
+with |lambda| ~ 0.99), its full spectrum and how concentrated its top eigenvectors are (analysis hessian_opt).
 
 Run:   sweep launch curse-of-memory [--scale smoke|quick|paper]
 Cost on 2 CPU cores: smoke < 1 min; quick ~10 min (rnn, blockdiag, cdiag, cdiag_norm, lru; 4 nu0; 400 steps);
@@ -30,13 +30,13 @@ LR_RANGES = (
     "gru:1e-4:3.2e-2", "lstm:1e-4:3.2e-2",
 )
 PAPER_NUS = (0.32, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99)
-FIG4_CELLS = ("rnn", "cdiag", "lru")  # Hessian at optimality: dense vs complex diagonal (Fig. 4)
+FIG4 = ("hessian_opt:rnn", "hessian_opt:cdiag", "hessian_opt:lru")  # Hessian at optimality: dense vs diagonal
 # Sharpness (top Hessian eigenvalues, x lr) along training in the seed stage. One call costs about 50-90
 # training steps (bench/hessian.py), so: at the end of the short quick trials, every 1,000 steps at paper scale.
 QUICK_PROBES = ("hessian:at_init=false",)
 PAPER_PROBES = ("hessian:every=1000",)
 
-_COMMON = dict(name=NAME, task="teacher_student", depths=(1,), seq_len=300, hidden=64, teacher_hidden=10,
+_COMMON = dict(name=NAME, tasks=("teacher_student",), depths=(1,), seq_lens=(300,), hidden=64, teacher_hidden=10,
                lr_ranges=LR_RANGES, lr_min=1e-7)
 
 
@@ -47,11 +47,11 @@ def get_spec(scale: str) -> SweepSpec:
     if scale == "quick":
         return SweepSpec(scale=scale, cells=("rnn", "blockdiag", "cdiag", "cdiag_norm", "lru"),
                          nus=(0.68, 0.92, 0.98, 0.99), seeds=3, steps=400, batch=64, lr_search_trials=4,
-                         eval_batch=512, checkpoint_every=200, hessian_opt_cells=FIG4_CELLS,
+                         eval_batch=512, checkpoint_every=200, analyses=FIG4,
                          probes=QUICK_PROBES, **_COMMON)
     if scale == "paper":
         return SweepSpec(scale=scale, cells=("rnn", "blockdiag", "cdiag", "cdiag_norm", "lru", "gru", "lstm"),
                          nus=PAPER_NUS, seeds=10, steps=10_000, batch=128, lr_search_trials=5,
-                         eval_batch=1024, checkpoint_every=1000, hessian_opt_cells=FIG4_CELLS,
+                         eval_batch=1024, checkpoint_every=1000, analyses=FIG4,
                          probes=PAPER_PROBES, **_COMMON)
     raise ValueError(scale)

@@ -21,7 +21,12 @@ CELLS: dict[str, Callable[[CellSpec], Cell]] = {
 
 
 def build_cell(name: str, spec: CellSpec) -> Cell:
-    return lookup(CELLS, "cell", name)(spec)
+    """Build a registered cell and apply ``spec.init`` (an init the cell does not support is an error)."""
+    cell = lookup(CELLS, "cell", name)(spec)
+    if spec.init not in cell.INITS:
+        raise ValueError(f"cell {name!r} does not support init={spec.init!r}; valid: {', '.join(cell.INITS)}")
+    cell.init_weights(spec.init, spec.t_max)
+    return cell
 
 
 __all__ = ["CELLS", "Cell", "CellSpec", "LTICell", "build_cell"]

@@ -27,6 +27,8 @@ class Cell(nn.Module):
 
     #: parameter-name prefix -> gradient-norm group name; unmatched parameters fall into "other"
     GROUPS: dict[str, str] = {}
+    #: the ``CellSpec.init`` values this cell supports (``init_weights`` applies them)
+    INITS: tuple[str, ...] = ("default",)
 
     def __init__(self, d_in: int, hidden: int, d_out: int):
         super().__init__()
@@ -58,6 +60,13 @@ class Cell(nn.Module):
         """The part of the state that is the hidden vector h (LSTM: h of [h, c])."""
         return state
 
+    def init_weights(self, init: str, t_max: int) -> None:
+        """Re-initialise for ``CellSpec.init`` (one of ``INITS``; "default" keeps the constructor's init)."""
+
+    def constrain(self) -> None:
+        """Called after every optimiser step; a cell that keeps its weights in a set (the stable LSTM's
+        norm bound) projects them back here. Runs under ``torch.no_grad``."""
+
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         groups: dict[str, list[nn.Parameter]] = {}
         for name, p in self.named_parameters():
@@ -74,6 +83,7 @@ class FusedCoreCell(Cell):
     GROUPS = {"core.weight_hh": "recurrent", "core.bias_hh": "recurrent", "core.weight_ih": "input",
               "core.bias_ih": "input", "readout": "output"}
     STATE_WIDTH = 1  # state size in units of hidden (LSTM: 2, for [h, c])
+    INITS = ("default", "orthogonal", "chrono")
 
     def __init__(self, core: nn.Module, d_out: int):
         super().__init__(core.input_size, core.hidden_size, d_out)
@@ -92,6 +102,32 @@ class FusedCoreCell(Cell):
 
     def hidden_of(self, state: Tensor) -> Tensor:
         return state[..., : self.hidden]
+
+    def init_weights(self, init: str, t_max: int) -> None:
+        """``orthogonal``: each gate's block of the recurrent and the input matrix orthogonal, biases zero
+        (STAR's setting, Turkoglu et al.); ``chrono``: the same plus ``chrono_bias`` (Tallec & Ollivier 2018)."""
+        if init == "default":
+            return
+        core, gates = self.core, self.core.weight_hh_l0.shape[0] // self.hidden
+        with torch.no_grad():
+            for w in (core.weight_hh_l0, core.weight_ih_l0):
+                for block in w.split(self.hidden, dim=0):
+                    block.copy_(nn.init.orthogonal_(torch.empty_like(block)))
+            core.bias_hh_l0.zero_()
+            core.bias_ih_l0.zero_()
+            if init == "chrono":
+                if t_max < 2:
+                    raise ValueError(f"chrono init needs t_max >= 2 (the sequence length), got {t_max}")
+                self.chrono_bias(core.bias_ih_l0.view(gates, self.hidden), t_max)
+
+    def chrono_bias(self, bias: Tensor, t_max: int) -> None:
+        """Set the gate biases (``bias`` viewed as (gates, hidden), torch's gate order) for chrono init."""
+        raise ValueError(f"{type(self).__name__} has no gates for chrono init")
+
+
+def chrono_draw(hidden: int, t_max: int, like: Tensor) -> Tensor:
+    """log U(1, t_max - 1) per unit: the chrono init's gate bias, whose gate keeps memory over ~U(1, t_max) steps."""
+    return torch.log(torch.empty(hidden, dtype=like.dtype, device=like.device).uniform_(1.0, max(t_max - 1, 1.0 + 1e-6)))
 
 
 def fft_size(n: int) -> int:

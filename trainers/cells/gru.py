@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import FusedCoreCell
+from .base import FusedCoreCell, chrono_draw
 from .spec import CellSpec
 
 
@@ -28,6 +28,10 @@ class GRUCell(FusedCoreCell):
         n = torch.tanh(i_n + r * h_n)
         h = (1 - z) * n + z * state
         return h, self.readout(h)
+
+    def chrono_bias(self, bias: Tensor, t_max: int) -> None:
+        """The update gate z keeps the state (h' = (1 - z) n + z h): b_z = log U(1, t_max - 1)."""
+        bias[1] = chrono_draw(self.hidden, t_max, bias)
 
 
 def build(spec: CellSpec) -> GRUCell:

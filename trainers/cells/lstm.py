@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import FusedCoreCell
+from .base import FusedCoreCell, chrono_draw
 from .spec import CellSpec
 
 
@@ -28,6 +28,11 @@ class LSTMCell(FusedCoreCell):
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return torch.cat([h, c], dim=-1), self.readout(h)
+
+    def chrono_bias(self, bias: Tensor, t_max: int) -> None:
+        """b_f = log U(1, t_max - 1), b_i = -b_f (Tallec & Ollivier 2018)."""
+        bias[1] = chrono_draw(self.hidden, t_max, bias)
+        bias[0] = -bias[1]
 
 
 def build(spec: CellSpec) -> LSTMCell:

@@ -10,6 +10,7 @@ from .spec import CellSpec
 
 
 class VanillaRNNCell(FusedCoreCell):
+    INITS = ("default", "orthogonal")
     def __init__(self, d_in: int, hidden: int, d_out: int):
         super().__init__(nn.RNN(d_in, hidden, nonlinearity="tanh", batch_first=True), d_out)
 

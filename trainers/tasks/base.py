@@ -22,8 +22,14 @@ class Task:
         """A fresh batch (x, y) drawn from ``generator`` (which lives on the trial's device)."""
         raise NotImplementedError
 
+    def eval_sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """The fixed evaluation batch (final_loss, final_metric, solved checks). Tasks with a held-out split
+        return it here (up to ``batch`` examples); generated tasks draw a fresh batch like ``sample``."""
+        return self.sample(batch, generator)
+
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         raise NotImplementedError
 
     def metric(self, y_hat: Tensor, y: Tensor) -> float | None:
+        """Accuracy in [0, 1] for classification tasks (1.0 = solved, see ``TrialConfig.solve_every``)."""
         return None

@@ -26,7 +26,7 @@ Hessian is the Gauss-Newton matrix J^T J / N: positive semi-definite, of rank at
 numerator coefficients and D of a 4-state SISO transfer function); the rest is the null space of the
 reparametrisation symmetries (state-space similarity for rnn, per-mode B/C rescaling for the diagonal ones).
 
-``python -m trainers.hessian_opt`` prints the comparison.
+``python -m trainers.analyses.hessian_opt`` prints the comparison.
 """
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .cells.cdiag import DiagonalLTI
-from .cells.rnn import LinearRNN
-from .probes.hessian import ipr, k90
+from ..cells.cdiag import DiagonalLTI
+from ..cells.rnn import LinearRNN
+from ..probes.hessian import ipr, k90
 
 CELLS = ("rnn", "blockdiag", "cdiag", "cdiag_norm", "lru")
 HIDDEN = 4  # teacher state size: two complex-conjugate pairs
@@ -202,3 +202,11 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def run(cfg, writer) -> dict:
+    """The analysis trial (``analyses=hessian_opt:<cell>``): the Hessian at the optimum of ``cfg.cell``."""
+    result = hessian_at_optimum(cfg.cell, nu=cfg.nu, seed=cfg.seed)
+    for table, columns in hessian_opt_rows(result).items():
+        writer.extend(table, columns)
+    return dict(status="completed", steps_done=0, final_loss=result.get("loss"), device="cpu")
