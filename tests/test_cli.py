@@ -26,7 +26,7 @@ def run_cli(*args, cwd):
     (["launch", "nope"], "unknown sweep 'nope'; valid: curse-of-memory"),
     (["launch", "curse-of-memory", "--set", "cells=rnn,xlstm"], "unknown cell 'xlstm'; valid: blockdiag"),
     (["launch", "curse-of-memory", "--set", "colour=red"], "unknown --set key 'colour'; valid:"),
-    (["launch", "curse-of-memory", "--set", "nus=0.5,1.2"], "invalid nus=1.2; valid: values in the open interval (0, 1)"),
+    (["launch", "curse-of-memory", "--set", "nus=0.5,1.2"], "invalid nus=1.2; valid: values in [0, 1)"),
     (["launch", "curse-of-memory", "--scale", "huge"], "unknown scale 'huge'; valid: smoke, quick, paper"),
 ])
 def test_bad_launch_input(tmp_path, args, needle):
