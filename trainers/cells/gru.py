@@ -35,5 +35,14 @@ class GRUCell(FusedCoreCell):
 
 
 def build(spec: CellSpec) -> GRUCell:
-    """PyTorch-default GRU init U(-1/sqrt(hidden), 1/sqrt(hidden)); ignores r_min."""
-    return GRUCell(spec.d_in, spec.hidden, spec.d_out)
+    """PyTorch-default GRU weights U(-1/sqrt(hidden), 1/sqrt(hidden)), except the update gate's bias, which
+    holds the memory ring like the diagonal cells' |lambda|: with zero input and state, h' = z h + (1 - z) n and
+    z = sigmoid(b_iz + b_hz), so b_iz = logit(u), u ~ U[r_min, r_max] per unit (clamped to [1e-4, 1 - 1e-4]),
+    and b_hz = 0. Zucchet & Orvieto (2024, Fig. 5) compare the GRU with the LRU at the same nu range this way.
+    ``init="orthogonal"``/``"chrono"`` replace it (``init_weights``)."""
+    cell = GRUCell(spec.d_in, spec.hidden, spec.d_out)
+    with torch.no_grad():
+        u = torch.empty(spec.hidden).uniform_(spec.r_min, spec.r_max).clamp(1e-4, 1 - 1e-4)
+        cell.core.bias_ih_l0[spec.hidden: 2 * spec.hidden] = torch.logit(u)
+        cell.core.bias_hh_l0[spec.hidden: 2 * spec.hidden] = 0.0
+    return cell
