@@ -267,6 +267,57 @@ def test_gated_cell_matches_torch_module(name, ref_cls):
         assert_close(state, final_ref[0], what="h_T")
 
 
+
+@pytest.mark.parametrize("name,ref_cls", [("vrnn", nn.RNN), ("gru", nn.GRU), ("lstm", nn.LSTM)])
+def test_plain_stack_is_a_multilayer_torch_rnn(name, ref_cls):
+    """``block="plain"``: layer l + 1 reads layer l's h, the top readout is the output; the same as torch's own
+    num_layers=3 module with the layers' weights copied in (an independent implementation)."""
+    d_in, hidden, depth = 3, 5, 3
+    torch.manual_seed(0)
+    stack = Stack(name, d_in, hidden, 2, depth=depth, block="plain").double()
+    ref = ref_cls(d_in, hidden, num_layers=depth, batch_first=True).double()
+    with torch.no_grad():
+        for l, layer in enumerate(stack.layers):
+            randomise(layer.core)
+            for k, v in layer.core.state_dict().items():
+                getattr(ref, k.replace("_l0", f"_l{l}")).copy_(v)
+    x = torch.randn(BATCH, T, d_in, dtype=torch.float64)
+    with torch.no_grad():
+        expected = stack.layers[-1].readout(ref(x)[0])
+        assert_close(stack(x), expected, what="forward vs torch")
+        assert_close(stack.forward_stepwise(x), expected, what="stepwise vs torch")
+    assert all(isinstance(layer.readout, nn.Identity) for layer in stack.layers[:-1])
+    with pytest.raises(ValueError, match="block='plain' needs a cell with a readout"):
+        Stack("lru", d_in, hidden, 2, depth=2, block="plain")
+
+
+@pytest.mark.parametrize("name", ["vrnn", "gru", "lstm"])
+def test_orthogonal_init_makes_every_gate_block_orthogonal(name):
+    torch.manual_seed(0)
+    cell = build_cell(name, CellSpec(7, 7, 1, init="orthogonal"))
+    for w in (cell.core.weight_hh_l0, cell.core.weight_ih_l0):
+        for block in w.detach().double().split(7, dim=0):
+            assert_close(block @ block.T, torch.eye(7, dtype=torch.float64), rtol=0, atol_rel=1e-6, what="W W^T")
+    assert cell.core.bias_hh_l0.abs().max() == 0 and cell.core.bias_ih_l0.abs().max() == 0
+
+
+def test_chrono_init_sets_the_memory_gates():
+    """Tallec & Ollivier: the gate that keeps the state gets log U(1, T - 1); the LSTM's input gate its negative."""
+    torch.manual_seed(0)
+    lstm = build_cell("lstm", CellSpec(2, 400, 1, init="chrono", t_max=100))
+    b = lstm.core.bias_ih_l0.detach().view(4, 400)
+    assert 0 <= b[1].min() and b[1].max() <= math.log(99) + 1e-6 and b[1].max() > math.log(50)
+    assert torch.equal(b[0], -b[1]) and b[2:].abs().max() == 0 and lstm.core.bias_hh_l0.abs().max() == 0
+    gru = build_cell("gru", CellSpec(2, 400, 1, init="chrono", t_max=100))
+    z = gru.core.bias_ih_l0.detach().view(3, 400)[1]
+    assert 0 <= z.min() and z.max() <= math.log(99) + 1e-6
+    with pytest.raises(ValueError, match="does not support init='chrono'; valid: default, orthogonal"):
+        build_cell("vrnn", CellSpec(2, 4, 1, init="chrono", t_max=100))
+    with pytest.raises(ValueError, match="does not support init='orthogonal'; valid: default"):
+        build_cell("lru", CellSpec(2, 4, 1, init="orthogonal"))
+    with pytest.raises(ValueError, match="chrono init needs t_max >= 2"):
+        build_cell("lstm", CellSpec(2, 4, 1, init="chrono"))
+
 # ---------------------------------------------------------------- teacher
 
 
