@@ -53,7 +53,7 @@ class SweepSpec:
     teacher_hidden: int = 10  # teacher state size (teacher_student)
     d_model: int = 16  # residual-stream width for depth > 1
     block: str = "linear"  # how deep stacks connect layers: linear | glu (residual) | plain (no residual)
-    init: str = "default"  # cell init: default | orthogonal | chrono
+    init: str = "default"  # cell init, one of trainers.cells.spec.INITS: default, orthogonal, chrono, smart_tanh
     nu_max_frac: float = 0.0  # ring init r_max = 1 - nu_max_frac (1 - nu) (0.5: Zucchet & Orvieto Fig. 5); 0: r_max 1
     optimizer: str = "adam"  # adam | sgd
     schedule: str = "cosine"  # cosine (decay to lr_min) | constant

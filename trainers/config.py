@@ -22,7 +22,7 @@ class TrialConfig:
     layer_norm: bool = False  # LayerNorm before each layer of a deep stack
     nu: float = 0.99  # memory parameter nu0 (teacher eigenvalue floor; ring-init r_min of diagonal cells)
     nu_max: float = 1.0  # ring-init r_max of diagonal cells
-    init: str = "default"  # cell initialisation: default | orthogonal | chrono (trainers.cells.spec.INITS)
+    init: str = "default"  # cell initialisation, one of trainers.cells.spec.INITS (each cell lists those it supports)
     block: str = "linear"  # residual block of deep stacks: linear | glu (GELU + GLU after the cell)
     seq_len: int = 300  # sequence length T
     teacher_hidden: int = 10  # teacher state size (teacher-student task)

@@ -14,7 +14,8 @@ class CellSpec:
     nu_min_dense: float = 0.0  # dense/block linear cells: nu_min of the eigenvalue remap (0 in the paper)
     init: str = "default"  # default (each cell's own) | orthogonal (recurrent and input matrices, zero biases)
     #                        | chrono (orthogonal plus chrono gate biases drawn from t_max; gated cells only)
+    #                        | smart_tanh (vrnn: Pascanu et al.'s sparse recurrent matrix at spectral radius 0.95)
     t_max: int = 0  # the longest dependency chrono init aims at (the task's sequence length)
 
 
-INITS = ("default", "orthogonal", "chrono")
+INITS = ("default", "orthogonal", "chrono", "smart_tanh")
