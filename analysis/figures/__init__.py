@@ -9,8 +9,12 @@ from typing import Callable
 
 import duckdb
 
-from analysis.figures import curse_of_memory
+from analysis.figures import attractors, curse_of_memory, deep_rnn, exploding_gradients, signal_propagation
 
 FIGURES: dict[str, Callable[[duckdb.DuckDBPyConnection, dict, str], list[str]]] = {
+    attractors.NAME: attractors.draw,
     curse_of_memory.NAME: curse_of_memory.draw,
+    deep_rnn.NAME: deep_rnn.draw,
+    exploding_gradients.NAME: exploding_gradients.draw,
+    signal_propagation.NAME: signal_propagation.draw,
 }

@@ -6,10 +6,14 @@ from types import ModuleType
 from trainers.registry import lookup
 
 from ..spec import SCALES, SpecError, SweepSpec, apply_overrides
-from . import curse_of_memory
+from . import attractors, curse_of_memory, deep_rnn, exploding_gradients, signal_propagation
 
 SWEEPS: dict[str, ModuleType] = {
+    attractors.NAME: attractors,
     curse_of_memory.NAME: curse_of_memory,
+    deep_rnn.NAME: deep_rnn,
+    exploding_gradients.NAME: exploding_gradients,
+    signal_propagation.NAME: signal_propagation,
 }
 
 

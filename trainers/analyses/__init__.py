@@ -12,10 +12,15 @@ from __future__ import annotations
 from typing import Callable
 
 from ..registry import lookup
-from . import hessian_opt
+from . import bifurcation, error_surface, hessian_opt, lattice_init
+from . import chaotic_lstm
 
 ANALYSES: dict[str, Callable] = {
     "hessian_opt": hessian_opt.run,
+    "lattice_init": lattice_init.run,
+    "error_surface": error_surface.run,
+    "bifurcation": bifurcation.run,
+    "chaotic_lstm": chaotic_lstm.run,
 }
 
 

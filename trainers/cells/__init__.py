@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import blockdiag, cdiag, gru, lru, lstm, rnn, vrnn
+from . import blockdiag, cdiag, gru, lru, lstm, lstmf, rnn, star, vrnn
+from . import ornn, slstm
 from .base import Cell, LTICell
 from .spec import CellSpec
 from ..registry import lookup
@@ -17,6 +18,10 @@ CELLS: dict[str, Callable[[CellSpec], Cell]] = {
     "gru": gru.build,
     "lstm": lstm.build,
     "vrnn": vrnn.build,
+    "lstmf": lstmf.build,
+    "star": star.build,
+    "slstm": slstm.build,
+    "ornn": ornn.build,
 }
 
 

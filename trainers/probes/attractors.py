@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn.utils import parametrize
 
 from .base import Probe, ProbeContext, ProbeOptions
 
@@ -31,6 +32,7 @@ StepFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]  # (state, x) -> (sta
 Projection = Callable[[Tensor, Tensor], Tensor]  # (state, y) -> (batch,) real
 
 PROJECTIONS = ("hidden_mean", "hidden_first", "output")
+INPUTS = ("linspace", "onehot", "task")
 
 
 def projection(model: torch.nn.Module, name: str) -> Projection:
@@ -212,9 +214,13 @@ def random_states(model: torch.nn.Module, batch: int, std: float, generator: tor
 class AttractorProbe(Probe):
     """Attractor samples and summaries of the trial's model, every ``every`` steps.
 
-    Inputs: ``n_inputs`` constant inputs u_i with u_i[0] = linspace(input_low, input_high)[i] on the first
-    input channel and zeros on the others (a later sweep with one-hot symbols can extend this). The defaults
-    suit the teacher-student task (d_in = 1); the sine task's are linspace(pi/16, pi/8), set by its sweep.
+    Inputs (``inputs``, see ``constant_inputs``): ``linspace`` (default): ``n_inputs`` constant inputs u_i with
+    u_i[0] = linspace(input_low, input_high)[i] on the first input channel and zeros on the others (the
+    defaults suit the teacher-student task, d_in = 1); ``onehot``: the d_in unit vectors (one-hot symbols,
+    ``n_inputs`` ignored), as Ribeiro's symbols task; ``task``: the trial's task chooses them
+    (``task.constant_inputs()``: the sine task's linspace(pi/16, pi/8, 10), the symbols task's one-hots), so
+    one probe spec serves a sweep over several tasks. ``input_value`` is each input's largest-magnitude
+    entry (linspace: the value; one-hot: 1), ``input_id`` its index (one-hot: the hot channel).
     Initial states: ``n_inits`` per input, N(0, init_std^2) per state coordinate (Ribeiro: std 100 on h and
     c), from a generator seeded with the trial seed. All n_inputs * n_inits orbits run as one batch.
     Rows: ``attractors`` (x = projection after the burn-in, dx = x_k - x_{k-1}, where x_{-1} is the last
@@ -245,6 +251,7 @@ class AttractorProbe(Probe):
         input_low: float = -1.0
         input_high: float = 1.0
         project: str = "hidden_mean"  # hidden_mean | hidden_first | output (see ``projection``)
+        inputs: str = "linspace"  # linspace | onehot | task (see the class docstring)
         lyapunov_burn_in: int = 100  # tangent-alignment steps before accumulating
         lyapunov_steps: int = 200  # steps averaged in the Lyapunov exponent
         tol: float = 1e-4  # relative distinct-point tolerance (absolute floor tol; see ``count_distinct``)
@@ -254,25 +261,47 @@ class AttractorProbe(Probe):
         o = options
         if o.project not in PROJECTIONS:
             raise ValueError(f"unknown attractors:project={o.project!r}; valid: {', '.join(PROJECTIONS)}")
+        if o.inputs not in INPUTS:
+            raise ValueError(f"unknown attractors:inputs={o.inputs!r}; valid: {', '.join(INPUTS)}")
         if o.burn_in < 1 or o.keep < 1 or o.n_inits < 1 or o.n_inputs < 1 or o.lyapunov_steps < 1:
             raise ValueError(f"attractors needs burn_in, keep, n_inits, n_inputs, lyapunov_steps >= 1: {o}")
 
+    def constant_inputs(self, d_in: int, task: object) -> Tensor:
+        """The constant inputs, (n_inputs, d_in) float64, for the ``inputs`` option."""
+        o = self.options
+        if o.inputs == "onehot":
+            return torch.eye(d_in, dtype=torch.float64)
+        if o.inputs == "task":
+            if not hasattr(task, "constant_inputs"):
+                raise ValueError(f"attractors:inputs=task needs a task with constant_inputs(); "
+                                 f"{type(task).__name__} has none (use inputs=linspace or onehot)")
+            u = torch.as_tensor(task.constant_inputs(), dtype=torch.float64)
+            if u.ndim != 2 or u.shape[1] != d_in:
+                raise ValueError(f"{type(task).__name__}.constant_inputs() has shape {tuple(u.shape)}, "
+                                 f"expected (n, {d_in})")
+            return u
+        u = torch.zeros(o.n_inputs, d_in, dtype=torch.float64)
+        u[:, 0] = torch.linspace(o.input_low, o.input_high, o.n_inputs, dtype=torch.float64)
+        return u
+
     def __call__(self, ctx: ProbeContext) -> dict[str, dict[str, list]]:
         o, model = self.options, ctx.model
-        ni, nk, K = o.n_inputs, o.n_inits, o.keep
-        n = ni * nk  # row r = input i * n_inits + init j
         p = next(model.parameters())
-        values = torch.linspace(o.input_low, o.input_high, ni, dtype=torch.float64)
-        u = torch.zeros(n, model.d_in, dtype=p.dtype, device=p.device)
-        u[:, 0] = values.repeat_interleave(nk).to(p.dtype)
+        inputs = self.constant_inputs(model.d_in, ctx.task)  # (ni, d_in) float64
+        ni, nk, K = inputs.shape[0], o.n_inits, o.keep
+        n = ni * nk  # row r = input i * n_inits + init j
+        values = inputs.gather(1, inputs.abs().argmax(dim=1, keepdim=True))[:, 0]
+        u = inputs.repeat_interleave(nk, dim=0).to(p.device, p.dtype)
         gen = torch.Generator().manual_seed(ctx.seed)
         state0 = random_states(model, n, o.init_std, gen)
-        # burn_in - 1 + keep + 1 steps: the window's first sample is the last burn-in one, x_{-1} for dx_0
-        window, state = autonomous_orbit(model.step, state0, u, o.burn_in - 1, K + 1, projection(model, o.project),
-                                         return_state=True)
-        x, dx = window[:, 1:], window.diff(dim=1)
-        lyap = largest_lyapunov(model.step, state, u, o.lyapunov_burn_in, o.lyapunov_steps,
-                                batch_dim_of(model), gen).cpu()
+        # parametrised weights (the orthogonal RNN's W = B expm(A - A^T)) are computed once, not once per step
+        with parametrize.cached():
+            # burn_in - 1 + keep + 1 steps: the window's first sample is the last burn-in one, x_{-1} for dx_0
+            window, state = autonomous_orbit(model.step, state0, u, o.burn_in - 1, K + 1,
+                                             projection(model, o.project), return_state=True)
+            x, dx = window[:, 1:], window.diff(dim=1)
+            lyap = largest_lyapunov(model.step, state, u, o.lyapunov_burn_in, o.lyapunov_steps,
+                                    batch_dim_of(model), gen).cpu()
         pairs = torch.stack([x, dx], dim=-1).cpu()  # (n, K, 2)
 
         summary: dict[str, list] = {c: [] for c in ("input_id", "input_value", "init_id", "lyapunov", "n_points")}
