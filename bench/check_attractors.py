@@ -12,19 +12,15 @@ default):
 Runs the sweep on a private local Ray (or reads a finished one with --sweep-id), prints the numbers behind each
 check and exits 1 if one fails.
 
-    python bench/check_attractors.py [--scale quick] [--results DIR] [--sweep-id ID]
+    python bench/check_attractors.py [--scale quick] [--results DIR] [--sweep-id ID] [--set key=value ...]
 """
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
-import time
 
 from analysis.db import connect, run_arrow
 from analysis.figures.attractors import sine_mse, table1, trials
-from orchestrator.sweeps import resolve
-from orchestrator.tune import launch
+from sweep_check import sweep_under_check  # bench/, the script's own folder
 
 NAME = "attractors"
 RATIO = 3.0  # "much higher": sLSTM's sine MSE at least this many times the LSTM's and the oRNN's
@@ -48,17 +44,7 @@ GROUP BY ALL ORDER BY t.task, t.cell
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--scale", default="quick")
-    ap.add_argument("--results", default=None)
-    ap.add_argument("--sweep-id", default=None)
-    args = ap.parse_args()
-    results = args.results or tempfile.mkdtemp(prefix="check-attractors-")
-    sid = args.sweep_id
-    if sid is None:
-        t0 = time.perf_counter()
-        sid = launch(resolve(NAME, args.scale), results)
-        print(f"launched {sid} under {results}: {time.perf_counter() - t0:.0f} s wall")
+    results, sid = sweep_under_check(NAME, __doc__.splitlines()[0])
     con = connect(results)
     rows = trials(con, sid)
     checks: dict[str, bool] = {}

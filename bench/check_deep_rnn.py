@@ -1,6 +1,6 @@
 """Acceptance check of the deep-rnn sweep at quick scale (Turkoglu et al., STAR, Fig. 2 and Tables 3-4).
 
-Launches ``sweep launch deep-rnn --scale quick`` (or reads an existing sweep with --sweep-id), then prints:
+Launches ``sweep launch deep-rnn`` at a scale (quick by default) (or reads an existing sweep with --sweep-id), then prints:
 (a) the lattice ratios at init per cell, from the ``lattice_init`` rows (definitions in
 analysis/figures/deep_rnn.py: max/min over the lattice, shallow/deep = layer 1 / layer L (means over t),
 early/late = t = 1 / t = T (means over layers), corner = (1, 1) / (L, T), diag max/min);
@@ -11,22 +11,20 @@ early/late = t = 1 / t = T (means over layers), corner = (1, 1) / (L, T), diag m
   (all three on the paper's Fig. 2 quantity: loss on the last output, gradient w.r.t. each cell's parameters)
 - at some depth >= 8, on each task, star trains (accuracy >= TRAINED) where vrnn fails (accuracy < TRAINED).
 
-    python bench/check_deep_rnn.py [--results DIR] [--sweep-id ID] [--set key=value ...]
+    python bench/check_deep_rnn.py [--scale quick] [--results DIR] [--sweep-id ID] [--set key=value ...]
 """
 from __future__ import annotations
 
-import argparse
-import os
-import subprocess
 import sys
-import tempfile
-import time
 
 from analysis.db import connect, resolve_sweep
 from analysis.figures.deep_rnn import accuracy, lattice_summary
+from sweep_check import sweep_under_check  # bench/, the script's own folder
 
 TRAINED = 0.5  # test accuracy that counts as trained (chance is 0.1)
 LOSS, WRT = "last", "params"  # the paper's Fig. 2 top row
+
+NAME = "deep-rnn"
 
 
 def lattice_checks(summary: list[dict]) -> list[tuple[str, bool]]:
@@ -60,30 +58,13 @@ def accuracy_checks(acc: list[dict]) -> list[tuple[str, bool]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--results", default=None, help="results dir (default: a new temporary one)")
-    ap.add_argument("--sweep-id", default=None, help="check this finished sweep instead of launching one")
-    ap.add_argument("--set", dest="sets", action="append", default=[], help="--set overrides for the launch")
-    args = ap.parse_args()
-    results = args.results or tempfile.mkdtemp(prefix="deep-rnn-")
-    sid = args.sweep_id
-    if sid is None:
-        t0 = time.perf_counter()
-        cmd = [sys.executable, "-m", "orchestrator.cli", "launch", "deep-rnn", "--scale", "quick",
-               "--results", results] + [a for s in args.sets for a in ("--set", s)]
-        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if r.returncode != 0:
-            print(r.stdout[-2000:], r.stderr[-4000:], sep="\n")
-            return 2
-        sid = r.stdout.split()[1]
-        print(f"launched {sid} in {time.perf_counter() - t0:.0f} s (load average at the end "
-              f"{os.getloadavg()[0]:.1f}); results {results}\n")
+    results, sid = sweep_under_check(NAME, __doc__.splitlines()[0])
     sweep = resolve_sweep(results, sid)
     con = connect(results)
-    summary = lattice_summary(con, sweep["sweep_id"])
-    acc = accuracy(con, sweep["sweep_id"])
+    summary = lattice_summary(con, sid)
+    acc = accuracy(con, sid)
 
-    print(f"## Lattice at init (sweep {sweep['sweep_id']}, scale {sweep.get('scale')})\n")
+    print(f"## Lattice at init (sweep {sid}, scale {sweep.get('scale')})\n")
     print("| cell | loss | wrt | L x T | max/min | shallow/deep | early/late | corner | diag max/min |")
     print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for r in summary:

@@ -8,35 +8,21 @@ Runs the sweep on a private local Ray (or reads a finished one with --sweep-id),
 (plain SGD vs each clipping threshold, per length, with mean solved step) and the bistable interval, and
 exits 1 if any check fails.
 
-    python bench/check_exploding_gradients.py [--scale quick] [--results DIR] [--sweep-id ID]
+    python bench/check_exploding_gradients.py [--scale quick] [--results DIR] [--sweep-id ID] [--set key=value ...]
 """
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
-import time
 
 from analysis.db import connect, run_arrow
 from analysis.figures.exploding_gradients import BANDS_SQL, success, tangency_band
-from orchestrator.sweeps import resolve
-from orchestrator.tune import launch
+from sweep_check import sweep_under_check  # bench/, the script's own folder
 
 NAME = "exploding-gradients"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--scale", default="quick")
-    ap.add_argument("--results", default=None)
-    ap.add_argument("--sweep-id", default=None)
-    args = ap.parse_args()
-    results = args.results or tempfile.mkdtemp(prefix="check-exploding-")
-    sid = args.sweep_id
-    if sid is None:
-        t0 = time.perf_counter()
-        sid = launch(resolve(NAME, args.scale), results)
-        print(f"launched {sid}: {time.perf_counter() - t0:.0f} s wall")
+    results, sid = sweep_under_check(NAME, __doc__.splitlines()[0])
     con = connect(results)
     rows = success(con, sid)
     lens = sorted({r["seq_len"] for r in rows})

@@ -5,34 +5,20 @@ Runs the sweep on a private local Ray (or reads a finished one with --sweep-id),
 layers and seeds) per cell and memory length t, and exits 1 if the check fails: cdiag increasing in t with a
 last/first ratio > 100, lru's max/min over t < 3.
 
-    python bench/check_signal_propagation.py [--scale quick] [--results DIR] [--sweep-id ID]
+    python bench/check_signal_propagation.py [--scale quick] [--results DIR] [--sweep-id ID] [--set key=value ...]
 """
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
-import time
 
 from analysis.db import query_arrow
-from orchestrator.sweeps import resolve
-from orchestrator.tune import launch
+from sweep_check import sweep_under_check  # bench/, the script's own folder
 
 NAME = "signal-propagation"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--scale", default="quick")
-    ap.add_argument("--results", default=None)
-    ap.add_argument("--sweep-id", default=None)
-    args = ap.parse_args()
-    results = args.results or tempfile.mkdtemp(prefix="check-signal-")
-    sid = args.sweep_id
-    if sid is None:
-        t0 = time.perf_counter()
-        sid = launch(resolve(NAME, args.scale), results)
-        print(f"launched {sid}: {time.perf_counter() - t0:.0f} s wall")
+    results, sid = sweep_under_check(NAME, __doc__.splitlines()[0])
     rows = query_arrow(results, f"""
         SELECT cell, nu, 1 / (1 - nu) AS t, count(DISTINCT seed) AS seeds, avg(value) AS act
         FROM signal JOIN trials USING (sweep_id, trial_id)

@@ -23,7 +23,8 @@ def run_cli(*args, cwd):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["launch", "nope"], "unknown sweep 'nope'; valid: curse-of-memory"),
+    (["launch", "nope"], "unknown sweep 'nope'; valid: attractors, curse-of-memory, deep-rnn, exploding-gradients, "
+                      "signal-propagation"),
     (["launch", "curse-of-memory", "--set", "cells=rnn,xlstm"], "unknown cell 'xlstm'; valid: blockdiag"),
     (["launch", "curse-of-memory", "--set", "colour=red"], "unknown --set key 'colour'; valid:"),
     (["launch", "curse-of-memory", "--set", "nus=0.5,1.2"], "invalid nus=1.2; valid: values in [0, 1)"),

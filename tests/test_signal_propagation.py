@@ -2,7 +2,6 @@
 qualitative result at small size, and the sweep end to end through the CLI (real Ray, Parquet, DuckDB)."""
 from __future__ import annotations
 
-import os
 
 import pytest
 import torch
