@@ -194,6 +194,23 @@ def test_digits_split_sequences_and_permutation():
     assert sum(torch.equal(b[:, j], a[:, j]) for j in informative) < 5  # most steps moved
 
 
+def test_digits_upsampled_to_a_longer_sequence():
+    base = task_class("digits")()
+    cfg = lambda T: TrialConfig(sweep="s", sweep_id="s", trial_id="t", results="r", task="digits", seq_len=T)
+    long = task_class("digits").from_config(cfg(256))
+    assert long.seq_len == 256 and long.train_x.shape == (1437, 256, 1)
+    assert torch.equal(long.train_y, base.train_y)
+    img8, img16 = base.train_x[0, :, 0].view(8, 8), long.train_x[0, :, 0].view(16, 16)
+    # output pixel (2i+1, 2j+1) sits at source coordinate (i + 0.25, j + 0.25): weights 0.75/0.25 per axis
+    i, j = 3, 4
+    want = (0.5625 * img8[i, j] + 0.1875 * img8[i + 1, j] + 0.1875 * img8[i, j + 1] + 0.0625 * img8[i + 1, j + 1])
+    assert torch.allclose(img16[2 * i + 1, 2 * j + 1], want, atol=1e-6)
+    assert task_class("pdigits").from_config(cfg(100)).train_x.shape == (1437, 100, 1)  # any square >= 64
+    for bad in (48, 65):
+        with pytest.raises(ValueError, match=f"seq_len={bad} is not a valid length .* valid: squares of 8 or more"):
+            task_class("digits").from_config(cfg(bad))
+
+
 def test_digits_file_is_load_digits():
     from sklearn.datasets import load_digits
 

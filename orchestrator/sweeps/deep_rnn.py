@@ -7,7 +7,9 @@ l + 1 reads layer l's h, no residual; ``block="plain"``), depths 1-16. Settings 
 and the authors' code (0zgur0/STAckable-Recurrent-network): 128 units, Adam 1e-3, batch 100, global-norm
 clip 5, orthogonal weight matrices. Data: MNIST is not reachable offline, so the tasks are scikit-learn's
 8x8 digits as 64-step one-pixel sequences (``digits``) and their fixed pixel permutation (``pdigits``);
-``--set data_dir=DIR --set seq_lens=784`` trains on the real MNIST IDX files in DIR instead.
+``--set data_dir=DIR --set seq_lens=784`` trains on the real MNIST IDX files in DIR instead; without a
+data_dir, ``--set seq_lens=784`` (or 256, any square) upsamples the 8x8 digits bilinearly to 28x28 (16x16): the
+paper's sequence length, offline.
 
 Init: ``orthogonal`` (orthogonal weights, zero biases) for every cell. The paper trains the gated cells with
 chrono gate biases on top (b_K = -log U(1, T - 1) for STAR, the forget bias of LSTM/LSTMw/f), which matters at

@@ -4,6 +4,9 @@ Turkoglu et al. (STAR, Sec. 5.1, Tables 3-4), with an offline stand-in.
 Offline (``data_dir`` empty): scikit-learn's 8x8 digits (``sklearn.datasets.load_digits``, 1,797 images
 that ship with the package), each image a sequence of 64 one-pixel steps (row-major, scaled from 0..16 to
 [0, 1]), 10 classes. A fixed split (its own seed, the same for every trial): 360 test images, 1,437 train.
+A longer ``seq_len`` that is a square s x s (256, 784, ...) upsamples the 8x8 images bilinearly to s x s first:
+the same digits as s^2-step sequences, so the length of the paper's 784-step pixel MNIST can be studied
+offline.
 With ``data_dir`` set: the real MNIST IDX files there (train-images-idx3-ubyte, train-labels-idx1-ubyte,
 t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally .gz), 784 steps (pixels / 255), the
 official 60,000 / 10,000 split. ``pdigits`` applies one fixed random pixel permutation (its own seed) to
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import math
 import os
 import struct
 
@@ -86,10 +90,14 @@ def digits_8x8() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1], table[:, -1].astype(np.int64)
 
 
-def load_8x8() -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """scikit-learn's 8x8 digits as (train images (1437, 64) in [0, 1], labels, test images (360, 64), labels)."""
+def load_8x8(side: int = 8) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """scikit-learn's 8x8 digits as (train images (1437, side^2) in [0, 1], labels, test images (360, side^2),
+    labels); ``side`` > 8 upsamples each image bilinearly to side x side."""
     images, labels = digits_8x8()
     x = torch.from_numpy(images.astype(np.float32) / 16.0)
+    if side != 8:
+        x = torch.nn.functional.interpolate(x.view(-1, 1, 8, 8), size=(side, side), mode="bilinear",
+                                            align_corners=False).reshape(len(x), side * side)
     y = torch.from_numpy(labels)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(SPLIT_SEED))
     test, train = order[:TEST_SIZE], order[TEST_SIZE:]
@@ -104,9 +112,9 @@ class Digits(Task):
     has_metric = True
     permuted = False
 
-    def __init__(self, data_dir: str = ""):
-        self.source = "mnist" if data_dir else "sklearn-8x8"
-        train_x, self.train_y, test_x, self.test_y = load_mnist(data_dir) if data_dir else load_8x8()
+    def __init__(self, data_dir: str = "", side: int = 8):
+        self.source = "mnist" if data_dir else f"sklearn-8x8 digits at {side}x{side}"
+        train_x, self.train_y, test_x, self.test_y = load_mnist(data_dir) if data_dir else load_8x8(side)
         self.seq_len = train_x.shape[1]
         if self.permuted:
             perm = torch.randperm(self.seq_len, generator=torch.Generator().manual_seed(PERM_SEED))
@@ -115,7 +123,11 @@ class Digits(Task):
 
     @classmethod
     def from_config(cls, cfg) -> "Digits":
-        task = cls(cfg.data_dir)
+        side = math.isqrt(cfg.seq_len)
+        if not cfg.data_dir and (side * side != cfg.seq_len or side < 8):
+            raise ValueError(f"seq_len={cfg.seq_len} is not a valid length for task {cfg.task!r} on the 8x8 "
+                             f"digits; valid: squares of 8 or more (64, 256, 784, ...)")
+        task = cls(cfg.data_dir, side)
         if cfg.seq_len != task.seq_len:
             raise ValueError(f"seq_len={cfg.seq_len} does not match task {cfg.task!r} on {task.source} "
                              f"images, which are {task.seq_len} steps; set seq_lens={task.seq_len}")
