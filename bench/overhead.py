@@ -1,0 +1,58 @@
+"""Orchestration overhead of a sweep: its wall time against the time its trials spent in their own work.
+
+Launches a named sweep (curse-of-memory, quick, by default) on a private local Ray, timing the driver from
+before Ray starts to the end, then reads every trial's own ``wall_s`` (measured inside the trainer, from its
+first line to its trials row) back from the ``trials`` table. With W workers (cores / cpus_per_trial) the
+best a scheduler can do is, stage by stage, max(stage's trial time / W, the stage's longest trial); the
+overhead is the rest: Ray's start, worker processes and imports, Tune's bookkeeping and the gaps between
+stages.
+
+    python bench/overhead.py [--name curse-of-memory] [--scale quick] [--set key=value ...]
+                             [--cpus-per-trial 1]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import ray
+
+from analysis.db import query_arrow
+from orchestrator.sweeps import resolve
+from orchestrator.tune import launch
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--name", default="curse-of-memory")
+    ap.add_argument("--scale", default="quick")
+    ap.add_argument("--set", dest="sets", action="append", default=[])
+    ap.add_argument("--cpus-per-trial", type=float, default=1.0)
+    args = ap.parse_args()
+    results = tempfile.mkdtemp(prefix="overhead-")
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    sid = launch(resolve(args.name, args.scale, args.sets), results, cpus_per_trial=args.cpus_per_trial)
+    wall = time.perf_counter() - t0
+    workers = max(1, int(ray.cluster_resources().get("CPU", 1) // args.cpus_per_trial))
+    rows = query_arrow(results, f"""
+        SELECT stage, count(*) AS trials, sum(wall_s) AS work, max(wall_s) AS longest,
+               epoch(max(ended_at) - min(started_at)) AS span
+        FROM trials WHERE sweep_id = '{sid}' GROUP BY stage ORDER BY min(started_at)""").to_pylist()
+    ideal = sum(max(r["work"] / workers, r["longest"]) for r in rows)
+    print(f"sweep {sid} ({args.name}, {args.scale}{', ' + ' '.join(args.sets) if args.sets else ''}); "
+          f"{workers} workers; load average {load:.1f} at the start\n")
+    print("| stage | trials | trial time (s) | longest (s) | ideal (s) | span (s) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['stage']} | {r['trials']} | {r['work']:.1f} | {r['longest']:.1f} | "
+              f"{max(r['work'] / workers, r['longest']):.1f} | {r['span']:.1f} |")
+    print(f"\n| sweep wall (s) | ideal (s) | overhead | target |\n| ---: | ---: | ---: | --- |\n"
+          f"| {wall:.1f} | {ideal:.1f} | {100 * (wall / ideal - 1):.1f}% | < 10% |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
