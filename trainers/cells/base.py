@@ -81,7 +81,14 @@ class Cell(nn.Module):
 class FusedCoreCell(Cell):
     """Cells whose weights live in a torch RNN module ``core`` (nn.RNN / nn.GRU / nn.LSTM, batch_first), so
     training runs torch's fused kernel (cuDNN on GPU), while subclasses write ``step`` out in plain PyTorch
-    (double-backward safe: it is also the Hessian probes' path). A bias-free readout maps h to d_out."""
+    (double-backward safe: it is also the Hessian probes' path). A bias-free readout maps h to d_out.
+
+    The kernel computes exactly the cell's function for every cell here (vrnn, gru, lstm, slstm; every init:
+    inits only set the weights, and slstm's ``constrain`` runs between steps), so there is no fallback. On CPU
+    torch's RNNs are composite ops, not a fused kernel: double backward works there too, but at batch 128,
+    T = 300 a training step is no faster than ``forward_stepwise`` (``bench/cell_speed.py``) and an HVP through
+    it was slower (0.9 s against 0.4-0.7 s for gru / lstm at hidden 64), so ``forward_pure`` is the stepwise
+    loop on every device."""
 
     GROUPS = {"core.weight_hh": "recurrent", "core.bias_hh": "recurrent", "core.weight_ih": "input",
               "core.bias_ih": "input", "readout": "output"}
@@ -134,16 +141,19 @@ class ScanCell(Cell):
         a_t = g_t + W h_{t-1},   h_t = update(a_t, h_{t-1}, *e_t),   y_t = readout(h_t)
 
     where ``inputs(x)`` -> (g, *e) holds everything that does not depend on h (for one step or a whole
-    sequence), ``recurrent_weight()`` is W and ``update`` is elementwise. Subclasses hold the modules
-    ``input`` (an nn.Linear), ``recurrent`` and ``readout`` (the ``GROUPS`` below). ``step`` and ``forward`` both run
-    that form, so a cell writes its equations once. ``forward`` projects every step's input in one matmul,
-    evaluates W once per call (ornn: one matrix exponential per training step, not one per time step) and
-    loops over time for the recurrent matmul (fused with the add: ``addmm``) and the update only.
+    sequence), ``recurrent_weight()`` is W and ``update`` is elementwise. Subclasses hold the modules ``input``
+    (an nn.Linear), ``recurrent`` and ``readout`` (the ``GROUPS`` below). ``step`` and ``forward`` both run that
+    form, so a cell writes its equations once. ``forward`` projects every step's input in one matmul, evaluates
+    W once per call (ornn: one matrix exponential per training step, not one per time step) and loops over
+    time for the recurrent matmul (fused with the add: ``addmm``) and the update only. It is double-backward
+    safe, so it is also ``forward_pure``.
 
-    Measured at batch 128, T = 300, hidden 128 on 2 CPU cores (``bench/cell_speed.py``): ``torch.jit.script``
-    of this loop and ``torch.compile`` of ``update`` were no faster (compile: ~26 s before the first step, and
-    slower per call than eager for (128, 128) tensors), so the loop stays eager. Slicing ``g[:, t]`` instead
-    of ``unbind`` made the backward O(T^2) (each slice's backward writes a zero tensor of the whole sequence).
+    Measured at batch 128, T = 300, hidden 128 on one CPU thread (issue 6; ``bench/cell_speed.py`` times the
+    result): the step is matmul-bound there, and this loop runs at 0.3-0.5x an nn.LSTM step of the same size.
+    ``torch.jit.script`` of the loop was no faster, and ``torch.compile`` of ``update`` took ~26 s to compile and
+    was slower per call than eager on (128, 128) tensors, so the loop stays eager. Slicing ``g[:, t]`` instead of
+    ``unbind`` made the backward O(T^2) (each slice's backward writes a zero tensor as large as the sequence):
+    10x slower than the stepwise loop for star.
     """
 
     GROUPS = {"recurrent": "recurrent", "input": "input", "readout": "output"}
