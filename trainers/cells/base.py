@@ -149,7 +149,7 @@ class ScanCell(Cell):
     safe, so it is also ``forward_pure``.
 
     Measured at batch 128, T = 300, hidden 128 on one CPU thread (issue 6; ``bench/cell_speed.py`` times the
-    result): the step is matmul-bound there, and this loop runs at 0.3-0.5x an nn.LSTM step of the same size.
+    result): the step is matmul-bound there, and this loop runs at 0.3-0.6x an nn.LSTM step of the same size.
     ``torch.jit.script`` of the loop was no faster, and ``torch.compile`` of ``update`` took ~26 s to compile and
     was slower per call than eager on (128, 128) tensors, so the loop stays eager. Slicing ``g[:, t]`` instead of
     ``unbind`` made the backward O(T^2) (each slice's backward writes a zero tensor as large as the sequence):
