@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from .cells import Cell, CellSpec, build_cell
 
@@ -89,10 +90,11 @@ class Stack(Cell):
         S_t carries only the route into step t+1 (each layer's output at t comes from the cell's own state
         tensor): the lattice probe hooks the cells to differentiate through both routes."""
         state, ys, states = self.init_state(x.shape[0]), [], []
-        for t in range(x.shape[1]):
-            state, y = self.step(state, x[:, t])
-            states.append(state)
-            ys.append(y)
+        with parametrize.cached():  # parametrised weights (ornn's W) once per call, not once per time step
+            for x_t in x.unbind(1):
+                state, y = self.step(state, x_t)
+                states.append(state)
+                ys.append(y)
         return torch.stack(ys, dim=1), states
 
     def init_state(self, batch: int) -> Tensor:

@@ -1,11 +1,13 @@
-"""The uniform cell interface and the shared fast path of linear time-invariant (LTI) cells.
+"""The uniform cell interface and the shared fast paths: fused torch RNN kernels (``FusedCoreCell``), the
+time loop of the other nonlinear cells (``ScanCell``) and the FFT convolution of linear time-invariant cells.
 
 Every cell maps a sequence ``x`` of shape (batch, T, d_in) to ``y`` of shape (batch, T, d_out) and offers:
 
 - ``init_state(batch)`` -> one state tensor (LSTM packs h and c into one tensor);
 - ``step(state, x_t)`` -> ``(state, y_t)``, the stepwise form used by attractor sampling and per-time probes;
 - ``forward(x)`` -> ``y``, the fast whole-sequence form used in training;
-- ``forward_stepwise(x)``, a plain Python loop over ``step`` (the reference the fast form is tested against);
+- ``forward_stepwise(x)``, a plain Python loop over ``step`` (the reference the fast form is tested against;
+  parametrised weights are evaluated once per call, inside ``torch.nn.utils.parametrize.cached()``);
 - ``forward_pure(x)``, a whole-sequence form that supports double backward (for Hessian probes);
 - ``hidden_of(state)``, the hidden vector h inside a state;
 - ``param_groups()`` -> {group: [parameters]} for per-group gradient norms (``recurrent``, ``input``, ...).
@@ -20,6 +22,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 
 class Cell(nn.Module):
@@ -41,11 +44,11 @@ class Cell(nn.Module):
         raise NotImplementedError
 
     def forward_stepwise(self, x: Tensor) -> Tensor:
-        state = self.init_state(x.shape[0])
-        ys = []
-        for t in range(x.shape[1]):
-            state, y = self.step(state, x[:, t])
-            ys.append(y)
+        state, ys = self.init_state(x.shape[0]), []
+        with parametrize.cached():
+            for x_t in x.unbind(1):  # not x[:, t]: its backward writes a zero (batch, T, d_in) tensor per step
+                state, y = self.step(state, x_t)
+                ys.append(y)
         return torch.stack(ys, dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -78,7 +81,14 @@ class Cell(nn.Module):
 class FusedCoreCell(Cell):
     """Cells whose weights live in a torch RNN module ``core`` (nn.RNN / nn.GRU / nn.LSTM, batch_first), so
     training runs torch's fused kernel (cuDNN on GPU), while subclasses write ``step`` out in plain PyTorch
-    (double-backward safe: it is also the Hessian probes' path). A bias-free readout maps h to d_out."""
+    (double-backward safe: it is also the Hessian probes' path). A bias-free readout maps h to d_out.
+
+    The kernel computes exactly the cell's function for every cell here (vrnn, gru, lstm, slstm; every init:
+    inits only set the weights, and slstm's ``constrain`` runs between steps), so there is no fallback. On CPU
+    torch's RNNs are composite ops, not a fused kernel: double backward works there too, but at batch 128,
+    T = 300 a training step is no faster than ``forward_stepwise`` (``bench/cell_speed.py``) and an HVP through
+    it was slower (0.9 s against 0.4-0.7 s for gru / lstm at hidden 64), so ``forward_pure`` is the stepwise
+    loop on every device."""
 
     GROUPS = {"core.weight_hh": "recurrent", "core.bias_hh": "recurrent", "core.weight_ih": "input",
               "core.bias_ih": "input", "readout": "output"}
@@ -123,6 +133,57 @@ class FusedCoreCell(Cell):
     def chrono_bias(self, bias: Tensor, t_max: int) -> None:
         """Set the gate biases (``bias`` viewed as (gates, hidden), torch's gate order) for chrono init."""
         raise ValueError(f"{type(self).__name__} has no gates for chrono init")
+
+
+class ScanCell(Cell):
+    """Nonlinear cells with no fused torch kernel (star, lstmf, ornn), written in one form:
+
+        a_t = g_t + W h_{t-1},   h_t = update(a_t, h_{t-1}, *e_t),   y_t = readout(h_t)
+
+    where ``inputs(x)`` -> (g, *e) holds everything that does not depend on h (for one step or a whole
+    sequence), ``recurrent_weight()`` is W and ``update`` is elementwise. Subclasses hold the modules ``input``
+    (an nn.Linear), ``recurrent`` and ``readout`` (the ``GROUPS`` below). ``step`` and ``forward`` both run that
+    form, so a cell writes its equations once. ``forward`` projects every step's input in one matmul, evaluates
+    W once per call (ornn: one matrix exponential per training step, not one per time step) and loops over
+    time for the recurrent matmul (fused with the add: ``addmm``) and the update only. It is double-backward
+    safe, so it is also ``forward_pure``.
+
+    Measured at batch 128, T = 300, hidden 128 on one CPU thread (issue 6; ``bench/cell_speed.py`` times the
+    result): the step is matmul-bound there, and this loop runs at 0.3-0.6x an nn.LSTM step of the same size.
+    ``torch.jit.script`` of the loop was no faster, and ``torch.compile`` of ``update`` took ~26 s to compile and
+    was slower per call than eager on (128, 128) tensors, so the loop stays eager. Slicing ``g[:, t]`` instead of
+    ``unbind`` made the backward O(T^2) (each slice's backward writes a zero tensor as large as the sequence):
+    10x slower than the stepwise loop for star.
+    """
+
+    GROUPS = {"recurrent": "recurrent", "input": "input", "readout": "output"}
+
+    def inputs(self, x: Tensor) -> tuple[Tensor, ...]:
+        raise NotImplementedError
+
+    def recurrent_weight(self) -> Tensor:
+        raise NotImplementedError
+
+    def update(self, a: Tensor, h: Tensor, *e: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def init_state(self, batch: int) -> Tensor:
+        w = self.input.weight  # not the readout's: Stack(block="plain") makes inner readouts the identity
+        return torch.zeros(batch, self.hidden, dtype=w.dtype, device=w.device)
+
+    def step(self, state: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        g, *e = self.inputs(x)
+        h = self.update(torch.addmm(g, state, self.recurrent_weight().T), state, *e)
+        return h, self.readout(h)
+
+    def forward(self, x: Tensor) -> Tensor:
+        g, *e = self.inputs(x)  # (batch, T, .) each: every step's input part at once
+        Wt = self.recurrent_weight().T  # once per call
+        h, hs = self.init_state(x.shape[0]), []
+        for g_t, *e_t in zip(g.unbind(1), *(v.unbind(1) for v in e)):
+            h = self.update(torch.addmm(g_t, h, Wt), h, *e_t)
+            hs.append(h)
+        return self.readout(torch.stack(hs, dim=1))
 
 
 def chrono_draw(hidden: int, t_max: int, like: Tensor) -> Tensor:

@@ -11,21 +11,19 @@ h' = c', with the input let in by 1 - f' = 1 - sigmoid(s - beta), beta = 1; the 
 h = tanh(c'). The deep-rnn sweep follows the paper's equations, as it does for STAR: one state (h), no cell
 state, no input or output gate.
 Parameters: ``input`` = [W_xf; W_xz] with bias [b_f; b_z] (gate order f, z), ``recurrent`` = [W_hf; W_hz]
-(no bias), and a bias-free ``readout`` h -> d_out. ``forward`` computes every step's input projection at
-once and loops over time for the recurrent part only.
+(no bias), and a bias-free ``readout`` h -> d_out. The time loop is ``ScanCell``'s.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from .base import Cell, chrono_draw
+from .base import ScanCell, chrono_draw
 from .spec import CellSpec
 from .star import orthogonal_blocks_
 
 
-class ForgetOnlyLSTMCell(Cell):
-    GROUPS = {"recurrent": "recurrent", "input": "input", "readout": "output"}
+class ForgetOnlyLSTMCell(ScanCell):
     INITS = ("default", "orthogonal", "chrono")
 
     def __init__(self, d_in: int, hidden: int, d_out: int):
@@ -34,26 +32,16 @@ class ForgetOnlyLSTMCell(Cell):
         self.recurrent = nn.Linear(hidden, 2 * hidden, bias=False)  # [W_hf; W_hz]
         self.readout = nn.Linear(hidden, d_out, bias=False)
 
-    def init_state(self, batch: int) -> Tensor:
-        w = self.recurrent.weight
-        return torch.zeros(batch, self.hidden, dtype=w.dtype, device=w.device)
+    def inputs(self, x: Tensor) -> tuple[Tensor]:
+        return (self.input(x),)  # [W_xf x + b_f, W_xz x + b_z]
 
-    def _update(self, h: Tensor, gx: Tensor) -> Tensor:
-        gf, gz = (gx + self.recurrent(h)).chunk(2, dim=-1)
+    def recurrent_weight(self) -> Tensor:
+        return self.recurrent.weight
+
+    def update(self, a: Tensor, h: Tensor) -> Tensor:
+        gf, gz = a.chunk(2, dim=-1)
         f = torch.sigmoid(gf)
         return torch.tanh(f * h + (1 - f) * torch.tanh(gz))
-
-    def step(self, state: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
-        h = self._update(state, self.input(x))
-        return h, self.readout(h)
-
-    def forward(self, x: Tensor) -> Tensor:
-        gx = self.input(x)  # (batch, T, 2 hidden)
-        h, hs = self.init_state(x.shape[0]), []
-        for t in range(x.shape[1]):
-            h = self._update(h, gx[:, t])
-            hs.append(h)
-        return self.readout(torch.stack(hs, dim=1))
 
     def init_weights(self, init: str, t_max: int) -> None:
         """``orthogonal``: each gate's input and recurrent block random orthogonal, biases zero; ``chrono``:

@@ -13,9 +13,10 @@ base stays fixed (torch's static trivialisation), which spans the same connected
 U: Kaiming-normal (fan-in, ReLU gain, expRNN's ``input_kernel``); b ~ U(-0.01, 0.01) (expRNN's ``modrelu``);
 V: the bias-free readout every cell here has. The state is h, zero at the start.
 
-``forward`` evaluates the parametrised W once per call (one matrix exponential), projects the whole input
-sequence at once and then loops over time; ``step`` evaluates W itself, unless the caller wraps its loop in
-``torch.nn.utils.parametrize.cached()`` (the attractor probe does).
+The time loop is ``ScanCell``'s: ``forward`` evaluates the parametrised W once per call (one matrix
+exponential per training step), projects the whole input sequence at once and then loops over time; ``step``
+evaluates W itself, unless the caller wraps its loop in ``torch.nn.utils.parametrize.cached()`` (the attractor
+probe, ``forward_stepwise`` and ``Stack.unroll`` do).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrizations
 
-from .base import Cell
+from .base import ScanCell
 from .spec import CellSpec
 
 
@@ -43,7 +44,7 @@ def henaff_rotation(n: int, generator: torch.Generator | None = None) -> Tensor:
     return torch.matrix_exp(S - S.T)
 
 
-class OrthogonalRNNCell(Cell):
+class OrthogonalRNNCell(ScanCell):
     GROUPS = {"recurrent": "recurrent", "b": "recurrent", "input": "input", "readout": "output"}
 
     def __init__(self, d_in: int, hidden: int, d_out: int):
@@ -60,23 +61,14 @@ class OrthogonalRNNCell(Cell):
         """The orthogonal recurrent matrix (one matrix exponential unless inside ``parametrize.cached()``)."""
         return self.recurrent.weight
 
-    def init_state(self, batch: int) -> Tensor:
-        w = self.input.weight
-        return torch.zeros(batch, self.hidden, dtype=w.dtype, device=w.device)
+    def inputs(self, x: Tensor) -> tuple[Tensor]:
+        return (x @ self.input.weight.T,)  # U x
 
-    def step(self, state: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
-        h = modrelu(x @ self.input.weight.T + state @ self.W().T, self.b)
-        return h, self.readout(h)
+    def recurrent_weight(self) -> Tensor:
+        return self.W()
 
-    def forward(self, x: Tensor) -> Tensor:
-        Wt = self.W().T  # once per call
-        ux = x @ self.input.weight.T  # (batch, T, hidden), all steps at once
-        h = self.init_state(x.shape[0])
-        hs = []
-        for t in range(x.shape[1]):
-            h = modrelu(torch.addmm(ux[:, t], h, Wt), self.b)  # U x_t + W h, one fused kernel
-            hs.append(h)
-        return self.readout(torch.stack(hs, dim=1))
+    def update(self, a: Tensor, h: Tensor) -> Tensor:
+        return modrelu(a, self.b)
 
 
 def build(spec: CellSpec) -> OrthogonalRNNCell:

@@ -13,15 +13,15 @@ At zero state with orthogonal weights both Jacobians have singular values 0.5 (p
 vanilla RNN's 1 (gradients grow through the lattice) and the LSTM's 0.25 (they vanish).
 Parameters: ``input`` = [W_Kx; W_z] with bias [b_K; b_z] (one (2 hidden, d_in) matrix, gate order K, z),
 ``recurrent`` = W_Kh (no bias), and a bias-free ``readout`` h -> d_out (``Stack(block="plain")`` makes the
-inner layers' readouts the identity). ``forward`` computes every step's input projection at once and loops
-over time for the recurrent part only.
+inner layers' readouts the identity). The time loop is ``ScanCell``'s: a = [W_Kx x + b_K] + W_Kh h, with z
+passed through to the update.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from .base import Cell, chrono_draw
+from .base import ScanCell, chrono_draw
 from .spec import CellSpec
 
 
@@ -31,8 +31,7 @@ def orthogonal_blocks_(w: Tensor, hidden: int) -> None:
         block.copy_(nn.init.orthogonal_(torch.empty_like(block)))
 
 
-class STARCell(Cell):
-    GROUPS = {"recurrent": "recurrent", "input": "input", "readout": "output"}
+class STARCell(ScanCell):
     INITS = ("default", "orthogonal", "chrono")
 
     def __init__(self, d_in: int, hidden: int, d_out: int):
@@ -41,30 +40,16 @@ class STARCell(Cell):
         self.recurrent = nn.Linear(hidden, hidden, bias=False)  # W_Kh
         self.readout = nn.Linear(hidden, d_out, bias=False)
 
-    def init_state(self, batch: int) -> Tensor:
-        w = self.recurrent.weight
-        return torch.zeros(batch, self.hidden, dtype=w.dtype, device=w.device)
-
-    def _inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(W_Kx x + b_K, z = tanh(W_z x + b_z)): the parts of a step that do not depend on h."""
         gk, gz = self.input(x).chunk(2, dim=-1)
         return gk, torch.tanh(gz)
 
-    def _update(self, h: Tensor, gk: Tensor, z: Tensor) -> Tensor:
-        k = torch.sigmoid(gk + self.recurrent(h))
-        return torch.tanh(h + k * (z - h))  # = tanh((1 - K) h + K z)
+    def recurrent_weight(self) -> Tensor:
+        return self.recurrent.weight
 
-    def step(self, state: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
-        h = self._update(state, *self._inputs(x))
-        return h, self.readout(h)
-
-    def forward(self, x: Tensor) -> Tensor:
-        gk, z = self._inputs(x)  # (batch, T, hidden) each: every step's input part at once
-        h, hs = self.init_state(x.shape[0]), []
-        for t in range(x.shape[1]):
-            h = self._update(h, gk[:, t], z[:, t])
-            hs.append(h)
-        return self.readout(torch.stack(hs, dim=1))
+    def update(self, a: Tensor, h: Tensor, z: Tensor) -> Tensor:
+        return torch.tanh(h + torch.sigmoid(a) * (z - h))  # = tanh((1 - K) h + K z), K = sigmoid(a)
 
     def init_weights(self, init: str, t_max: int) -> None:
         """``orthogonal``: W_Kx, W_z, W_Kh each random orthogonal, biases zero (the setting of the paper's
