@@ -12,13 +12,18 @@ part numbers (``TrialWriter.state``) can drop exactly the parts written after it
 rows are written once by construction, not deduplicated at query time. The trial's checkpoint lives
 beside its rows (``<sweep_id>/_checkpoints/<trial_id>.pt``, replaced atomically after a flush), so rows and
 checkpoint can never disagree, whatever the scheduler (Ray Tune) remembers.
-Repeating strings (ids, status, group names) are dictionary-encoded by Parquet's default encoding.
+Repeating strings (ids, status, group names) are dictionary-encoded, floats byte-stream-split, all zstd
+(``parquet_options``).
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import uuid
-from typing import Any, Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -122,6 +127,11 @@ SCHEMAS: dict[str, pa.Schema] = {
     ]),
 }
 
+COMPACTED_DIR = "compacted"  # <sweep_id>/<table>/compacted/merged-<uuid>.parquet: finished trials' parts, merged
+SUPERSEDES_KEY = b"rnn_sweeps.supersedes"  # a merged file's footer: JSON list of the files it holds (relative to <table>/)
+TRIAL_FILE = re.compile(r"part-\d{5}\.parquet|trial\.parquet")  # the names TrialWriter writes in trial_id=<id>/
+MERGED_FILE = re.compile(r"merged-[0-9a-f]{32}\.parquet")
+ROW_GROUP_ROWS = 262144  # rows per Parquet row group, in part files and compacted files alike
 TRIALS_FILE = "trial.parquet"
 CHECKPOINT_DIR = "_checkpoints"  # <results>/<sweep_id>/_checkpoints/<trial_id>.pt: one per unfinished trial
 
@@ -137,6 +147,15 @@ def open_location(uri: str) -> tuple[pafs.FileSystem, str]:
     return pafs.FileSystem.from_uri(canonical_location(uri))
 
 
+def parquet_options(schema: pa.Schema) -> dict:
+    """The Parquet writer settings of every file of the layout: zstd; dictionary encoding for the string
+    columns only (ids, status, group names repeat; a float column's dictionary only fails and falls back,
+    which tripled the write time); byte-stream-split for the float columns (smaller under zstd, and faster).
+    Encodings only: the values and types are the schema's. Row groups: ``ROW_GROUP_ROWS``."""
+    return dict(compression="zstd", use_dictionary=[f.name for f in schema if pa.types.is_string(f.type)],
+                use_byte_stream_split=[f.name for f in schema if pa.types.is_floating(f.type)] or False)
+
+
 def write_atomic(fs: pafs.FileSystem, path: str, data: pa.Table | bytes) -> None:
     """Write a table (as Parquet) or bytes to ``path`` so that readers see either nothing or the whole file."""
     parent, name = path.rsplit("/", 1)
@@ -144,7 +163,7 @@ def write_atomic(fs: pafs.FileSystem, path: str, data: pa.Table | bytes) -> None
 
     def write(target: str) -> None:
         if isinstance(data, pa.Table):
-            pq.write_table(data, target, filesystem=fs, compression="zstd")
+            pq.write_table(data, target, filesystem=fs, row_group_size=ROW_GROUP_ROWS, **parquet_options(data.schema))
         else:
             with fs.open_output_stream(target) as f:
                 f.write(data)
@@ -161,11 +180,67 @@ def write_atomic(fs: pafs.FileSystem, path: str, data: pa.Table | bytes) -> None
             fs.delete_file(tmp)
 
 
+@dataclass(frozen=True)
+class TableFiles:
+    """One table's files in one sweep, sorted out the way every reader and ``sweep compact`` must take them."""
+
+    parts: tuple[tuple[str, str], ...]  # (path, trial_id) of the trial files to read
+    merged: tuple[str, ...]  # compacted files to read (each holds whole finished trials)
+    superseded: tuple[str, ...]  # trial files a merged file already holds: never read; left by an interrupted compaction
+    leftovers: tuple[str, ...]  # dot-prefixed temporaries of a killed compaction under compacted/
+    foreign: tuple[str, ...]  # anything else (not written here): never read
+
+
+def table_files(fs: pafs.FileSystem, sweep_dir: str, table: str) -> TableFiles:
+    """The files of ``<sweep_dir>/<table>``. A part file listed in a present merged file's footer
+    (``SUPERSEDES_KEY``) is superseded: its rows are read from the merged file only.
+
+    The two listings run in this order on purpose: trial directories first, then ``compacted/``. A compaction
+    makes its merged file visible before it deletes the inputs, so a part already gone from the first listing
+    is held by a merged file that the second listing sees; a part still in the first listing is either
+    claimed by a merged file seen in the second (skipped) or read. Every row is read exactly once, whatever
+    step of a compaction runs meanwhile (a part deleted after both listings makes the read fail: read again).
+    Temporaries of trial writers (dot-prefixed) are ignored.
+    """
+    base = f"{sweep_dir}/{table}"
+    parts, foreign, leftovers, merged, claimed = [], [], [], [], set()
+    for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+        rel = info.path[len(base) + 1:].split("/")
+        if info.type != pafs.FileType.File or rel[0] == COMPACTED_DIR or rel[-1].startswith("."):
+            continue
+        if len(rel) == 2 and rel[0].startswith("trial_id=") and TRIAL_FILE.fullmatch(rel[1]):
+            parts.append((info.path, rel[0][len("trial_id="):]))
+        else:
+            foreign.append(info.path)
+    for info in fs.get_file_info(pafs.FileSelector(f"{base}/{COMPACTED_DIR}", allow_not_found=True)):
+        if info.type != pafs.FileType.File:
+            foreign.append(info.path)
+        elif info.base_name.startswith("."):
+            leftovers.append(info.path)
+        elif MERGED_FILE.fullmatch(info.base_name):
+            merged.append(info.path)
+            claimed.update(f"{base}/{rel}" for rel in supersedes(fs, info.path))
+        else:
+            foreign.append(info.path)
+    return TableFiles(parts=tuple(sorted(p for p in parts if p[0] not in claimed)), merged=tuple(sorted(merged)),
+                      superseded=tuple(sorted(p for p, _ in parts if p in claimed)),
+                      leftovers=tuple(sorted(leftovers)), foreign=tuple(sorted(foreign)))
+
+
+def supersedes(fs: pafs.FileSystem, merged_path: str) -> list[str]:
+    """The files (relative to the table directory) whose rows the merged file holds, from its footer."""
+    meta = pq.read_metadata(merged_path, filesystem=fs).metadata or {}
+    return json.loads(meta.get(SUPERSEDES_KEY, b"[]"))
+
+
 class TrialWriter:
     """Buffers one trial's rows per table and flushes them as numbered part files.
 
-    ``append`` takes one row, ``extend`` a dict of equal-length columns. Buffers flush when they reach
-    ``flush_rows`` rows and on ``flush()``; ``sweep_id`` and ``trial_id`` are filled in here.
+    ``append`` takes one row (a dict), ``extend`` a dict of
+    equal-length columns (lists, numpy arrays or Arrow arrays; converted to Arrow at once, the fast path:
+    several million rows/s, ``bench/results_scale.py``). Missing columns are null, unknown keys ignored.
+    Buffers flush when they reach ``flush_rows`` rows and on ``flush()``; ``sweep_id`` and ``trial_id`` are
+    filled in here.
     """
 
     def __init__(self, results: str, sweep_id: str, trial_id: str, flush_rows: int = 65536):
@@ -173,43 +248,66 @@ class TrialWriter:
         self.base = f"{root.rstrip('/')}/{sweep_id}"
         self.sweep_id, self.trial_id, self.flush_rows = sweep_id, trial_id, flush_rows
         self.tables = [t for t in SCHEMAS if t != "trials"]
-        self.buffers = {t: self._empty(t) for t in self.tables}
         self.next_part = {t: 0 for t in self.tables}
+        self._batches: dict[str, list[pa.RecordBatch]] = {}  # per table: pending rows already in Arrow
+        self._rows: dict[str, dict[str, list]] = {}  # per table: rows appended since the last batch, by column
+        self._pending: dict[str, int] = {}  # per table: rows not yet flushed
+        for t in self.tables:
+            self._clear(t)
 
-    def _empty(self, table: str) -> dict[str, list]:
-        return {f.name: [] for f in SCHEMAS[table] if f.name not in ("sweep_id", "trial_id")}
+    def _clear(self, table: str) -> None:
+        self._batches[table], self._pending[table] = [], 0
+        self._rows[table] = {f.name: [] for f in _row_schema(table)}
 
     def trial_dir(self, table: str) -> str:
         return f"{self.base}/{table}/trial_id={self.trial_id}"
 
     def append(self, table: str, row: dict[str, Any]) -> None:
-        buf = self.buffers[table]
-        for col, values in buf.items():
+        for col, values in self._rows[table].items():
             values.append(row.get(col))
-        if self.pending(table) >= self.flush_rows:
+        self._pending[table] += 1
+        if self._pending[table] >= self.flush_rows:
             self.flush(table)
 
-    def extend(self, table: str, columns: dict[str, Iterable]) -> None:
+    def extend(self, table: str, columns: dict[str, Any]) -> None:
+        self._seal(table)
         n = len(next(iter(columns.values())))
-        buf = self.buffers[table]
-        for col, values in buf.items():
-            values.extend(columns[col] if col in columns else [None] * n)
-        if self.pending(table) >= self.flush_rows:
+        fields = _row_schema(table)
+        self._batches[table].append(pa.RecordBatch.from_arrays(
+            [_column(columns.get(f.name), n, f.type) for f in fields], schema=fields))
+        self._pending[table] += n
+        if self._pending[table] >= self.flush_rows:
             self.flush(table)
+
+    def _seal(self, table: str) -> None:
+        """Turn the appended rows into one Arrow batch, after the batches before them."""
+        rows = self._rows[table]
+        if next(iter(rows.values())):
+            self._batches[table].append(pa.RecordBatch.from_pydict(rows, schema=_row_schema(table)))
+            self._rows[table] = {col: [] for col in rows}
 
     def pending(self, table: str) -> int:
-        return len(next(iter(self.buffers[table].values())))
+        return self._pending[table]
+
+    def last_value(self, table: str, column: str) -> Any:
+        """``column`` of the last row not yet flushed, or None when nothing is pending."""
+        rows = self._rows[table][column]
+        if rows:
+            return rows[-1]
+        return self._batches[table][-1].column(column)[-1].as_py() if self._pending[table] else None
 
     def flush(self, table: str | None = None) -> None:
         for t in [table] if table else self.tables:
-            n = self.pending(t)
+            n = self._pending[t]
             if n == 0:
                 continue
-            cols = dict(self.buffers[t], sweep_id=[self.sweep_id] * n, trial_id=[self.trial_id] * n)
-            data = pa.Table.from_pydict(cols, schema=SCHEMAS[t])
+            self._seal(t)
+            rows = pa.Table.from_batches(self._batches[t], _row_schema(t))
+            ids = [pa.repeat(pa.scalar(v, pa.string()), n) for v in (self.sweep_id, self.trial_id)]
+            data = pa.Table.from_arrays(ids + rows.columns, schema=SCHEMAS[t])
             write_atomic(self.fs, f"{self.trial_dir(t)}/part-{self.next_part[t]:05d}.parquet", data)
             self.next_part[t] += 1
-            self.buffers[t] = self._empty(t)
+            self._clear(t)
 
     def write_trial(self, row: dict[str, Any]) -> None:
         """Write (or replace) this trial's one ``trials`` row."""
@@ -261,4 +359,18 @@ class TrialWriter:
                 elif name.startswith("."):  # a temporary left by a killed writer
                     self.fs.delete_file(f.path)
             self.next_part[t] = keep
-            self.buffers[t] = self._empty(t)
+            self._clear(t)
+
+
+@cache
+def _row_schema(table: str) -> pa.Schema:
+    """A table's schema without the id columns: what ``append`` / ``extend`` fill."""
+    return pa.schema([f for f in SCHEMAS[table] if f.name not in ("sweep_id", "trial_id")])
+
+
+def _column(values: Any, n: int, type_: pa.DataType) -> pa.Array:
+    if values is None:
+        return pa.nulls(n, type_)
+    if isinstance(values, pa.Array):
+        return values.cast(type_)
+    return pa.array(values, type=type_)
