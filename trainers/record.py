@@ -8,8 +8,8 @@ Layout under a results location (a local path or any pyarrow filesystem URI, e.g
 
 A part file appears atomically: on a local or NFS path it is written under a dot-prefixed temporary
 name and renamed; on object stores a single PUT is already atomic. Readers take the files as
-``table_files`` sorts them and never see temporaries. Part numbers are consecutive per (trial, table), so a checkpoint that stores the next
-part numbers (``TrialWriter.state``) can drop exactly the parts written after it (``TrialWriter.restore``):
+``table_files`` sorts them and never see temporaries. Part numbers are consecutive per (trial, table), so a
+checkpoint that stores the next part numbers (``TrialWriter.state``) can drop exactly the parts written after it (``TrialWriter.restore``):
 rows are written once by construction, not deduplicated at query time. The trial's checkpoint lives
 beside its rows (``<sweep_id>/_checkpoints/<trial_id>.pt``, replaced atomically after a flush), so rows and
 checkpoint can never disagree, whatever the scheduler (Ray Tune) remembers.
@@ -237,9 +237,8 @@ def supersedes(fs: pafs.FileSystem, merged_path: str) -> list[str]:
 class TrialWriter:
     """Buffers one trial's rows per table and flushes them as numbered part files.
 
-    ``append`` takes one row (a dict), ``extend`` a dict of
-    equal-length columns (lists, numpy arrays or Arrow arrays; converted to Arrow at once, the fast path:
-    several million rows/s, ``bench/results_scale.py``). Missing columns are null, unknown keys ignored.
+    ``append`` takes one row (a dict), ``extend`` a dict of equal-length columns (lists, numpy arrays or
+    Arrow arrays; converted to Arrow at once: the fast path, millions of rows/s, ``bench/results_scale.py``). Missing columns are null, unknown keys ignored.
     Buffers flush when they reach ``flush_rows`` rows and on ``flush()``; ``sweep_id`` and ``trial_id`` are
     filled in here.
     """
