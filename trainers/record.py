@@ -10,8 +10,8 @@ A part file appears atomically: on a local or NFS path it is written under a dot
 name and renamed; on object stores a single PUT is already atomic. Readers take the files as
 ``table_files`` sorts them and never see temporaries. Part numbers are consecutive per (trial, table), so a
 checkpoint that stores the next part numbers (``TrialWriter.state``) can drop exactly the parts written after
-it (``TrialWriter.restore``): rows are written once by construction, not deduplicated at query time. The trial's checkpoint lives
-beside its rows (``<sweep_id>/_checkpoints/<trial_id>.pt``, replaced atomically after a flush), so rows and
+it (``TrialWriter.restore``): rows are written once by construction, not deduplicated at query time. The
+trial's checkpoint lives beside its rows (``<sweep_id>/_checkpoints/<trial_id>.pt``, replaced atomically after a flush), so rows and
 checkpoint can never disagree, whatever the scheduler (Ray Tune) remembers.
 Repeating strings (ids, status, group names) are dictionary-encoded, floats byte-stream-split, all zstd
 (``parquet_options``).
