@@ -2,6 +2,7 @@
 Compaction merges the finished trials' part files and no query's answer changes, also across a simulated kill."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -15,7 +16,10 @@ from analysis.db import query_arrow
 from conftest import sweep_cli
 from orchestrator.cli import app
 from trainers.compact import compact
-from trainers.record import COMPACTED_DIR, ROW_GROUP_ROWS, SCHEMAS, TrialWriter
+from orchestrator.tune import read_trials
+from trainers.config import TrialConfig
+from trainers.record import COMPACTED_DIR, ROW_GROUP_ROWS, SCHEMAS, CompactedTrialError, TrialWriter
+from trainers.train import run_trial
 
 runner = CliRunner()
 FINISHED = {"c0": "completed", "c1": "completed", "d0": "diverged", "f0": "failed"}
@@ -70,8 +74,13 @@ def files(results: pathlib.Path) -> dict[str, bytes]:
 
 
 def part_dirs(results: pathlib.Path, trial: str) -> list[pathlib.Path]:
-    """The trial's part directories in sweep S (its ``trials`` file stays where it is)."""
+    """The trial's part directories in sweep S (``trials`` excepted: see ``trial_dir``)."""
     return sorted(d for d in results.glob(f"S/*/trial_id={trial}") if d.parent.name != "trials")
+
+
+def trial_dir(results: pathlib.Path, trial: str) -> pathlib.Path:
+    """The directory of the trial's own ``trials`` file in sweep S."""
+    return results / "S" / "trials" / f"trial_id={trial}"
 
 
 def view(table: str) -> int:
@@ -89,13 +98,14 @@ def test_compact_merges_finished_trials_and_keeps_every_answer(results):
     assert result.files_after < result.files_before and len(after) < len(files_before)
     # one merged file per table that had rows; the finished trials' part directories are gone
     merged = sorted(results.glob(f"S/*/{COMPACTED_DIR}/merged-*.parquet"))
-    assert [p.parent.parent.name for p in merged] == ["grad_norms", "hessian", "steps"]
-    assert pq.read_metadata(merged[-1]).num_rows == 9 + 10 + 11 + 12
-    assert pq.read_metadata(merged[-1]).num_row_groups == 1  # < ROW_GROUP_ROWS rows: one row group
-    assert all(not part_dirs(results, t) for t in FINISHED)
+    assert [p.parent.parent.name for p in merged] == ["grad_norms", "hessian", "steps", "trials"]
+    assert pq.read_metadata(merged[2]).num_rows == 9 + 10 + 11 + 12
+    assert pq.read_metadata(merged[2]).num_row_groups == 1  # < ROW_GROUP_ROWS rows: one row group
+    assert pq.read_metadata(merged[3]).num_rows == len(FINISHED)
+    assert all(not part_dirs(results, t) and not trial_dir(results, t).exists() for t in FINISHED)
     # the running and the resumable trial, their checkpoints and sweep B are byte for byte as they were
     for key, data in files_before.items():
-        if not key.startswith("S/") or "trial_id=r0" in key or "trial_id=k0" in key or key.startswith("S/trials/"):
+        if not key.startswith("S/") or "trial_id=r0" in key or "trial_id=k0" in key:
             assert after[key] == data, key
     assert (results / "S" / "_checkpoints" / "r0.pt").exists() and (results / "S" / "_checkpoints" / "k0.pt").exists()
 
@@ -126,7 +136,7 @@ def test_kill_after_the_merged_file_appears(results, tmp_path, restored):
     saved = tmp_path / "saved"
     shutil.copytree(results, saved)
     compact(str(results), "S")
-    inputs = sorted(p for t in FINISHED for d in part_dirs(saved, t) for p in d.iterdir())
+    inputs = sorted(p for t in FINISHED for d in part_dirs(saved, t) + [trial_dir(saved, t)] for p in d.iterdir())
     for p in inputs[::2] if restored == "half" else inputs:  # put the deleted inputs back
         target = results / p.relative_to(saved)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +145,7 @@ def test_kill_after_the_merged_file_appears(results, tmp_path, restored):
     result = compact(str(results), "S")  # the re-run completes the deletions and merges nothing new
     assert result.merged_trials == 0 and result.files_after < result.files_before
     assert answers(results) == before and all(not part_dirs(results, t) for t in FINISHED)
+    assert not any(trial_dir(results, t).exists() for t in FINISHED)
     assert len(list(results.glob(f"S/steps/{COMPACTED_DIR}/*"))) == 1
 
 
@@ -193,3 +204,41 @@ def test_cli_compact_unknown_sweep(results, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr + r.stdout
     assert r.stderr.strip() == "error: no sweep with id or name 'nope'; available: B (other), S (curse-of-memory)"
     assert files(results) == before
+
+
+def test_a_compacted_trial_reads_its_row_and_refuses_a_restart(results, tmp_path):
+    """``read_trial`` and ``read_trials`` find merged rows (each once, also with a superseded own file left
+    by a kill); ``restore`` refuses a compacted trial, also one killed between its steps and its trials merge."""
+    rows = {t: TrialWriter(str(results), "S", t).read_trial() for t in FINISHED}
+    listed = sorted(map(repr, read_trials(str(results), "S")))
+    saved = tmp_path / "saved"
+    shutil.copytree(results, saved)
+    compact(str(results), "S")
+    shutil.copytree(trial_dir(saved, "c0"), trial_dir(results, "c0"))  # a kill left c0's own file behind
+    assert {t: TrialWriter(str(results), "S", t).read_trial() for t in FINISHED} == rows
+    assert sorted(map(repr, read_trials(str(results), "S"))) == listed
+    assert TrialWriter(str(results), "S", "nope").read_trial() is None
+    # a kill after the steps were merged and before the trials row was: the own row is read, restarts refused
+    [merged_trials] = results.glob(f"S/trials/{COMPACTED_DIR}/merged-*.parquet")
+    merged_trials.unlink()
+    shutil.copytree(trial_dir(saved, "c1"), trial_dir(results, "c1"))
+    before, on_disk = answers(results), files(results)
+    for t in ("c0", "c1"):
+        assert TrialWriter(str(results), "S", t).read_trial() == rows[t]
+        with pytest.raises(CompactedTrialError, match=f"trial {t} of sweep S was compacted"):
+            TrialWriter(str(results), "S", t).restore(None)
+    assert files(results) == on_disk and answers(results) == before  # the refusal changed nothing
+    TrialWriter(str(results), "S", "r0").restore(None)  # an unmerged trial restarts as before
+
+
+def test_run_trial_skips_a_compacted_trial_and_refuses_a_changed_config(tmp_path):
+    c = TrialConfig(sweep="t", sweep_id="s1", trial_id="t1", results=str(tmp_path), cell="lru", nu=0.9, steps=12,
+                    batch=4, seq_len=10, eval_batch=8, lr=0.01, grad_norm_every=5, checkpoint_every=5)
+    first = run_trial(c)
+    assert compact(str(tmp_path), "s1").merged_trials == 1
+    before, on_disk = answers(tmp_path), files(tmp_path)
+    assert run_trial(c) == first  # finished for this config: the merged row answers, nothing is trained
+    changed = dataclasses.replace(c, lr=0.02)
+    with pytest.raises(CompactedTrialError, match="run the changed config as a new sweep"):
+        run_trial(changed)
+    assert files(tmp_path) == on_disk and answers(tmp_path) == before

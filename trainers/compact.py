@@ -15,9 +15,11 @@ re-running completes the job, and a run with nothing new to merge changes nothin
 
 Only finished trials are merged: status completed / diverged / failed in ``trials`` and no checkpoint, since a
 running or resumable trial numbers its parts and drops those written after its checkpoint
-(``TrialWriter.restore``). ``trials`` rows stay one file per trial: ``run_trial`` reads a trial's own file to
-skip it when finished. Merged files are never merged again (so the listing of ``compacted/`` only ever gains
-files while readers list it). Run one compaction of a sweep at a time.
+(``TrialWriter.restore``). ``trials`` is merged too, last: a trial's row reaches a merged file only after all
+its other rows did (a kill in between leaves it finished and unmerged for the next run). ``TrialWriter.read_trial``
+finds a merged row, so ``run_trial`` still skips a finished trial; restarting a compacted trial (a changed
+config) raises ``CompactedTrialError``: merged rows are final. Merged files are never merged again (so the
+listing of ``compacted/`` only ever gains files while readers list it). Run one compaction of a sweep at a time.
 """
 from __future__ import annotations
 
@@ -26,12 +28,11 @@ import uuid
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .record import (CHECKPOINT_DIR, COMPACTED_DIR, ROW_GROUP_ROWS, SCHEMAS, SUPERSEDES_KEY, open_location,
-                     parquet_options, table_files)
+                     parquet_options, read_rows, sweep_rows, table_files)
 
 FINISHED = ("completed", "diverged", "failed")
 MAX_FILE_ROWS = 16 * ROW_GROUP_ROWS  # a merged file closes at the first input boundary past this many rows
@@ -40,7 +41,7 @@ MAX_FILE_ROWS = 16 * ROW_GROUP_ROWS  # a merged file closes at the first input b
 @dataclass(frozen=True)
 class CompactResult:
     sweep_id: str
-    files_before: int  # Parquet files of the per-step tables on disk (the trials table is not compacted)
+    files_before: int  # Parquet files of all tables on disk
     files_after: int
     bytes_before: int
     bytes_after: int
@@ -57,7 +58,7 @@ def compact(results: str, sweep_id: str) -> CompactResult:
     """Merge the part files of the finished trials of ``sweep_id`` under ``results`` (any pyarrow filesystem)."""
     fs, root = open_location(results)
     sweep_dir = f"{root.rstrip('/')}/{sweep_id}"
-    tables = [t for t in SCHEMAS if t != "trials"]
+    tables = [t for t in SCHEMAS if t != "trials"] + ["trials"]  # trials last: see the module docstring
     finished, unfinished = _trials(fs, sweep_dir)
     files_before, bytes_before = _usage(fs, sweep_dir, tables)
     merged = set()
@@ -76,10 +77,8 @@ def compact(results: str, sweep_id: str) -> CompactResult:
 
 
 def _trials(fs: pafs.FileSystem, sweep_dir: str) -> tuple[set[str], set[str]]:
-    """(finished, unfinished) trial ids: finished = a final status and no checkpoint."""
-    files = [path for path, _ in table_files(fs, sweep_dir, "trials").parts]
-    rows = pads.dataset(files, schema=SCHEMAS["trials"], format="parquet", filesystem=fs).to_table(
-        columns=["trial_id", "status"]).to_pylist() if files else []
+    """(finished, unfinished) trial ids: finished = a final status and no checkpoint (merged rows included)."""
+    rows = sweep_rows(fs, sweep_dir, "trials").select(["trial_id", "status"]).to_pylist()
     checkpoints = {f.base_name.removesuffix(".pt") for f in fs.get_file_info(
         pafs.FileSelector(f"{sweep_dir}/{CHECKPOINT_DIR}", allow_not_found=True))}
     finished = {r["trial_id"] for r in rows if r["status"] in FINISHED and r["trial_id"] not in checkpoints}
@@ -93,8 +92,7 @@ def _merge(fs: pafs.FileSystem, table_dir: str, table: str, inputs: list[str]) -
     try:
         for path in inputs:
             out = out or _MergedFile(fs, table_dir, schema)
-            # through a dataset with the schema: a file written before a column existed reads it as null
-            out.add(path, pads.dataset(path, schema=schema, format="parquet", filesystem=fs).to_table())
+            out.add(path, read_rows(fs, [path], table))
             if out.rows >= MAX_FILE_ROWS:
                 out.commit()
                 out = None

@@ -4,7 +4,8 @@ Layout under a results location (a local path or any pyarrow filesystem URI, e.g
 
     <results>/<sweep_id>/<table>/trial_id=<trial_id>/part-<n>.parquet   per-step tables, n = 0, 1, ...
     <results>/<sweep_id>/trials/trial_id=<trial_id>/trial.parquet       the trial's one row, replaced whole
-    <results>/<sweep_id>/<table>/compacted/merged-<uuid>.parquet        finished trials' parts (``compact.py``)
+    <results>/<sweep_id>/<table>/compacted/merged-<uuid>.parquet        finished trials' files of any table, merged
+                                                                        (``compact.py``)
 
 A part file appears atomically: on a local or NFS path it is written under a dot-prefixed temporary
 name and renamed; on object stores a single PUT is already atomic. Readers take the files as
@@ -27,6 +28,8 @@ from functools import cache
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -204,7 +207,7 @@ def table_files(fs: pafs.FileSystem, sweep_dir: str, table: str) -> TableFiles:
     Temporaries of trial writers (dot-prefixed) are ignored.
     """
     base = f"{sweep_dir}/{table}"
-    parts, foreign, leftovers, merged, claimed = [], [], [], [], set()
+    parts, foreign = [], []
     for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
         rel = info.path[len(base) + 1:].split("/")
         if info.type != pafs.FileType.File or rel[0] == COMPACTED_DIR or rel[-1].startswith("."):
@@ -213,25 +216,53 @@ def table_files(fs: pafs.FileSystem, sweep_dir: str, table: str) -> TableFiles:
             parts.append((info.path, rel[0][len("trial_id="):]))
         else:
             foreign.append(info.path)
-    for info in fs.get_file_info(pafs.FileSelector(f"{base}/{COMPACTED_DIR}", allow_not_found=True)):
+    merged, claimed, leftovers, foreign_merged = compacted_files(fs, base)
+    return TableFiles(parts=tuple(sorted(p for p in parts if p[0] not in claimed)), merged=merged,
+                      superseded=tuple(sorted(p for p, _ in parts if p in claimed)),
+                      leftovers=leftovers, foreign=tuple(sorted(foreign + list(foreign_merged))))
+
+
+def compacted_files(fs: pafs.FileSystem, table_dir: str) -> tuple[tuple[str, ...], dict[str, str], tuple, tuple]:
+    """What ``<table_dir>/compacted/`` holds: (merged files, {path of a trial file a merged file holds: that
+    merged file}, dot-prefixed temporaries of a killed compaction, foreign entries), paths sorted."""
+    merged, claimed, leftovers, foreign = [], {}, [], []
+    for info in fs.get_file_info(pafs.FileSelector(f"{table_dir}/{COMPACTED_DIR}", allow_not_found=True)):
         if info.type != pafs.FileType.File:
             foreign.append(info.path)
         elif info.base_name.startswith("."):
             leftovers.append(info.path)
         elif MERGED_FILE.fullmatch(info.base_name):
             merged.append(info.path)
-            claimed.update(f"{base}/{rel}" for rel in supersedes(fs, info.path))
+            claimed.update((f"{table_dir}/{rel}", info.path) for rel in supersedes(fs, info.path))
         else:
             foreign.append(info.path)
-    return TableFiles(parts=tuple(sorted(p for p in parts if p[0] not in claimed)), merged=tuple(sorted(merged)),
-                      superseded=tuple(sorted(p for p, _ in parts if p in claimed)),
-                      leftovers=tuple(sorted(leftovers)), foreign=tuple(sorted(foreign)))
+    return tuple(sorted(merged)), claimed, tuple(sorted(leftovers)), tuple(sorted(foreign))
 
 
 def supersedes(fs: pafs.FileSystem, merged_path: str) -> list[str]:
     """The files (relative to the table directory) whose rows the merged file holds, from its footer."""
     meta = pq.read_metadata(merged_path, filesystem=fs).metadata or {}
     return json.loads(meta.get(SUPERSEDES_KEY, b"[]"))
+
+
+def read_rows(fs: pafs.FileSystem, paths: list[str] | tuple[str, ...], table: str,
+              filter: pc.Expression | None = None) -> pa.Table:
+    """The rows of ``table``'s files ``paths`` (matching ``filter``) with exactly the schema's columns: a file
+    written before a column existed reads it as null."""
+    if not paths:
+        return SCHEMAS[table].empty_table()
+    return pads.dataset(list(paths), schema=SCHEMAS[table], format="parquet", filesystem=fs).to_table(filter=filter)
+
+
+def sweep_rows(fs: pafs.FileSystem, sweep_dir: str, table: str) -> pa.Table:
+    """Every row of one sweep's ``table``, each once: its trial files and merged files as ``table_files``
+    sorts them (what ``sweep resume`` and ``sweep compact`` read without DuckDB)."""
+    files = table_files(fs, sweep_dir, table)
+    return read_rows(fs, [p for p, _ in files.parts] + list(files.merged), table)
+
+
+class CompactedTrialError(RuntimeError):
+    """Raised on restarting a trial whose rows ``sweep compact`` merged: they are final (see ``restore``)."""
 
 
 class TrialWriter:
@@ -316,12 +347,21 @@ class TrialWriter:
         write_atomic(self.fs, f"{self.trial_dir('trials')}/{TRIALS_FILE}", data)
 
     def read_trial(self) -> dict | None:
-        """This trial's ``trials`` row if one was written, else None."""
+        """This trial's ``trials`` row if one was written, else None: from its own file or, once compacted,
+        from the merged file that holds it (the own file is looked at first, as in ``table_files``)."""
         path = f"{self.trial_dir('trials')}/{TRIALS_FILE}"
-        if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
-            return None
-        rows = pq.read_table(path, filesystem=self.fs).to_pylist()
+        own = self.fs.get_file_info(path).type != pafs.FileType.NotFound
+        holder = self.merged_holders("trials").get(path)
+        if holder:
+            rows = read_rows(self.fs, [holder], "trials", pc.field("trial_id") == self.trial_id).to_pylist()
+        else:
+            rows = read_rows(self.fs, [path], "trials").to_pylist() if own else []
         return rows[0] if rows else None
+
+    def merged_holders(self, table: str) -> dict[str, str]:
+        """{path of one of this trial's files of ``table``: the merged file that holds its rows}."""
+        _, claimed, _, _ = compacted_files(self.fs, f"{self.base}/{table}")
+        return {path: m for path, m in claimed.items() if path.startswith(f"{self.trial_dir(table)}/")}
 
     def checkpoint_path(self) -> str:
         return f"{self.base}/{CHECKPOINT_DIR}/{self.trial_id}.pt"
@@ -348,7 +388,18 @@ class TrialWriter:
 
     def restore(self, state: dict[str, int] | None) -> None:
         """Drop every part written after the checkpoint ``state`` (all parts when None): a trial that
-        restarts from a checkpoint, or from scratch, then writes each of its rows exactly once."""
+        restarts from a checkpoint, or from scratch, then writes each of its rows exactly once.
+
+        Raises CompactedTrialError when ``sweep compact`` merged any of this trial's files: merged rows are
+        final (a merged file names the part files it holds, so new parts under those names would never be
+        read, and the merged rows cannot be dropped). ``run_trial`` gets here only to re-run a trial whose
+        config changed; such a run belongs in a new trial id or sweep."""
+        held = [t for t in SCHEMAS if self.merged_holders(t)]
+        if held:
+            raise CompactedTrialError(
+                f"trial {self.trial_id} of sweep {self.sweep_id} was compacted (`sweep compact` merged its "
+                f"{', '.join(held)} rows): its rows are final and are not rewritten; run the changed config "
+                f"as a new sweep")
         for t in self.tables:
             keep = (state or {}).get(t, 0)
             info = self.fs.get_file_info(pafs.FileSelector(self.trial_dir(t), allow_not_found=True))
