@@ -155,6 +155,22 @@ def query(
 
 @app.command()
 @user_errors
+def compact(target: str = typer.Argument(..., help="A sweep id or name (latest of that name)."),
+            results: Optional[str] = ResultsOpt):
+    """Merge the small part files of a sweep's finished trials into large files: atomic, crash-safe (run it
+    again after a kill), idempotent; every query answers the same. Running and resumable trials are left alone.
+
+    Example: sweep compact curse-of-memory
+    """
+    from analysis.db import resolve_sweep
+    from trainers.compact import compact as run
+
+    loc = results_location(results)
+    typer.echo(run(loc, resolve_sweep(loc, target)["sweep_id"]).summary())
+
+
+@app.command()
+@user_errors
 def report(target: str = typer.Argument(..., help="A sweep name (its latest run) or a sweep id."),
            out: Optional[str] = typer.Option(None, help="Output folder; default <results>/<sweep_id>/report."),
            results: Optional[str] = ResultsOpt):

@@ -19,13 +19,12 @@ import time
 
 import optuna
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 import ray
 from ray import tune
 from ray.tune.search import Searcher
 
 from trainers.config import TrialConfig
-from trainers.record import canonical_location, open_location
+from trainers.record import canonical_location, open_location, sweep_rows
 from trainers.train import run_trial
 
 from .spec import AXES, SweepSpec, UserError
@@ -193,14 +192,9 @@ def write_sweep_file(results: str, sweep_id: str, meta: dict) -> None:
 
 
 def read_trials(results: str, sweep_id: str) -> list[dict]:
-    """This sweep's ``trials`` rows, read straight from its Parquet files."""
+    """This sweep's ``trials`` rows, read straight from its Parquet files (trial files and merged files)."""
     fs, root = open_location(results)
-    sel = pafs.FileSelector(f"{root}/{sweep_id}/trials", recursive=True, allow_not_found=True)
-    files = [f.path for f in fs.get_file_info(sel) if f.path.endswith(".parquet") and not f.base_name.startswith(".")]
-    rows: list[dict] = []
-    for path in files:
-        rows.extend(pq.read_table(path, filesystem=fs).to_pylist())
-    return rows
+    return sweep_rows(fs, f"{root}/{sweep_id}", "trials").to_pylist()
 
 
 def best_lrs(spec: SweepSpec, rows: list[dict]) -> dict[str, float]:

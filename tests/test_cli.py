@@ -9,7 +9,7 @@ from conftest import sweep_cli
 from orchestrator.cli import app
 
 runner = CliRunner()
-COMMANDS = ["launch", "resume", "ls", "status", "query", "report"]
+COMMANDS = ["launch", "resume", "ls", "status", "query", "report", "compact"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

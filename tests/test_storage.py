@@ -55,4 +55,9 @@ def test_sweep_writes_to_and_queries_from_s3(ray_session, s3_uri, tmp_path, monk
     assert r.exit_code == 0 and r.output.split() == ["n", "40"]
     r = runner.invoke(app, ["ls", "--results", s3_uri])
     assert r.exit_code == 0 and sweep_id in r.output
+    r = runner.invoke(app, ["compact", sweep_id, "--results", s3_uri])  # merged on S3: a copy, then deletes
+    assert r.exit_code == 0 and "2 finished trials merged" in r.output, r.output
+    assert_exact(s3_uri, sweep_id, n_trials=2, steps=20)
+    names = [f.base_name for f in fs.get_file_info(pafs.FileSelector(f"{root}/{sweep_id}/steps", recursive=True))]
+    assert "part-00000.parquet" not in names and any(n.startswith("merged-") for n in names)
     assert list(tmp_path.iterdir()) == []  # trials wrote straight to S3, not into a local folder

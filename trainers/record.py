@@ -4,23 +4,32 @@ Layout under a results location (a local path or any pyarrow filesystem URI, e.g
 
     <results>/<sweep_id>/<table>/trial_id=<trial_id>/part-<n>.parquet   per-step tables, n = 0, 1, ...
     <results>/<sweep_id>/trials/trial_id=<trial_id>/trial.parquet       the trial's one row, replaced whole
+    <results>/<sweep_id>/<table>/compacted/merged-<uuid>.parquet        finished trials' files of any table, merged
+                                                                        (``compact.py``)
 
 A part file appears atomically: on a local or NFS path it is written under a dot-prefixed temporary
-name and renamed; on object stores a single PUT is already atomic. Readers glob ``*.parquet`` and never
-see temporaries. Part numbers are consecutive per (trial, table), so a checkpoint that stores the next
-part numbers (``TrialWriter.state``) can drop exactly the parts written after it (``TrialWriter.restore``):
-rows are written once by construction, not deduplicated at query time. The trial's checkpoint lives
-beside its rows (``<sweep_id>/_checkpoints/<trial_id>.pt``, replaced atomically after a flush), so rows and
+name and renamed; on object stores a single PUT is already atomic. Readers take the files as
+``table_files`` sorts them and never see temporaries. Part numbers are consecutive per (trial, table), so a
+checkpoint that stores the next part numbers (``TrialWriter.state``) can drop exactly the parts written after
+it (``TrialWriter.restore``): rows are written once by construction, not deduplicated at query time. The
+trial's checkpoint lives beside its rows (``<sweep_id>/_checkpoints/<trial_id>.pt``, replaced atomically after a flush), so rows and
 checkpoint can never disagree, whatever the scheduler (Ray Tune) remembers.
-Repeating strings (ids, status, group names) are dictionary-encoded by Parquet's default encoding.
+Repeating strings (ids, status, group names) are dictionary-encoded, floats byte-stream-split, all zstd
+(``parquet_options``).
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import uuid
-from typing import Any, Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -122,6 +131,11 @@ SCHEMAS: dict[str, pa.Schema] = {
     ]),
 }
 
+COMPACTED_DIR = "compacted"  # <sweep_id>/<table>/compacted/merged-<uuid>.parquet: finished trials' parts, merged
+SUPERSEDES_KEY = b"rnn_sweeps.supersedes"  # a merged file's footer: JSON list of the files it holds (relative to <table>/)
+TRIAL_FILE = re.compile(r"part-\d{5}\.parquet|trial\.parquet")  # the names TrialWriter writes in trial_id=<id>/
+MERGED_FILE = re.compile(r"merged-[0-9a-f]{32}\.parquet")
+ROW_GROUP_ROWS = 262144  # rows per Parquet row group, in part files and compacted files alike
 TRIALS_FILE = "trial.parquet"
 CHECKPOINT_DIR = "_checkpoints"  # <results>/<sweep_id>/_checkpoints/<trial_id>.pt: one per unfinished trial
 
@@ -137,6 +151,15 @@ def open_location(uri: str) -> tuple[pafs.FileSystem, str]:
     return pafs.FileSystem.from_uri(canonical_location(uri))
 
 
+def parquet_options(schema: pa.Schema) -> dict:
+    """The Parquet writer settings of every file of the layout: zstd; dictionary encoding for the string
+    columns only (ids, status, group names repeat; a float column's dictionary only fails and falls back,
+    which tripled the write time); byte-stream-split for the float columns (smaller under zstd, and faster).
+    Encodings only: the values and types are the schema's. Row groups: ``ROW_GROUP_ROWS``."""
+    return dict(compression="zstd", use_dictionary=[f.name for f in schema if pa.types.is_string(f.type)],
+                use_byte_stream_split=[f.name for f in schema if pa.types.is_floating(f.type)] or False)
+
+
 def write_atomic(fs: pafs.FileSystem, path: str, data: pa.Table | bytes) -> None:
     """Write a table (as Parquet) or bytes to ``path`` so that readers see either nothing or the whole file."""
     parent, name = path.rsplit("/", 1)
@@ -144,7 +167,7 @@ def write_atomic(fs: pafs.FileSystem, path: str, data: pa.Table | bytes) -> None
 
     def write(target: str) -> None:
         if isinstance(data, pa.Table):
-            pq.write_table(data, target, filesystem=fs, compression="zstd")
+            pq.write_table(data, target, filesystem=fs, row_group_size=ROW_GROUP_ROWS, **parquet_options(data.schema))
         else:
             with fs.open_output_stream(target) as f:
                 f.write(data)
@@ -161,11 +184,94 @@ def write_atomic(fs: pafs.FileSystem, path: str, data: pa.Table | bytes) -> None
             fs.delete_file(tmp)
 
 
+@dataclass(frozen=True)
+class TableFiles:
+    """One table's files in one sweep, sorted out the way every reader and ``sweep compact`` must take them."""
+
+    parts: tuple[tuple[str, str], ...]  # (path, trial_id) of the trial files to read
+    merged: tuple[str, ...]  # compacted files to read (each holds whole finished trials)
+    superseded: tuple[str, ...]  # trial files a merged file already holds: never read; left by an interrupted compaction
+    leftovers: tuple[str, ...]  # dot-prefixed temporaries of a killed compaction under compacted/
+    foreign: tuple[str, ...]  # anything else (not written here): never read
+
+
+def table_files(fs: pafs.FileSystem, sweep_dir: str, table: str) -> TableFiles:
+    """The files of ``<sweep_dir>/<table>``. A part file listed in a present merged file's footer
+    (``SUPERSEDES_KEY``) is superseded: its rows are read from the merged file only.
+
+    The two listings run in this order on purpose: trial directories first, then ``compacted/``. A compaction
+    makes its merged file visible before it deletes the inputs, so a part already gone from the first listing
+    is held by a merged file that the second listing sees; a part still in the first listing is either
+    claimed by a merged file seen in the second (skipped) or read. Every row is read exactly once, whatever
+    step of a compaction runs meanwhile (a part deleted after both listings makes the read fail: read again).
+    Temporaries of trial writers (dot-prefixed) are ignored.
+    """
+    base = f"{sweep_dir}/{table}"
+    parts, foreign = [], []
+    for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+        rel = info.path[len(base) + 1:].split("/")
+        if info.type != pafs.FileType.File or rel[0] == COMPACTED_DIR or rel[-1].startswith("."):
+            continue
+        if len(rel) == 2 and rel[0].startswith("trial_id=") and TRIAL_FILE.fullmatch(rel[1]):
+            parts.append((info.path, rel[0][len("trial_id="):]))
+        else:
+            foreign.append(info.path)
+    merged, claimed, leftovers, foreign_merged = compacted_files(fs, base)
+    return TableFiles(parts=tuple(sorted(p for p in parts if p[0] not in claimed)), merged=merged,
+                      superseded=tuple(sorted(p for p, _ in parts if p in claimed)),
+                      leftovers=leftovers, foreign=tuple(sorted(foreign + list(foreign_merged))))
+
+
+def compacted_files(fs: pafs.FileSystem, table_dir: str) -> tuple[tuple[str, ...], dict[str, str], tuple, tuple]:
+    """What ``<table_dir>/compacted/`` holds: (merged files, {path of a trial file a merged file holds: that
+    merged file}, dot-prefixed temporaries of a killed compaction, foreign entries), paths sorted."""
+    merged, claimed, leftovers, foreign = [], {}, [], []
+    for info in fs.get_file_info(pafs.FileSelector(f"{table_dir}/{COMPACTED_DIR}", allow_not_found=True)):
+        if info.type != pafs.FileType.File:
+            foreign.append(info.path)
+        elif info.base_name.startswith("."):
+            leftovers.append(info.path)
+        elif MERGED_FILE.fullmatch(info.base_name):
+            merged.append(info.path)
+            claimed.update((f"{table_dir}/{rel}", info.path) for rel in supersedes(fs, info.path))
+        else:
+            foreign.append(info.path)
+    return tuple(sorted(merged)), claimed, tuple(sorted(leftovers)), tuple(sorted(foreign))
+
+
+def supersedes(fs: pafs.FileSystem, merged_path: str) -> list[str]:
+    """The files (relative to the table directory) whose rows the merged file holds, from its footer."""
+    meta = pq.read_metadata(merged_path, filesystem=fs).metadata or {}
+    return json.loads(meta.get(SUPERSEDES_KEY, b"[]"))
+
+
+def read_rows(fs: pafs.FileSystem, paths: list[str] | tuple[str, ...], table: str,
+              filter: pc.Expression | None = None) -> pa.Table:
+    """The rows of ``table``'s files ``paths`` (matching ``filter``) with exactly the schema's columns: a file
+    written before a column existed reads it as null."""
+    if not paths:
+        return SCHEMAS[table].empty_table()
+    return pads.dataset(list(paths), schema=SCHEMAS[table], format="parquet", filesystem=fs).to_table(filter=filter)
+
+
+def sweep_rows(fs: pafs.FileSystem, sweep_dir: str, table: str) -> pa.Table:
+    """Every row of one sweep's ``table``, each once: its trial files and merged files as ``table_files``
+    sorts them (what ``sweep resume`` and ``sweep compact`` read without DuckDB)."""
+    files = table_files(fs, sweep_dir, table)
+    return read_rows(fs, [p for p, _ in files.parts] + list(files.merged), table)
+
+
+class CompactedTrialError(RuntimeError):
+    """Raised on restarting a trial whose rows ``sweep compact`` merged: they are final (see ``restore``)."""
+
+
 class TrialWriter:
     """Buffers one trial's rows per table and flushes them as numbered part files.
 
-    ``append`` takes one row, ``extend`` a dict of equal-length columns. Buffers flush when they reach
-    ``flush_rows`` rows and on ``flush()``; ``sweep_id`` and ``trial_id`` are filled in here.
+    ``append`` takes one row (a dict), ``extend`` a dict of equal-length columns (lists, numpy arrays or
+    Arrow arrays; converted to Arrow at once: the fast path, millions of rows/s, ``bench/results_scale.py``). Missing columns are null, unknown keys ignored.
+    Buffers flush when they reach ``flush_rows`` rows and on ``flush()``; ``sweep_id`` and ``trial_id`` are
+    filled in here.
     """
 
     def __init__(self, results: str, sweep_id: str, trial_id: str, flush_rows: int = 65536):
@@ -173,43 +279,66 @@ class TrialWriter:
         self.base = f"{root.rstrip('/')}/{sweep_id}"
         self.sweep_id, self.trial_id, self.flush_rows = sweep_id, trial_id, flush_rows
         self.tables = [t for t in SCHEMAS if t != "trials"]
-        self.buffers = {t: self._empty(t) for t in self.tables}
         self.next_part = {t: 0 for t in self.tables}
+        self._batches: dict[str, list[pa.RecordBatch]] = {}  # per table: pending rows already in Arrow
+        self._rows: dict[str, dict[str, list]] = {}  # per table: rows appended since the last batch, by column
+        self._pending: dict[str, int] = {}  # per table: rows not yet flushed
+        for t in self.tables:
+            self._clear(t)
 
-    def _empty(self, table: str) -> dict[str, list]:
-        return {f.name: [] for f in SCHEMAS[table] if f.name not in ("sweep_id", "trial_id")}
+    def _clear(self, table: str) -> None:
+        self._batches[table], self._pending[table] = [], 0
+        self._rows[table] = {f.name: [] for f in _row_schema(table)}
 
     def trial_dir(self, table: str) -> str:
         return f"{self.base}/{table}/trial_id={self.trial_id}"
 
     def append(self, table: str, row: dict[str, Any]) -> None:
-        buf = self.buffers[table]
-        for col, values in buf.items():
+        for col, values in self._rows[table].items():
             values.append(row.get(col))
-        if self.pending(table) >= self.flush_rows:
+        self._pending[table] += 1
+        if self._pending[table] >= self.flush_rows:
             self.flush(table)
 
-    def extend(self, table: str, columns: dict[str, Iterable]) -> None:
+    def extend(self, table: str, columns: dict[str, Any]) -> None:
+        self._seal(table)
         n = len(next(iter(columns.values())))
-        buf = self.buffers[table]
-        for col, values in buf.items():
-            values.extend(columns[col] if col in columns else [None] * n)
-        if self.pending(table) >= self.flush_rows:
+        fields = _row_schema(table)
+        self._batches[table].append(pa.RecordBatch.from_arrays(
+            [_column(columns.get(f.name), n, f.type) for f in fields], schema=fields))
+        self._pending[table] += n
+        if self._pending[table] >= self.flush_rows:
             self.flush(table)
+
+    def _seal(self, table: str) -> None:
+        """Turn the appended rows into one Arrow batch, after the batches before them."""
+        rows = self._rows[table]
+        if next(iter(rows.values())):
+            self._batches[table].append(pa.RecordBatch.from_pydict(rows, schema=_row_schema(table)))
+            self._rows[table] = {col: [] for col in rows}
 
     def pending(self, table: str) -> int:
-        return len(next(iter(self.buffers[table].values())))
+        return self._pending[table]
+
+    def last_value(self, table: str, column: str) -> Any:
+        """``column`` of the last row not yet flushed, or None when nothing is pending."""
+        rows = self._rows[table][column]
+        if rows:
+            return rows[-1]
+        return self._batches[table][-1].column(column)[-1].as_py() if self._pending[table] else None
 
     def flush(self, table: str | None = None) -> None:
         for t in [table] if table else self.tables:
-            n = self.pending(t)
+            n = self._pending[t]
             if n == 0:
                 continue
-            cols = dict(self.buffers[t], sweep_id=[self.sweep_id] * n, trial_id=[self.trial_id] * n)
-            data = pa.Table.from_pydict(cols, schema=SCHEMAS[t])
+            self._seal(t)
+            rows = pa.Table.from_batches(self._batches[t], _row_schema(t))
+            ids = [pa.repeat(pa.scalar(v, pa.string()), n) for v in (self.sweep_id, self.trial_id)]
+            data = pa.Table.from_arrays(ids + rows.columns, schema=SCHEMAS[t])
             write_atomic(self.fs, f"{self.trial_dir(t)}/part-{self.next_part[t]:05d}.parquet", data)
             self.next_part[t] += 1
-            self.buffers[t] = self._empty(t)
+            self._clear(t)
 
     def write_trial(self, row: dict[str, Any]) -> None:
         """Write (or replace) this trial's one ``trials`` row."""
@@ -218,12 +347,21 @@ class TrialWriter:
         write_atomic(self.fs, f"{self.trial_dir('trials')}/{TRIALS_FILE}", data)
 
     def read_trial(self) -> dict | None:
-        """This trial's ``trials`` row if one was written, else None."""
+        """This trial's ``trials`` row if one was written, else None: from its own file or, once compacted,
+        from the merged file that holds it (the own file is looked at first, as in ``table_files``)."""
         path = f"{self.trial_dir('trials')}/{TRIALS_FILE}"
-        if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
-            return None
-        rows = pq.read_table(path, filesystem=self.fs).to_pylist()
+        own = self.fs.get_file_info(path).type != pafs.FileType.NotFound
+        holder = self.merged_holders("trials").get(path)
+        if holder:
+            rows = read_rows(self.fs, [holder], "trials", pc.field("trial_id") == self.trial_id).to_pylist()
+        else:
+            rows = read_rows(self.fs, [path], "trials").to_pylist() if own else []
         return rows[0] if rows else None
+
+    def merged_holders(self, table: str) -> dict[str, str]:
+        """{path of one of this trial's files of ``table``: the merged file that holds its rows}."""
+        _, claimed, _, _ = compacted_files(self.fs, f"{self.base}/{table}")
+        return {path: m for path, m in claimed.items() if path.startswith(f"{self.trial_dir(table)}/")}
 
     def checkpoint_path(self) -> str:
         return f"{self.base}/{CHECKPOINT_DIR}/{self.trial_id}.pt"
@@ -250,7 +388,18 @@ class TrialWriter:
 
     def restore(self, state: dict[str, int] | None) -> None:
         """Drop every part written after the checkpoint ``state`` (all parts when None): a trial that
-        restarts from a checkpoint, or from scratch, then writes each of its rows exactly once."""
+        restarts from a checkpoint, or from scratch, then writes each of its rows exactly once.
+
+        Raises CompactedTrialError when ``sweep compact`` merged any of this trial's files: merged rows are
+        final (a merged file names the part files it holds, so new parts under those names would never be
+        read, and the merged rows cannot be dropped). ``run_trial`` gets here only to re-run a trial whose
+        config changed; such a run belongs in a new trial id or sweep."""
+        held = [t for t in SCHEMAS if self.merged_holders(t)]
+        if held:
+            raise CompactedTrialError(
+                f"trial {self.trial_id} of sweep {self.sweep_id} was compacted (`sweep compact` merged its "
+                f"{', '.join(held)} rows): its rows are final and are not rewritten; run the changed config "
+                f"as a new sweep")
         for t in self.tables:
             keep = (state or {}).get(t, 0)
             info = self.fs.get_file_info(pafs.FileSelector(self.trial_dir(t), allow_not_found=True))
@@ -261,4 +410,18 @@ class TrialWriter:
                 elif name.startswith("."):  # a temporary left by a killed writer
                     self.fs.delete_file(f.path)
             self.next_part[t] = keep
-            self.buffers[t] = self._empty(t)
+            self._clear(t)
+
+
+@cache
+def _row_schema(table: str) -> pa.Schema:
+    """A table's schema without the id columns: what ``append`` / ``extend`` fill."""
+    return pa.schema([f for f in SCHEMAS[table] if f.name not in ("sweep_id", "trial_id")])
+
+
+def _column(values: Any, n: int, type_: pa.DataType) -> pa.Array:
+    if values is None:
+        return pa.nulls(n, type_)
+    if isinstance(values, pa.Array):
+        return values.cast(type_)
+    return pa.array(values, type=type_)

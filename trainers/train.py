@@ -218,7 +218,7 @@ class _Run:
                     break
                 if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
                     evals.append(evaluate()[0])
-                last_loss = writer.buffers["steps"]["loss"][-1] if writer.pending("steps") else None
+                last_loss = writer.last_value("steps", "loss")
                 if checkpoint:
                     writer.flush()  # every row up to this step is on disk before the checkpoint names it
                     self.on_checkpoint(dict(
