@@ -205,8 +205,7 @@ class _BundleRun:
         for step in range(start + 1, cfg.steps + 1):
             if not any(active):
                 break
-            xs, ys = zip(*(task.sample(c.batch, d) for c, d in zip(cfgs, datas)))
-            x, y = torch.stack(xs), torch.stack(ys)
+            x, y = task.sample_seeds(cfg.batch, datas)
             for v in params.values():
                 v.grad = None
             losses, y_hat = forward(params, buffers, x, y)
