@@ -36,7 +36,7 @@ from .record import TrialWriter
 from .seedwise import SEEDWISE, select_seeds
 from .tasks import task_class
 from .train import (
-    CHECK_EVERY, Probing, _drain, _now, check_optimizer, close_trial, data_generator, build_model, diverged_outcome,
+    Probing, _drain, _now, build_model, check_optimizer, close_trial, data_generator, diverged_outcome,
     drain_due, evaluate, failed, final_outcome, fixed_batches, make_schedule, open_trial, pick_device, progress_due,
     trial_row)
 
@@ -316,4 +316,4 @@ def _grad_norm_rows(params: dict, groups: dict[str, list[str]], writers: list[Tr
             w.extend("grad_norms", {"step": [step] * len(names), "group": names, "norm": table[i]})
 
 
-__all__ = ["CHECK_EVERY", "bundle_supported", "run_bundle"]
+__all__ = ["bundle_supported", "run_bundle"]
