@@ -47,6 +47,8 @@ class SweepSpec:
     layer_norms: tuple[bool, ...] = (False,)  # LayerNorm before each layer of deep stacks, off/on
     # -- per trial
     seeds: int = 1  # seeds per group in the seed stage: 0 .. seeds-1
+    bundle_seeds: bool = True  # a group's seeds train as one batched model in one Ray trial where the cell allows
+    #                            (trainers.bundle); false: one trial per seed. Search trials are always solo.
     steps: int = 1000  # optimiser steps per trial (0: measure at init only, with probes)
     batch: int = 128  # sequences per step
     hidden: int = 64  # recurrent units per layer

@@ -24,8 +24,9 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from trainers.config import TrialConfig
+from trainers.bundle import bundle_supported, run_bundle
 from trainers.record import canonical_location, open_location, sweep_rows
-from trainers.train import run_trial
+from trainers.train import FINAL, run_trial
 
 from .spec import AXES, SweepSpec, UserError
 
@@ -40,8 +41,15 @@ def _trainable(config: dict) -> None:
     import torch
 
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
+    node = ray.get_runtime_context().get_node_id()
+    if "members" in config["trial"]:  # a seed bundle: one report for its seeds, counted per seed by Progress
+        members = [TrialConfig.from_dict(m) for m in config["trial"]["members"]]
+        summaries = run_bundle(config["trial"]["trial_id"], members, on_progress=tune.report, node=node)
+        statuses = [s["status"] for s in summaries]
+        tune.report({"status": "bundle", **{f"seeds_{k}": statuses.count(k) for k in FINAL}})
+        return
     cfg = TrialConfig.from_dict(config["trial"])
-    summary = run_trial(cfg, on_progress=tune.report, node=ray.get_runtime_context().get_node_id())
+    summary = run_trial(cfg, on_progress=tune.report, node=node)
     tune.report({k: v for k, v in summary.items() if v is not None})
 
 
@@ -120,9 +128,25 @@ class GridOptunaSearcher(Searcher):
         self.studies[i].tell(number, min(float(value), self.BAD))
 
 
+def _seed_count(trial) -> int:
+    """How many trials of the ``trials`` table a Tune trial runs: a seed bundle's members, else one."""
+    return len(trial.config["trial"].get("members", [None]))
+
+
+def _outcomes(trial) -> dict[str, int]:
+    """A finished Tune trial's outcomes per status, counted per seed (a bundle reports ``seeds_<status>``)."""
+    r = trial.last_result or {}
+    if trial.status == "ERROR":
+        return {"failed": _seed_count(trial)}
+    if r.get("status") == "bundle":
+        return {k: int(r.get(f"seeds_{k}", 0)) for k in FINAL}
+    return {r.get("status"): 1}
+
+
 class Progress(tune.Callback):
-    """One live line: trials done / running / failed / diverged and the elapsed time. Counts are read from
-    Tune's trial list each time, so the line stays right after a restore (Tune pickles its callbacks)."""
+    """One live line: trials done / running / failed / diverged and the elapsed time, counted per trial of the
+    ``trials`` table (a seed bundle counts its seeds). Counts are read from Tune's trial list each time, so the
+    line stays right after a restore (Tune pickles its callbacks)."""
 
     def __init__(self, stage: str, total: int):
         self.stage, self.total = stage, total
@@ -139,12 +163,17 @@ class Progress(tune.Callback):
         if not force and now - self._last < (0.5 if tty else 10.0):
             return
         self._last = now
-        status = [(t.last_result or {}).get("status") for t in trials if t.status in ("TERMINATED", "ERROR")]
-        errored = sum(t.status == "ERROR" for t in trials)
-        running = sum(t.status == "RUNNING" for t in trials)
+        done = {"failed": 0, "diverged": 0}
+        finished = 0
+        for t in trials:
+            if t.status in ("TERMINATED", "ERROR"):
+                finished += _seed_count(t)
+                for k, n in _outcomes(t).items():
+                    done[k] = done.get(k, 0) + n
+        running = sum(_seed_count(t) for t in trials if t.status == "RUNNING")
         e = int(now - self.t0)
-        line = (f"{self.stage}: {len(status)}/{self.total} done · {running} running · "
-                f"{errored + status.count('failed')} failed · {status.count('diverged')} diverged · "
+        line = (f"{self.stage}: {finished}/{self.total} done · {running} running · "
+                f"{done['failed']} failed · {done['diverged']} diverged · "
                 f"{e // 60:02d}:{e % 60:02d} elapsed")
         if line != self._line or force:
             self._line = line
@@ -223,14 +252,22 @@ def _storage(results: str, sweep_id: str) -> tuple[str, pafs.FileSystem | None]:
 
 def stage_configs(stage: str, spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> list[dict]:
     """The trial configs of a grid stage: ``seed`` (every seed at its group's chosen rate, which is
-    recorded in ``meta``) or ``analysis`` (one trial per entry of ``spec.analyses``, on the first group's
+    recorded in ``meta``; a group's seeds as one bundle ``{"trial_id", "members"}`` where ``bundle_seeds`` is on
+    and the cell allows) or ``analysis`` (one trial per entry of ``spec.analyses``, on the first group's
     settings at the largest nu, the longest memory; ``name:cell`` sets the cell)."""
     if stage == "seed":
         lrs = best_lrs(spec, read_trials(results, sweep_id))
         meta["lrs"] = lrs
-        return [trial_config(spec, sweep_id, results, g, stage="seed", seed=s, lr=lrs[spec.group_key(g)],
-                             trial_id=f"{spec.group_key(g)}-s{s}")
-                for g in spec.grid() for s in range(spec.seeds)]
+        out = []
+        for g in spec.grid():
+            key = spec.group_key(g)
+            seeds = [trial_config(spec, sweep_id, results, g, stage="seed", seed=s, lr=lrs[key],
+                                  trial_id=f"{key}-s{s}") for s in range(spec.seeds)]
+            if spec.bundle_seeds and len(seeds) > 1 and bundle_supported(g["cell"]):
+                out.append({"trial_id": f"{key}-seeds", "members": seeds})  # one Ray trial: trainers.bundle
+            else:
+                out.extend(seeds)
+        return out
     out = []
     for entry in spec.analyses:
         name, _, cell = entry.partition(":")
@@ -286,7 +323,8 @@ def run_stage(stage: str, spec: SweepSpec, sweep_id: str, results: str, meta: di
         tuner = tune.Tuner(trainable, param_space={"threads": threads, "trial": tune.grid_search(configs)},
                            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=res.get("max_concurrent"),
                                                        trial_dirname_creator=_dirname),
-                           **_tuner_kwargs(stage, results, sweep_id, spec, len(configs)))
+                           **_tuner_kwargs(stage, results, sweep_id, spec,
+                                           sum(len(c.get("members", [c])) for c in configs)))
     tuner.fit()
     meta["stages_done"] = sorted(set(meta.get("stages_done", [])) | {stage})
     write_sweep_file(results, sweep_id, meta)

@@ -86,10 +86,9 @@ def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = Non
     rows written since, so every row lands exactly once; a trial whose ``trials`` row is already final for
     this exact config is not trained again: its summary is returned.
     """
-    writer = TrialWriter(cfg.results, cfg.sweep_id, cfg.trial_id, cfg.flush_rows)
-    done = writer.read_trial()
-    if done and done["status"] in FINAL and done["config_json"] == cfg.to_json():
-        return {k: done[k] for k in SUMMARY}
+    writer, done = open_trial(cfg)
+    if done is not None:
+        return done
     resume = _load_checkpoint(writer, cfg)
     writer.restore(resume["writer"] if resume else None)
     started = dt.datetime.fromisoformat(resume["started_at"]) if resume else _now()
@@ -106,13 +105,34 @@ def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = Non
     try:
         outcome = run.train(resume) if cfg.kind == "train" else analysis(cfg.kind)(cfg, writer)
     except Exception as e:  # a deterministic failure of this trial: record it, the sweep goes on
-        outcome = dict(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:500],
-                       steps_done=run.steps_done, device=run.device, probe_s=run.probe_s)
-    writer.flush()
-    outcome["wall_s"] = time.perf_counter() - t0
-    writer.write_trial(trial_row(cfg, started_at=started, ended_at=_now(), node=node, **outcome))
+        outcome = failed(e, steps_done=run.steps_done, device=run.device, probe_s=run.probe_s)
+    summary = close_trial(cfg, writer, outcome, started, time.perf_counter() - t0, node)
     writer.drop_checkpoint()
+    return summary
+
+
+def open_trial(cfg: TrialConfig) -> tuple[TrialWriter, dict | None]:
+    """The trial's writer, and its summary when its ``trials`` row is already final for this exact config
+    (then it is not trained again)."""
+    writer = TrialWriter(cfg.results, cfg.sweep_id, cfg.trial_id, cfg.flush_rows)
+    done = writer.read_trial()
+    if done and done["status"] in FINAL and done["config_json"] == cfg.to_json():
+        return writer, {k: done[k] for k in SUMMARY}
+    return writer, None
+
+
+def close_trial(cfg: TrialConfig, writer: TrialWriter, outcome: dict, started: dt.datetime, wall_s: float,
+                node: str | None) -> dict:
+    """Flush the trial's rows, write its final ``trials`` row; returns its summary."""
+    writer.flush()
+    outcome = dict(outcome, wall_s=wall_s)
+    writer.write_trial(trial_row(cfg, started_at=started, ended_at=_now(), node=node, **outcome))
     return {k: outcome.get(k) for k in SUMMARY}
+
+
+def failed(e: Exception, **fields) -> dict:
+    """The outcome of a trial that raised: ``failed`` with the one-line reason."""
+    return dict(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:500], **fields)
 
 
 def _load_checkpoint(writer: TrialWriter, cfg: TrialConfig) -> dict | None:
@@ -122,6 +142,89 @@ def _load_checkpoint(writer: TrialWriter, cfg: TrialConfig) -> dict | None:
         return None
     state = torch.load(io.BytesIO(data), weights_only=True)
     return state if state.get("config_json") == cfg.to_json() else None
+
+
+def build_model(cfg: TrialConfig, task, device: torch.device) -> Stack:
+    """The trial's model, initialised from its own seed (the global RNG, seeded here)."""
+    torch.manual_seed(cfg.seed)
+    return Stack(cfg.cell, task.d_in, cfg.hidden, task.d_out, depth=cfg.depth, d_model=cfg.d_model,
+                 layer_norm=cfg.layer_norm, r_min=cfg.nu, r_max=cfg.nu_max, block=cfg.block,
+                 init=cfg.init, t_max=cfg.seq_len).to(device)
+
+
+def check_optimizer(cfg: TrialConfig) -> None:
+    if cfg.optimizer not in OPTIMIZERS or cfg.schedule not in SCHEDULES:
+        raise ValueError(f"optimizer={cfg.optimizer!r}, schedule={cfg.schedule!r}; valid: "
+                         f"{', '.join(OPTIMIZERS)} and {', '.join(SCHEDULES)}")
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: TrialConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    return (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1), eta_min=cfg.lr_min)
+            if cfg.schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0))
+
+
+def data_generator(cfg: TrialConfig, device: torch.device) -> torch.Generator:
+    """The trial's training-data stream: its own, not the init's."""
+    return torch.Generator(device).manual_seed(cfg.seed * 7919 + 17)
+
+
+def fixed_batches(task, cfg: TrialConfig, device: torch.device, probing: bool) -> tuple:
+    """(eval_x, eval_y, probe_x, probe_y): the same for every trial of a task (probe batch only if probing)."""
+    eval_x, eval_y = task.eval_sample(cfg.eval_batch, torch.Generator(device).manual_seed(EVAL_SEED))
+    probe_x, probe_y = (task.sample(cfg.probe_batch, torch.Generator(device).manual_seed(PROBE_SEED))
+                        if probing else (None, None))
+    return eval_x, eval_y, probe_x, probe_y
+
+
+def evaluate(model: torch.nn.Module, task, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
+    """(loss, metric) on the fixed evaluation batch."""
+    with torch.no_grad():
+        y_hat = model(x)
+        return task.loss(y_hat, y).item(), task.metric(y_hat, y)
+
+
+def drain_due(cfg: TrialConfig, n_pending: int, step: int, checkpoint: bool, solved: bool) -> bool:
+    """Whether this step moves the buffered per-step values to the host (and tests for divergence)."""
+    return n_pending >= CHECK_EVERY or step == cfg.steps or checkpoint or solved
+
+
+def progress_due(cfg: TrialConfig, step: int, checkpoint: bool) -> bool:
+    return checkpoint or step % cfg.report_every < CHECK_EVERY or step == cfg.steps
+
+
+def diverged_outcome(step: int, steps_done: int, evals: list[float], **fields) -> dict:
+    finite = [e for e in evals if math.isfinite(e)]
+    return dict(status="diverged", error=f"non-finite loss at step {step}", steps_done=steps_done,
+                final_loss=math.nan, best_loss=min(finite) if finite else None, **fields)
+
+
+def final_outcome(final: float, final_metric: float | None, steps_done: int, evals: list[float], **fields) -> dict:
+    """The outcome after the last step (or the solved one): ``evals`` already holds ``final``."""
+    finite = [e for e in evals if math.isfinite(e)]
+    return dict(status="completed" if math.isfinite(final) else "diverged", steps_done=steps_done,
+                final_loss=final, best_loss=min(finite) if finite else None, final_metric=final_metric, **fields)
+
+
+class Probing:
+    """A trial's probes: built from its config, called on its model at the steps they are due."""
+
+    def __init__(self, cfg: TrialConfig, task, device: torch.device, x, y):
+        self.cfg, self.task, self.device, self.x, self.y = cfg, task, device, x, y
+        self.probes = [build_probe(p) for p in cfg.probes]
+        self.probe_s = 0.0
+
+    def due(self, step: int) -> bool:
+        return any(p.due(step, self.cfg.steps) for p in self.probes)
+
+    def __call__(self, model: torch.nn.Module, writer: TrialWriter, step: int, lr: float) -> None:
+        t = time.perf_counter()
+        ctx = ProbeContext(model=model, task=self.task, x=self.x, y=self.y, step=step, lr=lr, device=self.device,
+                           seed=self.cfg.seed)
+        for probe in self.probes:
+            if probe.due(step, self.cfg.steps):
+                for table, columns in probe(ctx).items():
+                    writer.extend(table, columns)
+        self.probe_s += time.perf_counter() - t
 
 
 class _Run:
@@ -137,23 +240,15 @@ class _Run:
         device = pick_device(cfg.device)
         self.device = str(device)
         task = task_class(cfg.task).from_config(cfg).to(device)
-        torch.manual_seed(cfg.seed)
-        model = Stack(cfg.cell, task.d_in, cfg.hidden, task.d_out, depth=cfg.depth, d_model=cfg.d_model,
-                      layer_norm=cfg.layer_norm, r_min=cfg.nu, r_max=cfg.nu_max, block=cfg.block,
-                      init=cfg.init, t_max=cfg.seq_len).to(device)
-        probes = [build_probe(p) for p in cfg.probes]
-        probe_x, probe_y = (task.sample(cfg.probe_batch, torch.Generator(device).manual_seed(PROBE_SEED))
-                            if probes else (None, None))
+        model = build_model(cfg, task, device)
+        eval_x, eval_y, probe_x, probe_y = fixed_batches(task, cfg, device, bool(cfg.probes))
+        probing = Probing(cfg, task, device, probe_x, probe_y)
         params = [p for p in model.parameters() if p.requires_grad]
         groups = model.param_groups()
-        if cfg.optimizer not in OPTIMIZERS or cfg.schedule not in SCHEDULES:
-            raise ValueError(f"optimizer={cfg.optimizer!r}, schedule={cfg.schedule!r}; valid: "
-                             f"{', '.join(OPTIMIZERS)} and {', '.join(SCHEDULES)}")
+        check_optimizer(cfg)
         opt = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr)
-        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1), eta_min=cfg.lr_min)
-                 if cfg.schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0))
-        data = torch.Generator(device).manual_seed(cfg.seed * 7919 + 17)  # its own stream, not the init's
-        eval_x, eval_y = task.eval_sample(cfg.eval_batch, torch.Generator(device).manual_seed(EVAL_SEED))
+        sched = make_schedule(opt, cfg)
+        data = data_generator(cfg, device)
         max_norm = cfg.clip if cfg.clip else math.inf
         evals: list[float] = []
         self.solved_step = None
@@ -165,25 +260,14 @@ class _Run:
             evals = list(resume["evals"])
             self.solved_step = resume.get("solved_step")
             self.steps_done = resume["step"]
-            self.probe_s = resume["probe_s"]
+            self.probe_s = probing.probe_s = resume["probe_s"]
 
         def run_probes(step: int) -> None:
-            t = time.perf_counter()
-            ctx = ProbeContext(model=model, task=task, x=probe_x, y=probe_y, step=step, lr=sched.get_last_lr()[0],
-                               device=device, seed=cfg.seed)
-            for probe in probes:
-                if probe.due(step, cfg.steps):
-                    for table, columns in probe(ctx).items():
-                        writer.extend(table, columns)
-            self.probe_s += time.perf_counter() - t
+            probing(model, writer, step, sched.get_last_lr()[0])
+            self.probe_s = probing.probe_s
 
-        if probes and not resume:
+        if probing.probes and not resume:
             run_probes(0)
-
-        def evaluate() -> tuple[float, float | None]:
-            with torch.no_grad():
-                y_hat = model(eval_x)
-                return task.loss(y_hat, eval_y).item(), task.metric(y_hat, eval_y)
 
         pending: list[tuple] = []
         diverged_at = None
@@ -206,18 +290,18 @@ class _Run:
             sched.step()
             metric = task.metric(y_hat, y) if task.has_metric else None
             pending.append((step, loss.detach(), grad_norm.detach(), lr, metric, time.perf_counter() - self.t0))
-            if any(p.due(step, cfg.steps) for p in probes) and torch.isfinite(loss):
+            if probing.due(step) and torch.isfinite(loss):
                 run_probes(step)
             checkpoint = bool(cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps)
-            if cfg.solve_every and step % cfg.solve_every == 0 and evaluate()[1] == 1.0:
+            if cfg.solve_every and step % cfg.solve_every == 0 and evaluate(model, task, eval_x, eval_y)[1] == 1.0:
                 self.solved_step = step  # Pascanu et al.: no error on the evaluation set; training stops here
-            if len(pending) >= CHECK_EVERY or step == cfg.steps or checkpoint or self.solved_step:
+            if drain_due(cfg, len(pending), step, checkpoint, bool(self.solved_step)):
                 self.steps_done, diverged_at = _drain(pending, writer, max_norm)
                 pending.clear()
                 if diverged_at is not None:
                     break
                 if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
-                    evals.append(evaluate()[0])
+                    evals.append(evaluate(model, task, eval_x, eval_y)[0])
                 last_loss = writer.last_value("steps", "loss")
                 if checkpoint:
                     writer.flush()  # every row up to this step is on disk before the checkpoint names it
@@ -226,21 +310,16 @@ class _Run:
                         data_rng=data.get_state(), evals=evals, writer=writer.state(), solved_step=self.solved_step,
                         wall_s=time.perf_counter() - self.t0, probe_s=self.probe_s,
                         started_at=self.started.isoformat()))
-                if self.on_progress and (checkpoint or step % cfg.report_every < CHECK_EVERY or step == cfg.steps):
+                if self.on_progress and progress_due(cfg, step, checkpoint):
                     self.on_progress({"step": step, "loss": last_loss})
             if self.solved_step:
                 break
         if diverged_at is not None:
-            finite = [e for e in evals if math.isfinite(e)]
-            return dict(status="diverged", error=f"non-finite loss at step {diverged_at}",
-                        steps_done=self.steps_done, final_loss=math.nan, best_loss=min(finite) if finite else None,
-                        device=self.device, probe_s=self.probe_s)
-        final, final_metric = evaluate()
+            return diverged_outcome(diverged_at, self.steps_done, evals, device=self.device, probe_s=self.probe_s)
+        final, final_metric = evaluate(model, task, eval_x, eval_y)
         evals.append(final)
-        finite = [e for e in evals if math.isfinite(e)]
-        return dict(status="completed" if math.isfinite(final) else "diverged", steps_done=self.steps_done,
-                    final_loss=final, best_loss=min(finite) if finite else None, final_metric=final_metric,
-                    solved_step=self.solved_step, device=self.device, probe_s=self.probe_s)
+        return final_outcome(final, final_metric, self.steps_done, evals, solved_step=self.solved_step,
+                             device=self.device, probe_s=self.probe_s)
 
 
 def _drain(pending: list[tuple], writer: TrialWriter, max_norm: float) -> tuple[int, int | None]:

@@ -32,6 +32,9 @@ class Cell(nn.Module):
     GROUPS: dict[str, str] = {}
     #: the ``CellSpec.init`` values this cell supports (``init_weights`` applies them)
     INITS: tuple[str, ...] = ("default",)
+    #: whether seed bundles (trainers.bundle) train this cell: its ``forward_pure`` under ``torch.vmap`` over
+    #: stacked parameters, S seeds at once. False where that is slower than S solo runs (bench/bundle.py).
+    BATCHABLE: bool = True
 
     def __init__(self, d_in: int, hidden: int, d_out: int):
         super().__init__()

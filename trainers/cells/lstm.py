@@ -16,6 +16,8 @@ from .spec import CellSpec
 
 class LSTMCell(FusedCoreCell):
     STATE_WIDTH = 2
+    # vmapped, the stepwise LSTM runs at 0.5x the speed of S solo runs of torch's fused LSTM on CPU (bench/bundle.py)
+    BATCHABLE = False
 
     def __init__(self, d_in: int, hidden: int, d_out: int):
         super().__init__(nn.LSTM(d_in, hidden, batch_first=True), d_out)

@@ -22,6 +22,12 @@ class Task:
         """A fresh batch (x, y) drawn from ``generator`` (which lives on the trial's device)."""
         raise NotImplementedError
 
+    def sample_seeds(self, batch: int, generators: list[torch.Generator]) -> tuple[Tensor, Tensor]:
+        """One batch per generator, stacked on a new leading axis (a seed bundle's step): each batch is the one
+        ``sample`` draws from that generator. Tasks whose targets cost a model's forward may batch it."""
+        xs, ys = zip(*(self.sample(batch, g) for g in generators))
+        return torch.stack(xs), torch.stack(ys)
+
     def eval_sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """The fixed evaluation batch (final_loss, final_metric, solved checks). Tasks with a held-out split
         return it here (up to ``batch`` examples); generated tasks draw a fresh batch like ``sample``."""

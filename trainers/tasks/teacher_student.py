@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..cells.base import causal_conv
 from ..cells.rnn import LinearRNN
 from .base import Task
 
@@ -28,6 +29,7 @@ class TeacherStudent(Task):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(teacher_seed)
             self.teacher = LinearRNN(self.d_in, teacher_hidden, self.d_out, nu_min=nu).requires_grad_(False)
+        self._kernel: Tensor | None = None  # the frozen teacher's impulse response, computed once
 
     @classmethod
     def from_config(cls, cfg) -> "TeacherStudent":
@@ -35,13 +37,25 @@ class TeacherStudent(Task):
 
     def to(self, device: torch.device) -> "TeacherStudent":
         self.teacher = self.teacher.to(device)
+        self._kernel = None
         return self
 
     def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         x = torch.randn(batch, self.seq_len, self.d_in, generator=generator, device=generator.device)
-        with torch.no_grad():
-            y = self.teacher(x)
-        return x, y
+        return x, self._teach(x)
+
+    def sample_seeds(self, batch: int, generators: list[torch.Generator]) -> tuple[Tensor, Tensor]:
+        """Each generator's inputs as ``sample`` draws them, then one teacher pass over all of them."""
+        x = torch.stack([torch.randn(batch, self.seq_len, self.d_in, generator=g, device=g.device)
+                         for g in generators])
+        return x, self._teach(x.flatten(0, 1)).view(*x.shape[:2], *x.shape[2:-1], self.d_out)
+
+    def _teach(self, x: Tensor) -> Tensor:
+        """The teacher's forward, less recomputing its fixed kernel at every batch."""
+        if self._kernel is None:
+            with torch.no_grad():
+                self._kernel = self.teacher.impulse_response(self.seq_len)
+        return causal_conv(self._kernel, x)
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         return 0.5 * ((y_hat - y) ** 2).mean()

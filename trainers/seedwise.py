@@ -1,0 +1,76 @@
+"""Adam and SGD over stacked parameters (seed on dim 0) that behave as one optimiser per seed.
+
+A seed bundle (trainers.bundle) trains S seeds' parameters stacked on a leading axis. Adam and SGD are
+elementwise, so one update of the stacked tensors is S solo updates, except where a seed must not step: a
+seed whose clipped gradient is NaN/Inf skips its step (solo: no ``opt.step()``, Adam's step count does not
+advance) and a finished seed is frozen. ``step(mask)`` therefore updates only the seeds in ``mask`` and keeps
+a step count per seed (Adam's bias correction uses the seed's own count). The arithmetic follows
+``torch.optim.Adam`` / ``SGD`` (single-tensor path, no weight decay, no momentum, no amsgrad), so a bundle's
+seed matches a solo run to float tolerance (tests/test_bundle.py). Subclasses of ``torch.optim.Optimizer``:
+the solo run's lr schedulers and state_dict work unchanged. Every state tensor has the seed axis first, so
+``select_seeds`` can keep a subset of seeds (a resumed bundle whose other seeds had finished).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _per_seed(v: Tensor, like: Tensor) -> Tensor:
+    """(S,) -> (S, 1, ..., 1), broadcastable against the stacked ``like``."""
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+class SeedwiseSGD(torch.optim.Optimizer):
+    def __init__(self, params, lr: float):
+        super().__init__(params, dict(lr=lr))
+
+    @torch.no_grad()
+    def step(self, mask: Tensor) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.copy_(torch.where(_per_seed(mask, p), p.add(p.grad, alpha=-group["lr"]), p))
+
+
+class SeedwiseAdam(torch.optim.Optimizer):
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+
+    @torch.no_grad()
+    def step(self, mask: Tensor) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.is_complex():
+                    raise TypeError("SeedwiseAdam takes real parameters (store complex ones as two real tensors)")
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros(p.shape[0], dtype=torch.float32, device=p.device)
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                m = _per_seed(mask, p)
+                step = state["step"] + mask.to(torch.float32)
+                exp_avg = state["exp_avg"].lerp(p.grad, 1 - beta1)
+                exp_avg_sq = state["exp_avg_sq"].mul(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                t = step.double().clamp_min(1.0)  # seeds that never stepped: any finite value, masked below
+                step_size = _per_seed((lr / (1 - beta1 ** t)).to(p.dtype), p)
+                bias_correction2_sqrt = _per_seed(torch.sqrt(1 - beta2 ** t).to(p.dtype), p)
+                denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+                p.copy_(torch.where(m, p - step_size * (exp_avg / denom), p))
+                state["exp_avg"] = torch.where(m, exp_avg, state["exp_avg"])
+                state["exp_avg_sq"] = torch.where(m, exp_avg_sq, state["exp_avg_sq"])
+                state["step"] = step
+
+
+SEEDWISE = {"adam": SeedwiseAdam, "sgd": SeedwiseSGD}  # the bundle's counterpart of trainers.train.OPTIMIZERS
+
+
+def select_seeds(state_dict: dict, idx: list[int]) -> dict:
+    """An optimiser state_dict that keeps only the seeds ``idx`` (every state tensor is seed-first)."""
+    keep = torch.tensor(idx, dtype=torch.long)
+    state = {k: {name: v.index_select(0, keep.to(v.device)) for name, v in s.items()}
+             for k, s in state_dict["state"].items()}
+    return dict(state_dict, state=state)
