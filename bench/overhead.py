@@ -2,7 +2,7 @@
 
 Launches a named sweep (curse-of-memory, quick, by default) on a private local Ray, timing the driver from
 before Ray starts to the end, then reads every trial's own ``wall_s`` (measured inside the trainer, from its
-first line to its trials row) back from the ``trials`` table. With W workers (cores / cpus_per_trial) the
+first line to its trials row; the seeds of a bundle share one run) back from the ``trials`` table. With W workers (cores / cpus_per_trial) the
 best a scheduler can do is, stage by stage, max(stage's trial time / W, the stage's longest trial); the
 overhead is the rest: Ray's start, worker processes and imports, Tune's bookkeeping and the gaps between
 stages.
@@ -37,17 +37,20 @@ def main() -> int:
     sid = launch(resolve(args.name, args.scale, args.sets), results, cpus_per_trial=args.cpus_per_trial)
     wall = time.perf_counter() - t0
     workers = max(1, int(ray.cluster_resources().get("CPU", 1) // args.cpus_per_trial))
+    # the seeds of a bundle (trainers.bundle) share one run: its start and, at most, its wall time
     rows = query_arrow(results, f"""
-        SELECT stage, count(*) AS trials, sum(wall_s) AS work, max(wall_s) AS longest,
+        WITH runs AS (SELECT stage, started_at, count(*) AS n, max(wall_s) AS wall, max(ended_at) AS ended_at
+                      FROM trials WHERE sweep_id = '{sid}' GROUP BY stage, started_at)
+        SELECT stage, sum(n) AS trials, count(*) AS runs, sum(wall) AS work, max(wall) AS longest,
                epoch(max(ended_at) - min(started_at)) AS span
-        FROM trials WHERE sweep_id = '{sid}' GROUP BY stage ORDER BY min(started_at)""").to_pylist()
+        FROM runs GROUP BY stage ORDER BY min(started_at)""").to_pylist()
     ideal = sum(max(r["work"] / workers, r["longest"]) for r in rows)
     print(f"sweep {sid} ({args.name}, {args.scale}{', ' + ' '.join(args.sets) if args.sets else ''}); "
           f"{workers} workers; load average {load:.1f} at the start\n")
-    print("| stage | trials | trial time (s) | longest (s) | ideal (s) | span (s) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| stage | trials | Ray trials (bundles count once) | trial time (s) | longest (s) | ideal (s) | span (s) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        print(f"| {r['stage']} | {r['trials']} | {r['work']:.1f} | {r['longest']:.1f} | "
+        print(f"| {r['stage']} | {r['trials']} | {r['runs']} | {r['work']:.1f} | {r['longest']:.1f} | "
               f"{max(r['work'] / workers, r['longest']):.1f} | {r['span']:.1f} |")
     print(f"\n| sweep wall (s) | ideal (s) | overhead | target |\n| ---: | ---: | ---: | --- |\n"
           f"| {wall:.1f} | {ideal:.1f} | {100 * (wall / ideal - 1):.1f}% | < 10% |")
