@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state
 
-from .cells import CELLS, CellSpec, build_cell
+from .cells import CELLS, Cell, CellSpec, build_cell
 from .config import TrialConfig
 from .record import TrialWriter
 from .seedwise import SEEDWISE, select_seeds
@@ -271,8 +271,6 @@ class _BundleRun:
 
 def _has_constrain(model: nn.Module) -> bool:
     """Whether any cell of the model overrides ``Cell.constrain`` (a projection after every step)."""
-    from .cells import Cell
-
     return any(type(m).constrain is not Cell.constrain for m in model.modules()
                if isinstance(m, Cell) and not hasattr(m, "layers"))
 
