@@ -26,7 +26,7 @@ _MD = MarkdownIt("js-default")  # CommonMark + tables; raw HTML in the source is
 INDEX_COLUMNS = (("trial_id", "trial", None), ("stage", "stage", None), ("task", "task", None),
                  ("cell", "cell", None), ("depth", "depth", "d"), ("nu", "ν", "g"), ("seed", "seed", "d"),
                  ("lr", "lr", ".3g"), ("status", "status", None), ("final_loss", "final loss", ".4g"),
-                 ("steps_done", "steps", "d"), ("error", "error", None))
+                 ("final_metric", "metric", ".4g"), ("steps_done", "steps", "d"), ("error", "error", None))
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2329; margin: 0;
@@ -159,7 +159,7 @@ def _trial_index(trials: list[dict]) -> str:
         for col, _, fmt in INDEX_COLUMNS:
             v = t.get(col)
             if fmt is None:
-                cls = f' class="status-{escape(str(v))}"' if col == "status" else ' class="error"' if col == "error" else ""
+                cls = {"status": f' class="status-{escape(str(v))}"', "error": ' class="error"'}.get(col, "")
                 cells.append(f"<td{cls}>{escape('' if v is None else str(v))}</td>")
             else:
                 finite = v is not None and math.isfinite(v)

@@ -48,9 +48,9 @@ class Chromium:
                 "--no-first-run", "--disable-extensions", "--disable-background-networking", "--disable-sync",
                 "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={profile}",
                 f"--window-size={width},{height}", "--remote-debugging-pipe", "about:blank"]
-        # fds 3 and 4 in the child, set up by bash (dash takes no fd above 9; no preexec_fn: the test process has threads)
-        self.proc = subprocess.Popen(["bash", "-c", f'exec "$@" 3<&{cmd_r} 4>&{res_w}', "bash",
-                                      *args], pass_fds=(cmd_r, res_w), stdin=subprocess.DEVNULL,
+        # fds 3 and 4 in the child, set up by bash (dash takes no fd above 9; no preexec_fn: the tests have threads)
+        shell = ["bash", "-c", f'exec "$@" 3<&{cmd_r} 4>&{res_w}', "bash"]
+        self.proc = subprocess.Popen(shell + args, pass_fds=(cmd_r, res_w), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         os.close(cmd_r)
         os.close(res_w)

@@ -29,8 +29,10 @@ PAGE_STATE = """(async () => {
   await Promise.all(imgs.map(i => i.decode().catch(() => null)));
   return {images: imgs.map(i => ({complete: i.complete, w: i.naturalWidth, h: i.naturalHeight, shown: i.width,
                                   alt: i.alt})),
-          rows: [...document.querySelectorAll("#trial-index tbody tr")].map(tr => [...tr.cells].map(c => c.textContent)),
-          refs: [...document.querySelectorAll("[src], [href]")].map(e => e.getAttribute("src") || e.getAttribute("href")),
+          rows: [...document.querySelectorAll("#trial-index tbody tr")]
+                .map(tr => [...tr.cells].map(c => c.textContent)),
+          refs: [...document.querySelectorAll("[src], [href]")]
+                .map(e => e.getAttribute("src") || e.getAttribute("href")),
           title: document.title, note: (document.getElementById("note") || {}).textContent || null};
 })()"""
 
@@ -128,19 +130,20 @@ def test_page_embeds_the_figures_tables_index_spec_and_versions(failing_sweep, t
 
     # the Markdown table, cell for cell, as an HTML table
     md = markdown_rows((out / "curse-of-memory.md").read_text())
-    html_rows = {(r[0], float(r[2])): r for t in page.tables.values() for r in t if len(r) == 8 and r[0] in ("rnn", "lru")}
+    html_rows = {(r[0], float(r[2])): r for t in page.tables.values() for r in t
+                 if len(r) == 8 and r[0] in ("rnn", "lru")}
     assert html_rows == md and len(md) == 2
 
     # the trial index: every trial once, the failed one with its error as plain text
     index = page.tables["trial-index"]
     assert index[0] == ["trial", "stage", "task", "cell", "depth", "ν", "seed", "lr", "status", "final loss",
-                        "steps", "error"]
+                        "metric", "steps", "error"]
     by_id = {r[0]: r for r in index[1:]}
     assert sorted(by_id) == ["gru-s0", "gru-s1", "lr-rnn", "lru-s0", "lru-s1", "rnn-s0", "rnn-s1"]
-    assert by_id["lru-s1"][8:] == ["failed", "—", "10", EVIL]
-    assert by_id["gru-s0"][8:] == ["diverged", "nan", "3", "loss is nan at step 3"]
+    assert by_id["lru-s1"][8:] == ["failed", "—", "—", "10", EVIL]
+    assert by_id["gru-s0"][8:] == ["diverged", "nan", "—", "3", "loss is nan at step 3"]
     assert by_id["rnn-s1"] == ["rnn-s1", "seed", "teacher_student", "rnn", "1", "0.9", "1", "0.001", "completed",
-                               "0.25", "10", ""]
+                               "0.25", "—", "10", ""]
     assert "<img src=x" not in text and "&lt;img src=x onerror=" in text  # escaped, never markup
 
     # the spec and the versions (the trials' two torch versions counted; the process's own beside them)
@@ -158,7 +161,7 @@ def test_page_embeds_the_figures_tables_index_spec_and_versions(failing_sweep, t
         assert state["title"] == "curse-of-memory — s1" and state["note"] is None
         assert [(i["complete"], i["w"] > 0, i["alt"]) for i in state["images"]] == [(True, True, "fig3a"),
                                                                                    (True, True, "fig3b")]
-        assert len(state["rows"]) == 7 and {r[11] for r in state["rows"]} >= {EVIL}
+        assert len(state["rows"]) == 7 and {r[12] for r in state["rows"]} >= {EVIL}
         order = b.evaluate("""(() => { document.querySelectorAll("#trial-index th")[9].click();  // final loss
             return [...document.querySelectorAll("#trial-index tbody tr")].map(tr => tr.cells[0].textContent); })()""")
         # ascending; the missing (failed) and nan (diverged) losses last, in the page's order (stage, trial)
@@ -190,8 +193,8 @@ def test_no_figures_still_writes_the_page_with_a_note(tmp_path):
 # ------------------------------------------------------------------------------ a real smoke sweep, in Chromium
 def test_smoke_sweep_report_renders_in_chromium(ray_session, tmp_path):
     results = tmp_path / "results"
-    res = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--seeds", "1", "--set", "lr_search_trials=1",
-                              "--results", str(results)])
+    res = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--seeds", "1",
+                              "--set", "lr_search_trials=1", "--results", str(results)])
     assert res.exit_code == 0, res.output
     sid = res.output.split()[1]
     res = runner.invoke(app, ["report", sid, "--results", str(results)])
@@ -210,7 +213,8 @@ def test_smoke_sweep_report_renders_in_chromium(ray_session, tmp_path):
         state = b.evaluate(PAGE_STATE)
         shot = b.screenshot(tmp_path / "report.png")
     assert len(state["images"]) == len(pngs)
-    assert all(i["complete"] and i["w"] > 300 and i["h"] > 200 and i["shown"] > 0 for i in state["images"]), state["images"]
+    assert all(i["complete"] and i["w"] > 300 and i["h"] > 200 and i["shown"] > 0
+               for i in state["images"]), state["images"]
     assert sorted(i["alt"] for i in state["images"]) == sorted(p.stem for p in pngs)
     assert sorted((r[0], r[8]) for r in state["rows"]) == sorted((t["trial_id"], t["status"]) for t in trials)
     assert all(ref.startswith(("data:image/png;base64,", "#")) for ref in state["refs"]), state["refs"]
