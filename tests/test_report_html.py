@@ -183,7 +183,8 @@ def test_no_figures_still_writes_the_page_with_a_note(tmp_path):
         assert res.stderr.startswith(f"note: no figures: {why}")
         page = Page((out / HTML).read_text())
         assert page.imgs == [] and len(page.tables["trial-index"]) == 2  # heading + the one trial
-        assert why.split(" (")[0] in (out / HTML).read_text() and why.split(" (")[0] in (out / "index.md").read_text()
+        for name in (HTML, "index.md"):
+            assert why.split(" (")[0] in (out / name).read_text()
     assert page.tables["trial-index"][1][0] == "x0"
     assert not list((r / "y" / "report").glob(".*"))  # no temporaries left behind
     res = runner.invoke(app, ["report", "zzz", "--results", str(r)])  # an unknown sweep is still an error
@@ -191,15 +192,11 @@ def test_no_figures_still_writes_the_page_with_a_note(tmp_path):
 
 
 # ------------------------------------------------------------------------------ a real smoke sweep, in Chromium
-def test_smoke_sweep_report_renders_in_chromium(ray_session, tmp_path):
-    results = tmp_path / "results"
-    res = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--seeds", "1",
-                              "--set", "lr_search_trials=1", "--results", str(results)])
+def test_smoke_sweep_report_renders_in_chromium(com_smoke, tmp_path):
+    results, sid, _ = com_smoke  # the session's curse-of-memory smoke sweep, shared with test_launch
+    out = tmp_path / "report"
+    res = runner.invoke(app, ["report", sid, "--results", str(results), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    sid = res.output.split()[1]
-    res = runner.invoke(app, ["report", sid, "--results", str(results)])
-    assert res.exit_code == 0, res.output
-    out = results / sid / "report"
     page = out / HTML
     assert str(page) in res.stdout.split() and (out / "index.md").exists()
     pngs = sorted(out.glob("*.png"))
@@ -216,6 +213,7 @@ def test_smoke_sweep_report_renders_in_chromium(ray_session, tmp_path):
     assert all(i["complete"] and i["w"] > 300 and i["h"] > 200 and i["shown"] > 0
                for i in state["images"]), state["images"]
     assert sorted(i["alt"] for i in state["images"]) == sorted(p.stem for p in pngs)
+    assert len(state["rows"]) == len(trials) == 16  # smoke: (2 lr_search + 2 seeds) x 2 cells x 2 nu0
     assert sorted((r[0], r[8]) for r in state["rows"]) == sorted((t["trial_id"], t["status"]) for t in trials)
     assert all(ref.startswith(("data:image/png;base64,", "#")) for ref in state["refs"]), state["refs"]
     assert b.requests and all(u.startswith(("file://", "data:", "about:")) for u in b.requests), b.requests
