@@ -112,9 +112,12 @@ def _read(path: str) -> str:
 def _meta(sweep: dict) -> str:
     counts = sweep.get("counts") or {}
     trials = f"{sweep.get('n_trials', 0)} (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")"
+    status = str(sweep.get("status") or "unknown")
+    if counts.get("running"):
+        status += f" ({counts['running']} trials still running: the figures are partial)"
     rows = [("sweep id", f"<code>{escape(sweep['sweep_id'])}</code>"), ("name", escape(str(sweep.get("name")))),
             ("scale", escape(str(sweep.get("scale")))), ("created", escape(str(sweep.get("created_at")))),
-            ("status", escape(str(sweep.get("status", "unknown")))), ("trials", escape(trials)),
+            ("status", escape(status)), ("trials", escape(trials)),
             ("redraw", f"<code>sweep report {escape(sweep['sweep_id'])}</code>")]
     return '<table class="meta">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 

@@ -172,20 +172,24 @@ def test_no_figures_still_writes_the_page_with_a_note(tmp_path):
     r = tmp_path / "results"
     write_sweep_json(r, "y", "curse-of-memory", "2026-01-02T00:00:00+00:00")
     write_trial(r, "y", "t0", stage="lr_search", status="failed", error="worker died")
+    write_trial(r, "y", "t1", status="running")
     write_sweep_json(r, "x", "from-a-spec-file", "2026-01-01T00:00:00+00:00")
     write_trial(r, "x", "x0", sweep="from-a-spec-file")
-    for sid, why in (("y", "sweep y has no finished seed-stage trials yet (see `sweep status y`)"),
-                     ("x", "no figures for sweep x (name 'from-a-spec-file'); sweeps with figures: attractors, ")):
+    for sid, n, why in (("y", 2, "sweep y has no finished seed-stage trials yet (see `sweep status y`)"),
+                        ("x", 1, "no figures for sweep x (name 'from-a-spec-file'); sweeps with figures: attractors")):
         res = runner.invoke(app, ["report", sid, "--results", str(r)])
         assert res.exit_code == 0, res.output
         out = r / sid / "report"
         assert res.stdout.split() == [str(out / "index.md"), str(out / HTML)]
         assert res.stderr.startswith(f"note: no figures: {why}")
         page = Page((out / HTML).read_text())
-        assert page.imgs == [] and len(page.tables["trial-index"]) == 2  # heading + the one trial
+        assert page.imgs == [] and len(page.tables["trial-index"]) == 1 + n  # heading + every trial
         for name in (HTML, "index.md"):
             assert why.split(" (")[0] in (out / name).read_text()
     assert page.tables["trial-index"][1][0] == "x0"
+    meta = dict(r for r in Page((r / "y" / "report" / HTML).read_text()).tables["table1"])
+    assert meta["status"] == "unknown (1 trials still running: the figures are partial)"
+    assert meta["trials"] == "2 (running 1, completed 0, diverged 0, failed 1)"
     assert not list((r / "y" / "report").glob(".*"))  # no temporaries left behind
     res = runner.invoke(app, ["report", "zzz", "--results", str(r)])  # an unknown sweep is still an error
     assert res.exit_code == 2 and res.stderr.startswith("error: no sweep with id or name 'zzz'")
