@@ -8,6 +8,7 @@ import base64
 import json
 import pathlib
 import re
+import subprocess
 from html.parser import HTMLParser
 
 import pytest
@@ -223,3 +224,22 @@ def test_smoke_sweep_report_renders_in_chromium(com_smoke, tmp_path):
     assert b.requests and all(u.startswith(("file://", "data:", "about:")) for u in b.requests), b.requests
     assert b.requests[0] == page.as_uri()
     assert shot[:8] == PNG_SIGNATURE and int.from_bytes(shot[20:24], "big") > 1500  # the whole, long page
+
+
+def test_make_test_installs_chromium_when_missing_and_launch_does_not(tmp_path):
+    root = pathlib.Path(__file__).resolve().parent.parent
+    missing = tmp_path / "no" / "chromium"
+
+    def dry(target: str) -> str:
+        r = subprocess.run(["make", "-n", "-C", str(root), target, f"CHROMIUM={missing}", f"VENV={tmp_path}/venv"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    steps = dry("test")
+    install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium"
+    assert "DEBIAN_FRONTEND=noninteractive apt-get update -qq" in steps and install in steps
+    assert steps.index(install) < steps.index("-m pytest")
+    assert "apt-get" not in dry("launch")
+    assert "apt-get" not in subprocess.run(["make", "-n", "-C", str(root), "test", f"VENV={tmp_path}/venv"],
+                                           capture_output=True, text=True, timeout=60).stdout  # installed here
