@@ -11,11 +11,22 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e ".[test]"
 	touch $@
 
-.PHONY: launch test bench
+# Debian's chromium, for the test that loads report.html in a headless browser (tests/test_report_html.py).
+# Installed only when missing; as root (CI), or set APT="sudo apt-get". Not needed by `launch`.
+CHROMIUM ?= /usr/bin/chromium
+APT ?= apt-get
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive $(APT) update -qq
+	DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium > /dev/null
+	test -x $@
+
+.PHONY: launch test bench chromium
+chromium: $(CHROMIUM)  ## install Debian's chromium when it is missing (the test target does this)
+
 launch: $(VENV)/.installed  ## the main job: the curse-of-memory sweep (quick scale) on local Ray into ./results
 	$(VENV)/bin/sweep launch curse-of-memory
 
-test: $(VENV)/.installed  ## the whole test suite (real Ray, Parquet and DuckDB)
+test: $(VENV)/.installed $(CHROMIUM)  ## the whole test suite (real Ray, Parquet and DuckDB; headless Chromium)
 	$(VENV)/bin/python -m pytest -q
 
 bench: $(VENV)/.installed  ## the benchmarks under bench/

@@ -1,60 +1,123 @@
-"""``sweep report NAME|SWEEP_ID``: a sweep's paper figures and tables redrawn from its results, plus an
-``index.md`` that shows the PNGs and includes the Markdown tables.
+"""``sweep report NAME|SWEEP_ID``: a sweep's paper figures and tables redrawn from its results, an ``index.md``
+that shows the PNGs and includes the Markdown tables, and ``report.html``: one self-contained page with the
+figures embedded, the tables, the per-trial index, the spec and the versions (``analysis.report_html``).
 
-    >>> report("results", "curse-of-memory")        # the latest sweep of that name
-    ['results/<id>/report/fig3a.png', ..., 'results/<id>/report/index.md']
+    >>> report("results", "curse-of-memory").paths        # the latest sweep of that name
+    ['results/<id>/report/fig3a.png', ..., 'results/<id>/report/index.md', 'results/<id>/report/report.html']
+
+A sweep whose figures cannot be drawn (a name with no figure module, no finished trials yet) still gets its
+index.md and report.html, with the reason as ``Report.note`` and on the page.
 """
 from __future__ import annotations
 
+import json
 import os
+import platform
+from dataclasses import dataclass
+from importlib import metadata
 
-from analysis.db import AnalysisError, connect, resolve_sweep
+from analysis.db import AnalysisError, connect, resolve_sweep, run_arrow
 from analysis.figures import FIGURES
+from analysis.report_html import INDEX_COLUMNS, demote, page
 from trainers.record import open_location
 
 INDEX = "index.md"
+HTML = "report.html"
+# Versions the page lists for the process that draws it (the trials' own come from their `versions` column)
+DRIVER_PACKAGES = ("torch", "ray", "duckdb", "pyarrow", "numpy", "matplotlib", "rnn-dynamics-sweeps")
 
 
-def report(results: str, target: str, out: str | None = None) -> list[str]:
+@dataclass(frozen=True)
+class Report:
+    paths: list[str]  # every file written: the figure modules' PNG and .md files, then index.md and report.html
+    note: str | None  # why there are no figures (the index and the page are still written); None when drawn
+
+
+def report(results: str, target: str, out: str | None = None) -> Report:
     """Draw the figures of sweep ``target`` (a sweep id, or a name: its latest sweep) into ``out``
-    (default ``<results>/<sweep_id>/report/``, local results only) and an index.md; return all paths."""
+    (default ``<results>/<sweep_id>/report/``, local results only), then index.md and report.html."""
     sweep = resolve_sweep(results, target)
     sid, name = sweep["sweep_id"], sweep.get("name")
-    draw = FIGURES.get(name)
-    if draw is None:
-        raise AnalysisError(f"no figures for sweep {sid} (name {name!r}); sweeps with figures: "
-                            f"{', '.join(sorted(FIGURES))}")
     if out is None:
         fs, root = open_location(results)
         if fs.type_name != "local":
             raise AnalysisError(f"results {results!r} are not on a local path: pass --out DIR for the report")
         out = os.path.join(root, sid, "report")
     os.makedirs(out, exist_ok=True)
-    paths = draw(connect(results), sweep, out)
-    index = os.path.join(out, INDEX)
-    with open(index, "w") as f:
-        f.write(_index(sweep, paths, out))
-    return paths + [index]
+    con = connect(results)
+    draw, note, paths = FIGURES.get(name), None, []
+    try:
+        if draw is None:
+            raise AnalysisError(f"no figures for sweep {sid} (name {name!r}); sweeps with figures: "
+                                f"{', '.join(sorted(FIGURES))}")
+        paths = draw(con, sweep, out)
+    except AnalysisError as e:
+        note = str(e)
+    pngs = [p for p in paths if p.endswith(".png")]
+    tables = [p for p in paths if p.endswith(".md") and os.path.basename(p) not in (INDEX, HTML)]
+    index, html = os.path.join(out, INDEX), os.path.join(out, HTML)
+    _write(index, _index(sweep, pngs, tables, out, note))
+    _write(html, page(sweep, pngs, tables, _trials(con, sid), _versions(con, sid), note))
+    return Report(paths + [index, html], note)
 
 
-def _index(sweep: dict, paths: list[str], out: str) -> str:
+def _write(path: str, text: str) -> None:
+    """Write ``text`` under a temporary name, then rename: a reader never sees half a page."""
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _trials(con, sid: str) -> list[dict]:
+    cols = ", ".join(c for c, _, _ in INDEX_COLUMNS)
+    return run_arrow(con, f"SELECT {cols} FROM trials WHERE sweep_id = ? ORDER BY stage, trial_id", [sid]).to_pylist()
+
+
+def _versions(con, sid: str) -> list[tuple[str, str, str]]:
+    """(package, versions the trials recorded, with counts when they differ, version in this process)."""
+    seen: dict[str, dict[str, int]] = {}
+    for r in run_arrow(con, "SELECT versions, count(*) AS n FROM trials WHERE sweep_id = ? GROUP BY ALL",
+                       [sid]).to_pylist():
+        try:
+            vers = json.loads(r["versions"]) if r["versions"] else {}
+        except ValueError:
+            vers = {"versions": r["versions"]}  # not JSON: shown as recorded
+        for pkg, v in (vers.items() if isinstance(vers, dict) else []):
+            seen.setdefault(pkg, {}).setdefault(str(v), 0)
+            seen[pkg][str(v)] += r["n"]
+    here = {"python": platform.python_version()}
+    for pkg in DRIVER_PACKAGES:
+        try:
+            here[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            here[pkg] = "not installed"
+    rows = []
+    for pkg in list(here) + sorted(set(seen) - set(here)):
+        got = seen.get(pkg, {})
+        ran = next(iter(got)) if len(got) == 1 else ", ".join(f"{v} ({n} trials)" for v, n in sorted(got.items()))
+        rows.append((pkg, ran or "—", here.get(pkg, "—")))
+    return rows
+
+
+def _index(sweep: dict, pngs: list[str], tables: list[str], out: str, note: str | None) -> str:
     sid, name = sweep["sweep_id"], sweep.get("name")
     lines = [f"# Report: {name} — sweep `{sid}`", "",
              f"Scale `{sweep.get('scale')}`, created {sweep.get('created_at')}. "
-             f"Redraw with `sweep report {sid}`.", ""]
-    pngs = [p for p in paths if p.endswith(".png")]
+             f"Redraw with `sweep report {sid}`. The whole report in one page: [{HTML}]({HTML}).", ""]
+    if note:
+        lines += [f"**No figures:** {note}", ""]
     if pngs:
         lines += ["## Figures", ""]
         for p in pngs:
             rel = os.path.relpath(p, out)
             stem = os.path.splitext(os.path.basename(p))[0]
             lines += [f"### {stem}", "", f"[![{stem}]({rel})]({rel})", ""]
-    tables = [p for p in paths if p.endswith(".md") and os.path.basename(p) != INDEX]
     if tables:
         lines += ["## Tables", ""]
         for p in tables:
             lines += [f"From [{os.path.basename(p)}]({os.path.relpath(p, out)}):", ""]
-            with open(p) as f:  # the table file's own headings, one level down
-                lines += ["#" * 2 + ln if ln.startswith("#") else ln for ln in f.read().splitlines()]
+            with open(p, encoding="utf-8") as f:  # the table file's own headings, one level down
+                lines += demote(f.read(), 2).splitlines()
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

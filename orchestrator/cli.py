@@ -174,14 +174,19 @@ def compact(target: str = typer.Argument(..., help="A sweep id or name (latest o
 def report(target: str = typer.Argument(..., help="A sweep name (its latest run) or a sweep id."),
            out: Optional[str] = typer.Option(None, help="Output folder; default <results>/<sweep_id>/report."),
            results: Optional[str] = ResultsOpt):
-    """Redraw the paper's figures and tables from a sweep's results (PNG + Markdown index).
+    """Redraw the paper's figures and tables from a sweep's results: PNGs, index.md, and report.html, one
+    self-contained page (figures embedded, tables, per-trial index, spec, versions) that opens offline.
+    A sweep whose figures cannot be drawn yet still gets both indexes, and a note on stderr says why.
 
     Example: sweep report curse-of-memory
     """
     from analysis.report import report as draw
 
-    for path in draw(results_location(results), target, out):
+    done = draw(results_location(results), target, out)
+    for path in done.paths:
         typer.echo(path)
+    if done.note:
+        typer.echo(f"note: no figures: {done.note}", err=True)
 
 
 def main() -> None:

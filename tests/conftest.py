@@ -25,6 +25,20 @@ def ray_session():
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def com_smoke(ray_session, tmp_path_factory):
+    """One `sweep launch curse-of-memory --scale smoke` for the session, read by test_launch and
+    test_report_html: (results dir, sweep id, the launch's output). Tests only read it (a report is fine)."""
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    results = tmp_path_factory.mktemp("com-smoke")
+    r = CliRunner().invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results)])
+    assert r.exit_code == 0, r.output
+    return results, r.output.split()[1], r.output
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny tensors: one intra-op thread is fastest on a shared 2-core machine (a second thread that is not

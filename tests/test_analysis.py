@@ -309,10 +309,10 @@ def markdown_rows(text: str) -> dict[tuple[str, float], list[str]]:
 
 
 def test_curse_of_memory_report(com_sweep, tmp_path):
-    paths = report(str(com_sweep), "curse-of-memory")
+    paths = report(str(com_sweep), "curse-of-memory").paths
     out = com_sweep / "com-1" / "report"
     names = sorted(pathlib.Path(p).name for p in paths)
-    assert names == ["curse-of-memory.md", "fig3a.png", "fig3b.png", "index.md"]
+    assert names == ["curse-of-memory.md", "fig3a.png", "fig3b.png", "index.md", "report.html"]
     assert all(pathlib.Path(p).parent == out for p in paths)
 
     for png in ("fig3a.png", "fig3b.png"):
@@ -342,7 +342,7 @@ def test_curse_of_memory_report(com_sweep, tmp_path):
 
     # --out elsewhere, and by sweep id
     other = tmp_path / "elsewhere"
-    paths = report(str(com_sweep), "com-1", out=str(other))
+    paths = report(str(com_sweep), "com-1", out=str(other)).paths
     assert sorted(pathlib.Path(p).name for p in paths) == names
     assert all(pathlib.Path(p).parent == other for p in paths)
 
@@ -350,12 +350,13 @@ def test_curse_of_memory_report(com_sweep, tmp_path):
 def test_report_errors(tmp_path):
     r = tmp_path / "results"
     write_sweep_json(r, "x", "no-figures-here", "2026-01-01T00:00:00+00:00")
-    with pytest.raises(AnalysisError, match="curse-of-memory"):  # lists the sweeps that have figures
-        report(str(r), "x")
+    # no figures: the indexes are still written, the reason is the note (tests/test_report_html.py reads them)
+    assert "curse-of-memory" in report(str(r), "x").note  # lists the sweeps that have figures
     write_sweep_json(r, "y", "curse-of-memory", "2026-01-02T00:00:00+00:00")
     write_trial(r, "y", "t0", stage="lr_search")
-    with pytest.raises(AnalysisError, match="no finished seed-stage trials"):
-        report(str(r), "curse-of-memory")
+    done = report(str(r), "curse-of-memory")
+    assert "no finished seed-stage trials" in done.note
+    assert [pathlib.Path(p).name for p in done.paths] == ["index.md", "report.html"]
     with pytest.raises(AnalysisError, match="no sweep with id or name 'zzz'"):
         report(str(r), "zzz")
     assert "curse-of-memory" in FIGURES

@@ -15,12 +15,9 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def smoke(ray_session, tmp_path_factory):
-    results = tmp_path_factory.mktemp("results")
-    r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results)])
-    assert r.exit_code == 0, r.output
-    sweep_id = r.output.split()[1]
-    return results, sweep_id, r.output
+def smoke(com_smoke):
+    """The session's curse-of-memory smoke sweep (tests/conftest.py): (results, sweep_id, launch output)."""
+    return com_smoke
 
 
 def test_launch_prints_id_results_and_a_query(smoke):
