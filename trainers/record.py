@@ -111,7 +111,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         col("weight", pa.float64(), "quadrature weight of a density node; null for the other stats"),
     ),
     "attractors": table_schema(
-        "Samples of the autonomous dynamics under constant inputs, after a burn-in: probe attractors, analyses bifurcation and chaotic_lstm.",
+        "Samples of the autonomous dynamics under constant inputs, after a burn-in: probe attractors, analyses "
+        "bifurcation and chaotic_lstm.",
         col("step", pa.int32(), "optimiser step of the snapshot (0 = at init)"),
         col("input_id", pa.int32(), "which constant input"),
         col("input_value", pa.float32(), "its value (first input channel)"),
@@ -139,7 +140,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         col("grad_norm", pa.float32(), "norm of the gradient at (layer, t)"),
     ),
     "surface": table_schema(
-        "A loss over a grid of parameter values: analyses error_surface (Pascanu Fig. 3: over (w, b)) and chaotic_lstm (Ribeiro Fig. 1: over s).",
+        "A loss over a grid of parameter values: analyses error_surface (Pascanu Fig. 3: over (w, b)) and "
+        "chaotic_lstm (Ribeiro Fig. 1: over s).",
         col("param_x", pa.string(), "name of the first swept parameter"),
         col("x", pa.float64(), "its value"),
         col("param_y", pa.string(), "name of the second, null for a 1-D sweep"),
