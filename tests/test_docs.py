@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import pyarrow as pa
 import pytest
 import torch
 from test_cells import check_fast_equals_stepwise, check_groups_partition, make_cell, make_stack
@@ -18,11 +19,11 @@ import analysis
 import trainers.cells
 import trainers.probes
 import trainers.tasks
-from analysis.schema_doc import render
 from orchestrator.sweeps import resolve
 from orchestrator.tune import launch
 from trainers.config import TrialConfig
-from trainers.record import DESCRIPTION, SCHEMAS
+from trainers.record import DESCRIPTION, SCHEMAS, TrialWriter, col, register_table, sweep_rows, table_schema
+from trainers.schema_doc import render
 from trainers.train import build_model, fixed_batches, run_trial
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -38,7 +39,7 @@ def python_blocks(page: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------- schemas.md
 def test_schemas_doc_is_generated_from_the_schemas():
     assert (DOCS / "schemas.md").read_text() == render(), \
-        "docs/schemas.md is stale: run `python -m analysis.schema_doc > docs/schemas.md`"
+        "docs/schemas.md is stale: run `python -m trainers.schema_doc > docs/schemas.md`"
 
 
 def test_every_table_and_column_has_a_description():
@@ -159,6 +160,34 @@ def test_example_task_cell_and_probe_run_in_a_trial(extensions, tmp_path, one_th
         assert again.equals(rows)
     finally:
         SCHEMAS["state_norm"] = schema
+
+
+def test_a_table_registered_after_the_writer_opened_restores_like_the_others(tmp_path):
+    """A probe's table joins SCHEMAS when the probe is built, after the trial's writer exists: its first row
+    applies the restored checkpoint to it (parts written after the checkpoint go), as for the other tables."""
+    schema = table_schema("a test table", col("step", pa.int32(), "the step"))
+    register_table("late", schema)
+    try:
+        first = TrialWriter(str(tmp_path), "s", "t0", flush_rows=10**6)
+        for step in (1, 2, 3):  # parts 0, 1, 2
+            first.extend("late", {"step": [step]})
+            first.flush()
+        SCHEMAS.pop("late")  # a fresh process: the probe not built yet
+        again = TrialWriter(str(tmp_path), "s", "t0", flush_rows=10**6)
+        again.restore({"late": 1})  # the checkpoint was taken after part 0
+        register_table("late", schema)
+        register_table("late", schema)  # the same schema again: a no-op
+        again.extend("late", {"step": [20]})
+        again.flush()
+        assert sweep_rows(again.fs, again.base, "late").column("step").to_pylist() == [1, 20]
+        with pytest.raises(ValueError, match="already declared with another schema"):
+            register_table("late", table_schema("other", col("step", pa.int64(), "the step")))
+        with pytest.raises(ValueError, match="table_schema"):
+            register_table("bare", pa.schema([pa.field("step", pa.int32())]))
+        with pytest.raises(KeyError, match="unknown table 'nope'"):
+            again.extend("nope", {"step": [1]})
+    finally:
+        SCHEMAS.pop("late", None)
 
 
 # --------------------------------------------------------------------------------------------------- api.md

@@ -1,24 +1,25 @@
 """docs/schemas.md, generated from the table schemas so that it cannot drift from them.
 
-    python -m analysis.schema_doc > docs/schemas.md
+    python -m trainers.schema_doc > docs/schemas.md
 
 Renders every table of ``trainers.record.SCHEMAS``, with the tables registered probes declare
 (``Probe.schemas``; importing the probe registry adds them): its description, then per column the Arrow type
 the files hold, the DuckDB type the views give and the column's description (``trainers.record.col``).
-tests/test_docs.py checks that the committed page equals this output.
+tests/test_docs.py checks that the committed page equals this output. It lives in ``trainers`` beside the
+schemas (``analysis`` reads only ``trainers.record``, and the probes' tables come from the probe registry).
 """
 from __future__ import annotations
 
 import duckdb
 import pyarrow as pa
 
-import trainers.probes  # noqa: F401  (registers the probes' own tables in SCHEMAS)
-from trainers.record import DESCRIPTION, SCHEMAS
+from . import probes  # noqa: F401  (importing the registry adds the probes' own tables to SCHEMAS)
+from .record import DESCRIPTION, SCHEMAS
 
 HEADER = """# Table schemas
 
 Generated from the pyarrow schemas in `trainers/record.py` (and the tables probes declare) by
-`python -m analysis.schema_doc > docs/schemas.md`; do not edit by hand (`tests/test_docs.py` fails when this page
+`python -m trainers.schema_doc > docs/schemas.md`; do not edit by hand (`tests/test_docs.py` fails when this page
 and the schemas differ).
 
 Layout: `<results>/<sweep_id>/<table>/trial_id=<trial_id>/part-<n>.parquet` (the `trials` row:
