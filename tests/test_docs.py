@@ -21,6 +21,7 @@ import trainers.probes
 import trainers.tasks
 from orchestrator.sweeps import resolve
 from orchestrator.tune import launch
+from trainers.bundle import run_bundle
 from trainers.config import TrialConfig
 from trainers.record import DESCRIPTION, SCHEMAS, TrialWriter, col, register_table, sweep_rows, table_schema
 from trainers.schema_doc import render
@@ -160,6 +161,24 @@ def test_example_task_cell_and_probe_run_in_a_trial(extensions, tmp_path, one_th
         assert again.equals(rows)
     finally:
         SCHEMAS["state_norm"] = schema
+
+
+def test_example_cell_trains_in_a_seed_bundle_as_solo(extensions, tmp_path, one_thread):
+    """Its seeds train as one bundle (BATCHABLE by default): each seed's losses and probe rows equal its solo run."""
+    base = dict(sweep="docs", sweep_id="docs-bundle", results=str(tmp_path), task="adding", cell="igrnn", hidden=8,
+                nu=0.5, seq_len=12, steps=4, batch=8, eval_batch=16, probes=("state_norm:every=2",), probe_batch=4,
+                device="cpu", lr=1e-2)
+    seeds = [TrialConfig(trial_id=f"b{s}", seed=s, **base) for s in (0, 1)]
+    assert [r["status"] for r in run_bundle("bundle", seeds)] == ["completed"] * 2
+    for s in (0, 1):
+        run_trial(TrialConfig(trial_id=f"solo{s}", seed=s, **base))
+    con = analysis.connect(str(tmp_path))
+    for s in (0, 1):
+        for value, sql in (("loss", "SELECT loss FROM steps WHERE trial_id = ? ORDER BY step"),
+                           ("rms", "SELECT rms FROM state_norm WHERE trial_id = ? ORDER BY step, layer, t")):
+            bundled, solo = (analysis.frame(con, sql, [tid])[value] for tid in (f"b{s}", f"solo{s}"))
+            assert len(bundled) == len(solo) > 0
+            torch.testing.assert_close(torch.tensor(bundled.values), torch.tensor(solo.values), rtol=1e-4, atol=1e-6)
 
 
 def test_a_table_registered_after_the_writer_opened_restores_like_the_others(tmp_path):
