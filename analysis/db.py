@@ -3,7 +3,9 @@
 ``connect(results)`` opens an in-memory DuckDB connection with one view per table of
 ``trainers.record.SCHEMAS`` (same names: ``trials``, ``steps``, ``grad_norms``, ...), each over every sweep
 under the results location. Every view has exactly the schema's columns and types, also when no file
-exists yet (zero rows) and when older files lack a column added to the schema later (nulls).
+exists yet (zero rows) and when older files lack a column added to the schema later (nulls). A table on disk
+that SCHEMAS does not know in this process (a probe's own table, ``Probe.schemas``, while only ``analysis`` is
+imported) gets a view too, with the schema its files carry.
 
     >>> con = connect("results")
     >>> con.sql("SELECT cell, nu, avg(final_loss) FROM trials GROUP BY ALL").show()
@@ -29,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from trainers.record import SCHEMAS, open_location, table_files
 
@@ -60,9 +63,13 @@ def connect(results: str) -> duckdb.DuckDBPyConnection:
         con.sql("SET TimeZone = 'UTC'")
     except duckdb.Error:  # ICU not available: timestamps still read, printed in local time
         pass
-    for table in SCHEMAS:
+    try:
+        tables = {**SCHEMAS, **_declared_elsewhere(fs, root)}
+    except (pa.ArrowException, OSError) as e:
+        raise AnalysisError(f"cannot read the tables under {results!r}: {_first_line(e)}") from None
+    for table, schema in tables.items():
         try:
-            con.sql(f"CREATE VIEW {_ident(table)} AS {_relation(con, fs, root, table)}")
+            con.sql(f"CREATE VIEW {_ident(table)} AS {_relation(con, fs, root, table, schema)}")
         except (duckdb.Error, pa.ArrowException, OSError) as e:
             raise AnalysisError(f"cannot read table {table!r} under {results!r}: {_first_line(e)}") from None
     con.sql("SET enable_external_access = false")
@@ -70,13 +77,12 @@ def connect(results: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _relation(con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, root: str, table: str) -> str:
+def _relation(con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, root: str, table: str, schema: pa.Schema) -> str:
     """SELECT giving ``table``'s rows with exactly the schema's columns and DuckDB types: a UNION ALL with one
     branch per sweep, over a pyarrow dataset of that sweep's files registered on ``con`` (older files lacking a
     later column read it as null). A sweep's rows all carry its directory name as ``sweep_id`` (the writer
     puts them there), so the branch gives it as a constant: no file is read for it (decoding 10 M id strings
     took 0.4 s of a full scan), and a filter on ``sweep_id`` drops the other branches before any file opens."""
-    schema = SCHEMAS[table]
     types = [str(t) for t in con.from_arrow(schema.empty_table()).types]
     branches = []
     for i, (sweep, files) in enumerate(_list_files(fs, root, table)):
@@ -90,6 +96,23 @@ def _relation(con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, root: str, ta
     if not branches:
         return f"SELECT {', '.join(f'CAST(NULL AS {t}) AS {_ident(f.name)}' for f, t in zip(schema, types))} LIMIT 0"
     return " UNION ALL ".join(branches)
+
+
+def _declared_elsewhere(fs: pafs.FileSystem, root: str) -> dict[str, pa.Schema]:
+    """{table: schema} of the table directories under any sweep that SCHEMAS lacks and that hold files written
+    by trials: the schema their files carry (unified over one file per sweep)."""
+    found: dict[str, list[pa.Schema]] = {}
+    for sweep in _sweep_dirs(fs, root):
+        base = f"{root.rstrip('/')}/{sweep}"
+        for d in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+            name = d.base_name
+            if d.type != pafs.FileType.Directory or name in SCHEMAS or name.startswith((".", "_")):
+                continue
+            files = table_files(fs, base, name)
+            paths = [p for p, _ in files.parts] + list(files.merged)
+            if paths:
+                found.setdefault(name, []).append(pq.read_schema(paths[0], filesystem=fs))
+    return {t: pa.unify_schemas(s) for t, s in sorted(found.items())}
 
 
 def _location(results: str) -> tuple[pafs.FileSystem, str]:

@@ -33,103 +33,142 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-_ID = [pa.field("sweep_id", pa.string()), pa.field("trial_id", pa.string())]
+DESCRIPTION = b"description"  # metadata key of a table's or a column's description (docs/schemas.md shows them)
+
+
+def col(name: str, type_: pa.DataType, description: str) -> pa.Field:
+    """A table column with its one-line description (field metadata, so it travels with the schema)."""
+    return pa.field(name, type_, metadata={DESCRIPTION: description})
+
+
+def table_schema(description: str, *columns: pa.Field) -> pa.Schema:
+    """A table's schema: the id columns every row carries, then ``columns``; ``description`` says what a row is
+    and who writes it (schema metadata)."""
+    return pa.schema([col("sweep_id", pa.string(), "the sweep run (its directory name under the results location)"),
+                      col("trial_id", pa.string(), "the trial, unique within the sweep; stable across resumes"),
+                      *columns], metadata={DESCRIPTION: description})
+
 
 SCHEMAS: dict[str, pa.Schema] = {
-    "trials": pa.schema(_ID + [
-        pa.field("sweep", pa.string()),  # named sweep or spec file stem
-        pa.field("stage", pa.string()),  # lr_search | seed | analysis
-        pa.field("task", pa.string()),
-        pa.field("cell", pa.string()),
-        pa.field("depth", pa.int32()),
-        pa.field("hidden", pa.int32()),
-        pa.field("nu", pa.float64()),  # memory parameter nu0 of the task
-        pa.field("seq_len", pa.int32()),  # sequence length T
-        pa.field("layer_norm", pa.bool_()),  # LayerNorm in the deep stack
-        pa.field("seed", pa.int32()),
-        pa.field("lr", pa.float64()),  # peak learning rate
-        pa.field("clip", pa.float64()),  # global-norm clipping threshold; null = off
-        pa.field("status", pa.string()),  # running | completed | diverged | failed
-        pa.field("final_loss", pa.float64()),  # loss on the fixed evaluation batch at the end
-        pa.field("best_loss", pa.float64()),  # lowest evaluation loss seen
-        pa.field("final_metric", pa.float64()),  # accuracy where the task has one
-        pa.field("solved_step", pa.int64()),  # first step with no error on the eval set (solve_every > 0), else null
-        pa.field("steps_done", pa.int64()),
-        pa.field("wall_s", pa.float64()),
-        pa.field("probe_s", pa.float64()),  # seconds of wall_s spent in probes
-        pa.field("device", pa.string()),
-        pa.field("host", pa.string()),  # host name of the machine that ran the trial
-        pa.field("node", pa.string()),  # Ray node id that ran the trial (null outside Ray)
-        pa.field("versions", pa.string()),  # JSON: python, torch, ray, package
-        pa.field("config_json", pa.string()),  # the full trial config
-        pa.field("error", pa.string()),  # one-line reason for failed / diverged
-        pa.field("started_at", pa.timestamp("ms", tz="UTC")),
-        pa.field("ended_at", pa.timestamp("ms", tz="UTC")),
-    ]),
-    "steps": pa.schema(_ID + [
-        pa.field("step", pa.int32()),  # 1-based optimiser step
-        pa.field("loss", pa.float32()),  # training loss of this step's batch
-        pa.field("metric", pa.float32()),
-        pa.field("lr", pa.float32()),  # learning rate used by this step
-        pa.field("grad_norm", pa.float32()),  # global gradient norm before clipping
-        pa.field("clipped", pa.bool_()),  # whether clipping scaled this step's gradient
-        pa.field("wall_s", pa.float32()),  # seconds since the trial started
-    ]),
-    "grad_norms": pa.schema(_ID + [
-        pa.field("step", pa.int32()),
-        pa.field("group", pa.string()),  # parameter group, e.g. layer1.recurrent
-        pa.field("norm", pa.float32()),
-    ]),
-    "hessian": pa.schema(_ID + [
-        pa.field("step", pa.int32()),  # 0 = at init
-        # top | bottom (eigenvalues, idx = rank from the end), trace (Hutchinson), density (SLQ: value = node,
-        # weight = weight, idx runs over the runs' nodes concatenated), ipr | k90 (of the top-idx eigenvector: inverse participation ratio, coordinates
-        # holding 90% of its mass), sharpness_lr (top eigenvalue x lr), eig (a full spectrum, idx ascending)
-        pa.field("stat", pa.string()),
-        pa.field("idx", pa.int32()),
-        pa.field("value", pa.float64()),
-        pa.field("weight", pa.float64()),
-    ]),
-    "attractors": pa.schema(_ID + [
-        pa.field("step", pa.int32()),
-        pa.field("input_id", pa.int32()),  # which constant input
-        pa.field("input_value", pa.float32()),  # its value (first input channel)
-        pa.field("init_id", pa.int32()),  # which random initial state
-        pa.field("k", pa.int32()),  # sample index after the burn-in
-        pa.field("x", pa.float32()),  # the projected state or output
-        pa.field("dx", pa.float32()),  # x_k - x_{k-1}
-    ]),
-    "attractor_summary": pa.schema(_ID + [
-        pa.field("step", pa.int32()),
-        pa.field("input_id", pa.int32()),
-        pa.field("input_value", pa.float32()),
-        pa.field("init_id", pa.int32()),  # -1: over all initial states of this input
-        pa.field("lyapunov", pa.float64()),  # largest Lyapunov exponent (per step; max over inits for -1)
-        pa.field("n_points", pa.int32()),  # distinct points visited: 1 fixed point, p a p-cycle, many chaos
-    ]),
-    "lattice": pa.schema(_ID + [
-        pa.field("step", pa.int32()),
-        pa.field("loss", pa.string()),  # last (loss on the last output) | all (on every output)
-        pa.field("wrt", pa.string()),  # hidden (d loss / d h_t^l) | params (the cell's parameters at (l, t))
-        pa.field("layer", pa.int32()),  # 1-based
-        pa.field("t", pa.int32()),  # 1-based time step
-        pa.field("grad_norm", pa.float32()),
-    ]),
-    "surface": pa.schema(_ID + [
-        # a loss evaluated over a grid of parameter values (Pascanu Fig. 3: over (w, b); Ribeiro Fig. 1: over s)
-        pa.field("param_x", pa.string()),  # name of the first swept parameter
-        pa.field("x", pa.float64()),
-        pa.field("param_y", pa.string()),  # name of the second, null for a 1-D sweep
-        pa.field("y", pa.float64()),
-        pa.field("loss", pa.float64()),
-    ]),
-    "signal": pa.schema(_ID + [
-        pa.field("step", pa.int32()),  # 0 = at init
-        pa.field("layer", pa.int32()),  # 1-based
-        pa.field("quantity", pa.string()),  # act_sq | grad_sq_recurrent | grad_sq_other
-        pa.field("value", pa.float64()),
-    ]),
+    "trials": table_schema(
+        "One row per trial: its settings and outcome (written as running at the start, replaced at the end).",
+        col("sweep", pa.string(), "named sweep or spec file stem"),
+        col("stage", pa.string(), "lr_search | seed | analysis"),
+        col("task", pa.string(), "task registry name"),
+        col("cell", pa.string(), "cell registry name (analysis trials: the analysis name or its cell)"),
+        col("depth", pa.int32(), "stacked recurrent layers (1 = the bare cell)"),
+        col("hidden", pa.int32(), "recurrent units per layer"),
+        col("nu", pa.float64(), "memory parameter nu0 of the task"),
+        col("seq_len", pa.int32(), "sequence length T"),
+        col("layer_norm", pa.bool_(), "LayerNorm in the deep stack"),
+        col("seed", pa.int32(), "seed of the student init and the data stream"),
+        col("lr", pa.float64(), "peak learning rate"),
+        col("clip", pa.float64(), "global-norm clipping threshold; null = off"),
+        col("status", pa.string(), "running | completed | diverged | failed"),
+        col("final_loss", pa.float64(), "loss on the fixed evaluation batch at the end"),
+        col("best_loss", pa.float64(), "lowest evaluation loss seen"),
+        col("final_metric", pa.float64(), "accuracy where the task has one"),
+        col("solved_step", pa.int64(),
+            "first step with no error on the eval set (solve_every > 0), else null"),
+        col("steps_done", pa.int64(), "optimiser steps taken"),
+        col("wall_s", pa.float64(), "seconds the trial ran (resumed trials: summed over runs)"),
+        col("probe_s", pa.float64(), "seconds of wall_s spent in probes"),
+        col("device", pa.string(), "torch device the trial ran on (cpu, cuda, ...)"),
+        col("host", pa.string(), "host name of the machine that ran the trial"),
+        col("node", pa.string(), "Ray node id that ran the trial (null outside Ray)"),
+        col("versions", pa.string(), "JSON: python, torch, ray, package"),
+        col("config_json", pa.string(), "the full trial config (trainers.config.TrialConfig as JSON)"),
+        col("error", pa.string(), "one-line reason for failed / diverged"),
+        col("started_at", pa.timestamp("ms", tz="UTC"), "when the trial first started"),
+        col("ended_at", pa.timestamp("ms", tz="UTC"), "when it ended (null while running)"),
+    ),
+    "steps": table_schema(
+        "One row per optimiser step of a training trial.",
+        col("step", pa.int32(), "1-based optimiser step"),
+        col("loss", pa.float32(), "training loss of this step's batch"),
+        col("metric", pa.float32(), "accuracy of this step's batch where the task has one"),
+        col("lr", pa.float32(), "learning rate used by this step"),
+        col("grad_norm", pa.float32(), "global gradient norm before clipping"),
+        col("clipped", pa.bool_(), "whether clipping scaled this step's gradient"),
+        col("wall_s", pa.float32(), "seconds since the trial started"),
+    ),
+    "grad_norms": table_schema(
+        "Gradient norm per parameter group, every grad_norm_every steps of a training trial.",
+        col("step", pa.int32(), "optimiser step (every grad_norm_every steps)"),
+        col("group", pa.string(), "parameter group, e.g. layer1.recurrent"),
+        col("norm", pa.float32(), "L2 norm of the group's gradient, before clipping"),
+    ),
+    "hessian": table_schema(
+        "Hessian statistics of the loss: probe hessian (during training), analysis hessian_opt (at the optimum).",
+        col("step", pa.int32(), "optimiser step (0 = at init)"),
+        col("stat", pa.string(),
+            "top | bottom (eigenvalues, idx = rank from the end), trace (Hutchinson), density (SLQ: value = node, "
+            "weight = weight, idx runs over the runs' nodes concatenated), ipr | k90 (of the top-idx eigenvector: "
+            "inverse participation ratio, coordinates holding 90% of its mass), sharpness_lr (top eigenvalue x lr), "
+            "eig (a full spectrum, idx ascending)"),
+        col("idx", pa.int32(), "index within the statistic (see stat)"),
+        col("value", pa.float64(), "the statistic's value"),
+        col("weight", pa.float64(), "quadrature weight of a density node; null for the other stats"),
+    ),
+    "attractors": table_schema(
+        "Samples of the autonomous dynamics under constant inputs, after a burn-in: probe attractors, analyses "
+        "bifurcation and chaotic_lstm.",
+        col("step", pa.int32(), "optimiser step of the snapshot (0 = at init)"),
+        col("input_id", pa.int32(), "which constant input"),
+        col("input_value", pa.float32(), "its value (first input channel)"),
+        col("init_id", pa.int32(), "which random initial state"),
+        col("k", pa.int32(), "sample index after the burn-in"),
+        col("x", pa.float32(), "the projected state or output"),
+        col("dx", pa.float32(), "x_k - x_{k-1}"),
+    ),
+    "attractor_summary": table_schema(
+        "Per snapshot, input and initial state: what the orbit settled on (same writers as attractors).",
+        col("step", pa.int32(), "optimiser step of the snapshot (0 = at init)"),
+        col("input_id", pa.int32(), "which constant input"),
+        col("input_value", pa.float32(), "its value (first input channel)"),
+        col("init_id", pa.int32(), "which random initial state; -1: over all initial states of this input"),
+        col("lyapunov", pa.float64(), "largest Lyapunov exponent (per step; max over inits for -1)"),
+        col("n_points", pa.int32(), "distinct points visited: 1 fixed point, p a p-cycle, many chaos"),
+    ),
+    "lattice": table_schema(
+        "Gradient magnitude per (layer, time) cell of the unrolled network: probe lattice, analysis lattice_init.",
+        col("step", pa.int32(), "optimiser step (0 = at init)"),
+        col("loss", pa.string(), "last (loss on the last output) | all (on every output)"),
+        col("wrt", pa.string(), "hidden (d loss / d h_t^l) | params (the cell's parameters at (l, t))"),
+        col("layer", pa.int32(), "1-based layer l"),
+        col("t", pa.int32(), "1-based time step"),
+        col("grad_norm", pa.float32(), "norm of the gradient at (layer, t)"),
+    ),
+    "surface": table_schema(
+        "A loss over a grid of parameter values: analyses error_surface (Pascanu Fig. 3: over (w, b)) and "
+        "chaotic_lstm (Ribeiro Fig. 1: over s).",
+        col("param_x", pa.string(), "name of the first swept parameter"),
+        col("x", pa.float64(), "its value"),
+        col("param_y", pa.string(), "name of the second, null for a 1-D sweep"),
+        col("y", pa.float64(), "its value, null for a 1-D sweep"),
+        col("loss", pa.float64(), "the loss at (x, y)"),
+    ),
+    "signal": table_schema(
+        "Signal-propagation statistics per layer of a deep stack: probe signal.",
+        col("step", pa.int32(), "optimiser step (0 = at init)"),
+        col("layer", pa.int32(), "1-based layer"),
+        col("quantity", pa.string(), "act_sq | grad_sq_recurrent | grad_sq_other"),
+        col("value", pa.float64(), "the quantity's value at this layer"),
+    ),
 }
+
+
+def register_table(name: str, schema: pa.Schema) -> None:
+    """Add a table declared outside this file (a probe's ``schemas``) to SCHEMAS: the writer then writes it and
+    the DuckDB views read it. Registering the same schema again is a no-op; a different one under a taken
+    name is an error."""
+    if not {"sweep_id", "trial_id"} <= set(schema.names):
+        raise ValueError(f"table {name!r}: build its schema with table_schema(...) (sweep_id, trial_id first)")
+    have = SCHEMAS.get(name)
+    if have is None:
+        SCHEMAS[name] = schema
+    elif not have.equals(schema):
+        raise ValueError(f"table {name!r} is already declared with another schema")
 
 COMPACTED_DIR = "compacted"  # <sweep_id>/<table>/compacted/merged-<uuid>.parquet: finished trials' parts, merged
 SUPERSEDES_KEY = b"rnn_sweeps.supersedes"  # a merged file's footer: JSON list of the files it holds (relative to <table>/)
@@ -271,7 +310,8 @@ class TrialWriter:
     ``append`` takes one row (a dict), ``extend`` a dict of equal-length columns (lists, numpy arrays or
     Arrow arrays; converted to Arrow at once: the fast path, millions of rows/s, ``bench/results_scale.py``). Missing columns are null, unknown keys ignored.
     Buffers flush when they reach ``flush_rows`` rows and on ``flush()``; ``sweep_id`` and ``trial_id`` are
-    filled in here.
+    filled in here. A table registered after the writer was made (``register_table``, when a probe is built) is
+    taken on at its first row, as if it had been there from the start (``restore`` applies to it then).
     """
 
     def __init__(self, results: str, sweep_id: str, trial_id: str, flush_rows: int = 65536):
@@ -283,8 +323,21 @@ class TrialWriter:
         self._batches: dict[str, list[pa.RecordBatch]] = {}  # per table: pending rows already in Arrow
         self._rows: dict[str, dict[str, list]] = {}  # per table: rows appended since the last batch, by column
         self._pending: dict[str, int] = {}  # per table: rows not yet flushed
+        self._restored: dict[str, int] | None = None  # the checkpoint state ``restore`` applied, for late tables
         for t in self.tables:
             self._clear(t)
+
+    def _open(self, table: str) -> None:
+        """Take on a table registered since this writer was made (its parts after the restored checkpoint go)."""
+        if table in self._rows:
+            return
+        if table not in SCHEMAS or table == "trials":
+            raise KeyError(f"unknown table {table!r}; valid: {', '.join(t for t in SCHEMAS if t != 'trials')}")
+        self.tables.append(table)
+        self.next_part[table] = 0
+        self._clear(table)
+        if self._restored is not None:
+            self._drop_after(table, self._restored.get(table, 0))
 
     def _clear(self, table: str) -> None:
         self._batches[table], self._pending[table] = [], 0
@@ -294,6 +347,7 @@ class TrialWriter:
         return f"{self.base}/{table}/trial_id={self.trial_id}"
 
     def append(self, table: str, row: dict[str, Any]) -> None:
+        self._open(table)
         for col, values in self._rows[table].items():
             values.append(row.get(col))
         self._pending[table] += 1
@@ -301,6 +355,7 @@ class TrialWriter:
             self.flush(table)
 
     def extend(self, table: str, columns: dict[str, Any]) -> None:
+        self._open(table)
         self._seal(table)
         n = len(next(iter(columns.values())))
         fields = _row_schema(table)
@@ -400,17 +455,21 @@ class TrialWriter:
                 f"trial {self.trial_id} of sweep {self.sweep_id} was compacted (`sweep compact` merged its "
                 f"{', '.join(held)} rows): its rows are final and are not rewritten; run the changed config "
                 f"as a new sweep")
+        self._restored = dict(state or {})
         for t in self.tables:
-            keep = (state or {}).get(t, 0)
-            info = self.fs.get_file_info(pafs.FileSelector(self.trial_dir(t), allow_not_found=True))
-            for f in info:
-                name = f.base_name
-                if name.startswith("part-") and name.endswith(".parquet") and int(name[5:10]) >= keep:
-                    self.fs.delete_file(f.path)
-                elif name.startswith("."):  # a temporary left by a killed writer
-                    self.fs.delete_file(f.path)
-            self.next_part[t] = keep
+            self._drop_after(t, self._restored.get(t, 0))
             self._clear(t)
+
+    def _drop_after(self, table: str, keep: int) -> None:
+        """Delete ``table``'s parts numbered ``keep`` and up (and temporaries); the next part is ``keep``."""
+        info = self.fs.get_file_info(pafs.FileSelector(self.trial_dir(table), allow_not_found=True))
+        for f in info:
+            name = f.base_name
+            if name.startswith("part-") and name.endswith(".parquet") and int(name[5:10]) >= keep:
+                self.fs.delete_file(f.path)
+            elif name.startswith("."):  # a temporary left by a killed writer
+                self.fs.delete_file(f.path)
+        self.next_part[table] = keep
 
 
 @cache

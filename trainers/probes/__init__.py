@@ -1,7 +1,9 @@
 """Probes: measurements taken during a trial, each writing its own table(s). One file per probe; the
-registry maps the name used in specs (``--set probes=hessian:every=100,attractors``) to the class."""
+registry maps the name used in specs (``--set probes=hessian:every=100,attractors``) to the class. A probe's own
+tables (``Probe.schemas``) join ``trainers.record.SCHEMAS`` when the registry is imported and when it is built."""
 from __future__ import annotations
 
+from ..record import register_table
 from ..registry import lookup
 from .attractors import AttractorProbe
 from .base import Probe, ProbeContext, ProbeOptions, parse_options
@@ -17,11 +19,21 @@ PROBES: dict[str, type[Probe]] = {
 }
 
 
+def register_tables(cls: type[Probe]) -> None:
+    for table, schema in cls.schemas.items():
+        register_table(table, schema)
+
+
 def build_probe(spec: str) -> Probe:
     """``name`` or ``name:key=value:...`` -> a configured probe."""
     name, _, options = spec.partition(":")
     cls = lookup(PROBES, "probe", name)
+    register_tables(cls)
     return cls(parse_options(cls.Options, options, name))
+
+
+for _cls in PROBES.values():
+    register_tables(_cls)
 
 
 __all__ = ["PROBES", "Probe", "ProbeContext", "ProbeOptions", "build_probe"]

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
+import pyarrow as pa
 import torch
 from torch import Tensor
 
@@ -43,10 +44,15 @@ class ProbeOptions:
 
 
 class Probe:
-    """Base class: subclasses set ``name``, ``tables``, ``Options`` and implement ``__call__``."""
+    """Base class: subclasses set ``name``, ``tables``, ``Options`` and implement ``__call__``.
+
+    A probe that writes a table of its own declares it in ``schemas`` ({table: ``trainers.record.table_schema(
+    col(...), ...)``}); the registry adds it to ``trainers.record.SCHEMAS``, so the probe is one file plus
+    its registry line (docs/extending.md)."""
 
     name: ClassVar[str]
     tables: ClassVar[tuple[str, ...]]
+    schemas: ClassVar[dict[str, pa.Schema]] = {}  # tables this probe adds (those already in SCHEMAS need none)
     Options: ClassVar[type[ProbeOptions]] = ProbeOptions
 
     def __init__(self, options: ProbeOptions):

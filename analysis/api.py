@@ -1,0 +1,106 @@
+"""The notebook API: pandas (or Arrow) frames straight from a results location. docs/api.md shows it at work.
+
+Every helper takes a *source*: a results location (a path or a pyarrow URI such as ``s3://bucket/results``,
+opened with ``connect``) or a connection ``connect`` returned. Opening lists every file under the location, so
+pass one connection to many queries. Values go into the SQL as DuckDB parameters (``?`` or ``$name``), never
+by string formatting; table and column names are checked against the views and quoted.
+
+    >>> import analysis
+    >>> con = analysis.connect("results")
+    >>> analysis.trials(con, sweep="curse-of-memory", stage="seed")            # a pandas DataFrame
+    >>> analysis.frame(con, "SELECT cell, avg(final_loss) AS loss FROM trials WHERE nu = ? GROUP BY cell", [0.99])
+    >>> analysis.curve(con, trial_id, "norm", table="grad_norms", by="group")   # step, group, norm
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Union
+
+import duckdb
+import pyarrow as pa
+
+from analysis.db import AnalysisError, _ident, connect, run_arrow
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Source = Union[str, "os.PathLike[str]", duckdb.DuckDBPyConnection]
+
+SWEEP_SQL = """
+SELECT sweep_id FROM trials WHERE sweep_id = $s OR sweep = $s
+GROUP BY sweep_id ORDER BY bool_or(sweep_id = $s) DESC, min(started_at) DESC NULLS LAST, sweep_id DESC LIMIT 1
+"""
+TRIALS_SQL = """
+SELECT * FROM trials WHERE ($sweep IS NULL OR sweep_id = $sweep) AND ($stage IS NULL OR stage = $stage)
+ORDER BY sweep_id, trial_id
+"""
+
+
+def open_source(source: Source) -> duckdb.DuckDBPyConnection:
+    """``source`` itself if it is a connection, else ``connect(source)``."""
+    if isinstance(source, duckdb.DuckDBPyConnection):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        return connect(os.fspath(source))
+    raise TypeError(f"source must be a results location or a connection from analysis.connect, not "
+                    f"{type(source).__name__}")
+
+
+def frame(source: Source, sql: str, params: list | dict | None = None, *,
+          arrow: bool = False) -> "pd.DataFrame | pa.Table":
+    """The result of ``sql`` over the views, as a pandas DataFrame (or a pyarrow Table with ``arrow=True``).
+
+    ``params`` fill the placeholders: a list for ``?``, a dict for ``$name``.
+
+    >>> frame("results", "SELECT step, loss FROM steps WHERE trial_id = ? ORDER BY step", [tid])
+    """
+    tbl = run_arrow(open_source(source), sql, params)
+    return tbl if arrow else tbl.to_pandas()
+
+
+def sweep_id(source: Source, sweep: str) -> str:
+    """The id of sweep ``sweep``: itself if it is an id, else the id of the latest sweep of that name (by its
+    trials' start); AnalysisError naming the sweeps there are when none matches."""
+    con = open_source(source)
+    found = run_arrow(con, SWEEP_SQL, {"s": sweep}).column("sweep_id").to_pylist()
+    if found:
+        return found[0]
+    have = run_arrow(con, "SELECT DISTINCT sweep_id, sweep FROM trials ORDER BY sweep_id").to_pylist()
+    listing = ", ".join(f"{r['sweep_id']} ({r['sweep']})" for r in have) or "none"
+    raise AnalysisError(f"no sweep with id or name {sweep!r}; available: {listing}")
+
+
+def trials(source: Source, sweep: str | None = None, stage: str | None = None, *,
+           arrow: bool = False) -> "pd.DataFrame | pa.Table":
+    """The ``trials`` rows, all columns (docs/schemas.md), of one sweep (an id, or a name: its latest sweep)
+    or of all, optionally of one stage (``lr_search``, ``seed``, ``analysis``); ordered by sweep and trial.
+
+    >>> trials("results", "exploding-gradients", stage="seed")[["seq_len", "clip", "solved_step"]]
+    """
+    con = open_source(source)
+    sid = sweep_id(con, sweep) if sweep is not None else None
+    return frame(con, TRIALS_SQL, {"sweep": sid, "stage": stage}, arrow=arrow)
+
+
+def curve(source: Source, trial_id: str, column: str = "loss", table: str = "steps", by: str | None = None, *,
+          arrow: bool = False) -> "pd.DataFrame | pa.Table":
+    """One trial's ``column`` over its steps: columns ``step``, ``by`` (when given: one curve per value, e.g.
+    the parameter group of ``grad_norms``) and ``column``, ordered by ``by`` then step. Any table with a
+    ``step`` column works (``steps``, ``grad_norms``, ``hessian``, ``lattice``, a probe's own table).
+
+    >>> curve("results", tid)                                          # the training loss
+    >>> curve("results", tid, "norm", table="grad_norms", by="group")  # per-group gradient norms
+    """
+    con = open_source(source)
+    views = run_arrow(con, "SELECT DISTINCT table_name FROM information_schema.columns "
+                           "WHERE column_name = 'step' ORDER BY 1").column(0).to_pylist()
+    if table not in views:
+        raise AnalysisError(f"unknown table {table!r} for a curve; valid: {', '.join(views)}")
+    columns = con.table(table).columns
+    for name in (column, by):
+        if name is not None and name not in columns:
+            raise AnalysisError(f"table {table!r} has no column {name!r}; valid: {', '.join(columns)}")
+    keys = [_ident(by)] if by else []
+    sql = (f"SELECT {', '.join(['step', *keys, _ident(column)])} FROM {_ident(table)} WHERE trial_id = ? "
+           f"ORDER BY {', '.join([*keys, 'step'])}")
+    return frame(con, sql, [trial_id], arrow=arrow)
