@@ -24,7 +24,7 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from trainers.config import TrialConfig
-from trainers.bundle import bundle_supported, run_bundle
+from trainers.bundle import run_bundle
 from trainers.record import canonical_location, open_location, sweep_rows
 from trainers.train import FINAL, run_trial
 
@@ -263,7 +263,7 @@ def stage_configs(stage: str, spec: SweepSpec, sweep_id: str, results: str, meta
             key = spec.group_key(g)
             seeds = [trial_config(spec, sweep_id, results, g, stage="seed", seed=s, lr=lrs[key],
                                   trial_id=f"{key}-s{s}") for s in range(spec.seeds)]
-            if spec.bundle_seeds and len(seeds) > 1 and bundle_supported(g["cell"]):
+            if spec.bundles(g["cell"]):
                 out.append({"trial_id": f"{key}-seeds", "members": seeds})  # one Ray trial: trainers.bundle
             else:
                 out.extend(seeds)
