@@ -20,10 +20,10 @@ def report(results: str, target: str, out: str | None = None) -> list[str]:
     (default ``<results>/<sweep_id>/report/``, local results only) and an index.md; return all paths."""
     sweep = resolve_sweep(results, target)
     sid, name = sweep["sweep_id"], sweep.get("name")
-    draw = FIGURES.get(name)
+    draw = FIGURES.get(name) or FIGURES.get(sweep.get("base"))  # a spec file's sweep: its base's figures
     if draw is None:
-        raise AnalysisError(f"no figures for sweep {sid} (name {name!r}); sweeps with figures: "
-                            f"{', '.join(sorted(FIGURES))}")
+        raise AnalysisError(f"no figures for sweep {sid} (name {name!r}, base {sweep.get('base')!r}); sweeps with "
+                            f"figures: {', '.join(sorted(FIGURES))}")
     if out is None:
         fs, root = open_location(results)
         if fs.type_name != "local":
