@@ -21,11 +21,15 @@ import dataclasses
 import difflib
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib
 
 from .spec import AXES, SCALES, Resources, SpecError, SweepSpec, apply_overrides, coerce
 from .sweeps import SWEEPS, resolve
@@ -163,20 +167,23 @@ def _parse(path: str, text: str, fmt: str) -> tuple[dict, _Doc]:
 
 
 def _unknown(doc: _Doc, keys: tuple, valid, elsewhere: dict | None = None) -> SpecFileError:
+    """An unknown key's error: where it belongs when ``elsewhere`` (key -> hint) knows, else the nearest valid
+    name and all of them."""
     key = str(keys[-1])
     if elsewhere and key in elsewhere:
-        return doc.error(keys, f"unknown key here; {key} belongs in [{elsewhere[key]}]")
+        return doc.error(keys, f"unknown key here; {elsewhere[key]}")
     near = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
     hint = f"did you mean {near[0]}? " if near else ""
     where = f"[{keys[0]}]" if len(keys) > 1 else "the top level"
     return doc.error(keys, f"unknown key {key!r} in {where}; {hint}valid: {', '.join(valid)}")
 
 
-def _section_of(key: str) -> str | None:
-    for section, keys in (("grid", GRID), ("train", TRAIN), ("lr_search", LR_SEARCH), ("resources", RESOURCES)):
-        if key in keys:
-            return section
-    return "the top level" if key in TOP else None
+def _belongs(*groups: tuple[str, tuple]) -> dict[str, str]:
+    """key -> "KEY belongs in [SECTION]" for the keys of the given (section, keys) groups."""
+    hints = {k: f"{k} belongs in [{section}]" for section, keys in groups for k in keys}
+    hints.update({v: f"{v} belongs in [lr_search], as {k}" for k, v in LR_SEARCH.items()}, probes="probes belong "
+                 "in [probes], as NAME = true | {option = value}")
+    return hints
 
 
 def _probe_entry(doc: _Doc, name: str, value) -> str | None:
@@ -211,9 +218,11 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
     data, doc = _parse(path, text, fmt)
     if not isinstance(data, dict):
         raise doc.error((), f"expected a table of keys at the top, not {type(data).__name__}")
+    data = {k: {} if k in SECTIONS and v is None else v for k, v in data.items()}  # YAML's empty `probes:`
     for key, value in data.items():
         if key not in TOP + SECTIONS:
-            raise _unknown(doc, (key,), TOP + SECTIONS, {k: _section_of(k) for k in (*GRID, *TRAIN, *RESOURCES)})
+            raise _unknown(doc, (key,), TOP + SECTIONS, _belongs(("grid", GRID), ("train", TRAIN),
+                                                                 ("resources", RESOURCES)))
         if key in SECTIONS and not isinstance(value, dict):
             raise doc.error((key,), f"{value!r} is not valid; valid: a table [{key}] of keys")
 
@@ -246,18 +255,17 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
 
     for key, value in data.get("grid", {}).items():
         if key not in GRID:
-            raise _unknown(doc, ("grid", key), GRID, {k: _section_of(k) for k in (*TRAIN, *RESOURCES)})
+            raise _unknown(doc, ("grid", key), GRID, _belongs(("train", TRAIN), ("resources", RESOURCES)))
         put(key, ("grid", key), value)
     for key, value in data.get("train", {}).items():
         if key not in TRAIN:
-            elsewhere = {k: _section_of(k) for k in (*GRID, *RESOURCES)}
-            elsewhere.update({v: "lr_search (as " + k + ")" for k, v in LR_SEARCH.items()}, probes="probes")
-            raise _unknown(doc, ("train", key), TRAIN, elsewhere)
+            raise _unknown(doc, ("train", key), TRAIN, _belongs(("grid", GRID), ("resources", RESOURCES)))
         put(key, ("train", key), value)
     search = data.get("lr_search")
     for key, value in (search or {}).items():
         if key not in LR_SEARCH:
-            raise _unknown(doc, ("lr_search", key), tuple(LR_SEARCH))
+            raise _unknown(doc, ("lr_search", key), tuple(LR_SEARCH),
+                           {v: f"here it is {k}" for k, v in LR_SEARCH.items()})
         if key == "ranges":
             if not isinstance(value, dict):
                 raise doc.error(("lr_search", key), f"{value!r} is not valid; valid: a table cell = [low, high]")
@@ -289,7 +297,7 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
     res: dict = {}
     for key, value in data.get("resources", {}).items():
         if key not in RESOURCES:
-            raise _unknown(doc, ("resources", key), RESOURCES)
+            raise _unknown(doc, ("resources", key), RESOURCES, _belongs(("grid", GRID), ("train", TRAIN)))
         try:
             res[key] = coerce(key, value, Resources)
         except SpecError as e:
