@@ -123,7 +123,7 @@ def _listing(registry: dict) -> None:
 
 @app.command()
 def cells():
-    """List the cells, one line each: the names for --set cells=... and a spec file's [grid] cells.
+    """List the cells, one line each: the names for --set cells=... and a spec file's grid.cells.
 
     Example: sweep cells
     """
@@ -134,7 +134,7 @@ def cells():
 
 @app.command()
 def tasks():
-    """List the tasks, one line each: the names for --set tasks=... and a spec file's [grid] tasks.
+    """List the tasks, one line each: the names for --set tasks=... and a spec file's grid.tasks.
 
     Example: sweep tasks
     """
@@ -145,7 +145,7 @@ def tasks():
 
 @app.command()
 def probes():
-    """List the probes, one line each: the names for --set probes=NAME[:key=value...] and a spec file's [probes].
+    """List the probes, one line each: the names for --set probes=NAME[:key=value...] and a spec file's probes section.
 
     Example: sweep probes
     """

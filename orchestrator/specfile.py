@@ -225,6 +225,32 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
                                                                  ("resources", RESOURCES)))
         if key in SECTIONS and not isinstance(value, dict):
             raise doc.error((key,), f"{value!r} is not valid; valid: a table [{key}] of keys")
+    base, file_scale, name = _top(doc, data, path)
+    fields = _Fields(doc)
+    fields.read(data)
+    resources = _resources(doc, data.get("resources", {}))
+
+    scale = scale or file_scale or "quick"
+    if base is None:
+        missing = [f for f in REQUIRED if f not in fields.changes]
+        if missing:
+            raise doc.error((), f"missing {', '.join(f'grid.{f}' for f in missing)}: a spec without base = NAME "
+                            f"must give them (or start from a named sweep: base = {' | '.join(sorted(SWEEPS))})")
+        spec = SweepSpec(name=name, scale=scale, **fields.changes)
+    else:
+        spec = dataclasses.replace(resolve(base, scale), name=name, **fields.changes)
+    spec = apply_overrides(spec, sets or [])
+    for item in sets or []:
+        fields.origin.pop(item.partition("=")[0].strip(), None)  # --set's own errors carry no file line
+    try:
+        spec = spec.validate()
+    except SpecError as e:
+        raise fields.located(e, data) from None
+    return Target(spec, resources, base, {"path": str(path), "format": fmt, "text": text})
+
+
+def _top(doc: _Doc, data: dict, path: str) -> tuple[str | None, str | None, str]:
+    """The top-level keys: base, scale and name (default: the file's stem)."""
 
     def top(key: str, valid: tuple | None) -> str | None:
         value = data.get(key)
@@ -234,68 +260,92 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
             raise doc.error((key,), f"{value!r} is not valid; valid: {', '.join(valid) if valid else 'a string'}")
         return value
 
-    base = top("base", tuple(sorted(SWEEPS)))
-    file_scale = top("scale", SCALES)
+    base, scale = top("base", tuple(sorted(SWEEPS))), top("scale", SCALES)
     name = top("name", None) or Path(path).stem
     if not NAME_RE.fullmatch(name):
         raise doc.error(("name",) if "name" in data else (), f"{name!r} is not a valid sweep name; valid: letters, "
                         "digits, '_', '.', '-' (it names the results folder)")
+    return base, scale, name
 
-    changes: dict = {}
-    origin: dict[str, tuple] = {}  # field -> the key path it came from
-    entries: dict[tuple, tuple] = {}  # (field, entry) -> (key path, the value as written), for fields built
-    #                                   from tables (lr_ranges, probes)
 
-    def put(field: str, keys: tuple, value) -> None:
+class _Fields:
+    """The SweepSpec fields a file sets, typed, and where each came from (for errors found later)."""
+
+    def __init__(self, doc: _Doc):
+        self.doc = doc
+        self.changes: dict = {}  # field -> typed value
+        self.origin: dict[str, tuple] = {}  # field -> the key path it came from
+        self.entries: dict[tuple, tuple] = {}  # (field, entry) -> (key path, the value as written), for fields
+        #                                         built from tables (lr_ranges, probes)
+
+    def put(self, field: str, keys: tuple, value) -> None:
         try:
-            changes[field] = coerce(field, value)
+            self.changes[field] = coerce(field, value)
         except SpecError as e:
-            raise doc.error(keys, f"{value!r} is not valid; expected {e.valid}") from None
-        origin[field] = keys
+            raise self.doc.error(keys, f"{value!r} is not valid; expected {e.valid}") from None
+        self.origin[field] = keys
 
-    for key, value in data.get("grid", {}).items():
-        if key not in GRID:
-            raise _unknown(doc, ("grid", key), GRID, _belongs(("train", TRAIN), ("resources", RESOURCES)))
-        put(key, ("grid", key), value)
-    for key, value in data.get("train", {}).items():
-        if key not in TRAIN:
-            raise _unknown(doc, ("train", key), TRAIN, _belongs(("grid", GRID), ("resources", RESOURCES)))
-        put(key, ("train", key), value)
-    search = data.get("lr_search")
-    for key, value in (search or {}).items():
-        if key not in LR_SEARCH:
-            raise _unknown(doc, ("lr_search", key), tuple(LR_SEARCH),
-                           {v: f"here it is {k}" for k, v in LR_SEARCH.items()})
-        if key == "ranges":
-            if not isinstance(value, dict):
-                raise doc.error(("lr_search", key), f"{value!r} is not valid; valid: a table cell = [low, high]")
-            items = []
-            for cell, rng in value.items():
-                if not (isinstance(rng, list) and len(rng) == 2 and all(
-                        isinstance(x, (int, float)) and not isinstance(x, bool) for x in rng)):
-                    raise doc.error(("lr_search", key, cell), f"{rng!r} is not valid; valid: [low, high] numbers")
-                items.append(f"{cell}:{rng[0]:g}:{rng[1]:g}")
-                entries[("lr_ranges", items[-1])] = (("lr_search", key, cell), rng)
-            put("lr_ranges", ("lr_search", key), items)
-        else:
-            put(LR_SEARCH[key], ("lr_search", key), value)
-    if "probes" in data:
-        probes = []
-        for pname, value in data["probes"].items():
-            entry = _probe_entry(doc, str(pname), value)
-            if entry is not None:
-                probes.append(entry)
-                entries[("probes", entry)] = (("probes", pname), value)
-        put("probes", ("probes",), probes)
-    if "lr" in data.get("train", {}):
-        if (search or {}).get("trials", 0):
-            raise doc.error(("train", "lr"), f"{data['train']['lr']!r} is a fixed rate, but [lr_search] asks for "
-                            f"trials = {search['trials']} (line {doc.line(('lr_search', 'trials'))}); keep one")
-        if "lr_search_trials" not in changes:
-            changes["lr_search_trials"] = 0
+    def read(self, data: dict) -> None:
+        doc = self.doc
+        for key, value in data.get("grid", {}).items():
+            if key not in GRID:
+                raise _unknown(doc, ("grid", key), GRID, _belongs(("train", TRAIN), ("resources", RESOURCES)))
+            self.put(key, ("grid", key), value)
+        for key, value in data.get("train", {}).items():
+            if key not in TRAIN:
+                raise _unknown(doc, ("train", key), TRAIN, _belongs(("grid", GRID), ("resources", RESOURCES)))
+            self.put(key, ("train", key), value)
+        search = data.get("lr_search", {})
+        for key, value in search.items():
+            if key not in LR_SEARCH:
+                raise _unknown(doc, ("lr_search", key), tuple(LR_SEARCH),
+                               {v: f"here it is {k}" for k, v in LR_SEARCH.items()})
+            if key == "ranges":
+                self.lr_ranges(value)
+            else:
+                self.put(LR_SEARCH[key], ("lr_search", key), value)
+        if "probes" in data:
+            probes = []
+            for name, value in data["probes"].items():
+                entry = _probe_entry(doc, str(name), value)
+                if entry is not None:
+                    probes.append(entry)
+                    self.entries[("probes", entry)] = (("probes", name), value)
+            self.put("probes", ("probes",), probes)
+        if "lr" in data.get("train", {}):  # a fixed rate: no search
+            if search.get("trials", 0):
+                raise doc.error(("train", "lr"), f"{data['train']['lr']!r} is a fixed rate, but [lr_search] asks "
+                                f"for trials = {search['trials']} (line {doc.line(('lr_search', 'trials'))}); keep one")
+            self.changes.setdefault("lr_search_trials", 0)
 
+    def lr_ranges(self, value) -> None:
+        keys = ("lr_search", "ranges")
+        if not isinstance(value, dict):
+            raise self.doc.error(keys, f"{value!r} is not valid; valid: a table cell = [low, high]")
+        items = []
+        for cell, rng in value.items():
+            if not (isinstance(rng, list) and len(rng) == 2 and all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in rng)):
+                raise self.doc.error(keys + (cell,), f"{rng!r} is not valid; valid: [low, high] numbers")
+            items.append(f"{cell}:{float(rng[0])!r}:{float(rng[1])!r}")
+            self.entries[("lr_ranges", items[-1])] = (keys + (cell,), rng)
+        self.put("lr_ranges", keys, items)
+
+    def located(self, e: SpecError, data: dict) -> SpecError:
+        """``validate``'s error, with the file, line and key where the bad field came from the file."""
+        if e.field not in self.origin:
+            return e
+        keys, value = self.entries.get((e.field, e.value)) or (self.origin[e.field], e.value)
+        listed = data.get(keys[0], {}).get(keys[-1]) if len(keys) == 2 else None
+        if isinstance(listed, list) and e.value in listed:
+            keys = keys + (listed.index(e.value),)  # YAML knows each item's line
+        message = e.valid if e.field == "probes" else f"{value!r} is not valid; valid: {e.valid}"
+        return self.doc.error(keys, message)
+
+
+def _resources(doc: _Doc, section: dict) -> Resources:
     res: dict = {}
-    for key, value in data.get("resources", {}).items():
+    for key, value in section.items():
         if key not in RESOURCES:
             raise _unknown(doc, ("resources", key), RESOURCES, _belongs(("grid", GRID), ("train", TRAIN)))
         try:
@@ -303,31 +353,6 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
         except SpecError as e:
             raise doc.error(("resources", key), f"{value!r} is not valid; expected {e.valid}") from None
     try:
-        resources = Resources(**res).validate()
+        return Resources(**res).validate()
     except SpecError as e:
         raise doc.error(("resources", e.field), f"{e.value!r} is not valid; valid: {e.valid}") from None
-
-    scale = scale or file_scale or "quick"
-    if base is None:
-        missing = [f for f in REQUIRED if f not in changes]
-        if missing:
-            raise doc.error((), f"missing {', '.join(f'grid.{f}' for f in missing)}: a spec without base = NAME "
-                            f"must give them (or start from a named sweep: base = {' | '.join(sorted(SWEEPS))})")
-        spec = SweepSpec(name=name, scale=scale, **changes)
-    else:
-        spec = dataclasses.replace(resolve(base, scale), name=name, **changes)
-    spec = apply_overrides(spec, sets or [])
-    for item in sets or []:
-        origin.pop(item.partition("=")[0].strip(), None)  # --set's own errors carry no file line
-    try:
-        spec = spec.validate()
-    except SpecError as e:
-        if e.field not in origin:
-            raise
-        keys, value = entries.get((e.field, e.value)) or (origin[e.field], e.value)
-        listed = data.get(keys[0], {}).get(keys[-1]) if len(keys) == 2 else None
-        if isinstance(listed, list) and e.value in listed:
-            keys = keys + (listed.index(e.value),)  # YAML knows each item's line
-        message = e.valid if e.field == "probes" else f"{value!r} is not valid; valid: {e.valid}"
-        raise doc.error(keys, message) from None
-    return Target(spec, resources, base, {"path": str(path), "format": fmt, "text": text})
