@@ -4,7 +4,8 @@ The rates live in ``orchestrator/step_rates.json``, written by ``bench/project.p
 ``trainers.train.run_trial``, a few steps per shape, one torch thread, solo: no seed bundle). A group whose shape
 (task, cell, depth, seq_len, layer_norm, hidden, batch) was measured uses its rate; any other shape takes the
 nearest measured shape of the same cell (same task first, nearest in work), scaled linearly in the work
-``depth x T x batch x hidden^2``; a cell never measured takes the nearest shape of any cell, and says so.
+``depth x T x batch x hidden^2`` but never below the cell's fastest measured step (a step's fixed costs do not
+shrink); a cell never measured takes the nearest shape of any cell, and says so.
 
 A sweep's cost is the sum over its training trials (search trials, then seed trials) of steps x seconds per step
 plus the trial's measured fixed part ``start_s`` (build, data, the final evaluation); trials with ``steps = 0``
@@ -74,7 +75,8 @@ def rate_for(rates: list[dict], shape: dict, per: str, device: str = "cpu") -> t
         raise ValueError(f"no measured {device} rates per {per} in {RATES_FILE.name}")
     w = work(shape)
     best = min(pool, key=lambda r: (r["task"] != shape["task"], "start_s" not in r, abs(math.log(work(r) / w))))
-    return best["seconds"] * w / work(best), best.get("start_s"), "scaled" if cell else "other cell"
+    floor = min(r["seconds"] for r in pool)  # a step's fixed costs do not scale down: never below the fastest
+    return max(best["seconds"] * w / work(best), floor), best.get("start_s"), "scaled" if cell else "other cell"
 
 
 def trials_of(spec: SweepSpec) -> list[tuple[str, dict, int]]:
