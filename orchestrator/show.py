@@ -87,10 +87,10 @@ def show(target: Target, resources: Resources, rates: dict | None = None) -> str
     if e.no_start:
         how += f"; {e.no_start} groups without a measured per-trial start (steps only)"
     latest = runs[-1] if runs else {}
-    lines.append(f"  an estimate from orchestrator/{RATES_FILE.name} (solo CPU step rates, 1 thread, by bench/project.py "
-                 f"--write; latest run {latest.get('at', '?')} at load {latest.get('load', '?')}): {how}; other shapes "
-                 "scale linearly in depth x T x batch x hidden^2")
-    lines.append("  not counted: Ray's start and per-trial bookkeeping, probes, analysis trials, early stops; seed "
-                 "bundles run 2.2-2.6x faster on CPU than these solo rates"
+    lines.append(f"  an estimate from orchestrator/{RATES_FILE.name} (median solo CPU step times, 1 thread, by "
+                 f"bench/project.py --write; latest run {latest.get('at', '?')} at load {latest.get('load', '?')}): "
+                 f"{how}; other shapes scale linearly in depth x T x batch x hidden^2")
+    lines.append("  not counted: Ray's start and per-trial bookkeeping, probes, analysis trials, early stops, other "
+                 "load on the machine; seed bundles run 2.2-2.6x faster on CPU than these solo rates"
                  + ("; GPUs (the rates are CPU rates)" if resources.gpus_per_trial else ""))
     return "\n".join(lines)

@@ -251,3 +251,17 @@ def test_readme_example_launches_at_smoke_scale(ray_session, tmp_path):
     r = runner.invoke(app, ["report", "my-memory-sweep", "--results", str(results)])
     assert r.exit_code == 0, r.output  # the base's figures draw a file sweep's results
     assert any(p.endswith("index.md") for p in r.output.split())
+
+
+def test_write_rates_merges_by_shape(tmp_path):
+    path = tmp_path / "rates.json"
+    a = dict(task="sine", cell="lstm", depth=1, seq_len=50, layer_norm=False, hidden=8, batch=4, per="step",
+             device="cpu", seconds=0.5)
+    b = dict(a, cell="ornn", seconds=0.25)
+    cost.write_rates([a, b], {"by": "first"}, path)
+    cost.write_rates([dict(a, seconds=0.125, start_s=2.0)], {"by": "second", "load": 1.0}, path)
+    data = cost.read_rates(path)
+    assert [m["by"] for m in data["measured"]] == ["first", "second"]
+    assert sorted((r["cell"], r["seconds"], r.get("start_s")) for r in data["rates"]) == [
+        ("lstm", 0.125, 2.0), ("ornn", 0.25, None)]  # the same shape replaced, the other kept
+    assert cost.rate_for(data["rates"], {k: a[k] for k in cost.SHAPE}, "step") == (0.125, 2.0, "measured")
