@@ -45,10 +45,12 @@ def report(results: str, target: str, out: str | None = None) -> Report:
         out = os.path.join(root, sid, "report")
     os.makedirs(out, exist_ok=True)
     con = connect(results)
-    draw, note, paths = FIGURES.get(name), None, []
+    draw = FIGURES.get(name) or FIGURES.get(sweep.get("base"))  # a spec file's sweep: its base's figures
+    note, paths = None, []
     try:
         if draw is None:
-            raise AnalysisError(f"no figures for sweep {sid} (name {name!r}); sweeps with figures: "
+            base = f", base {sweep['base']!r}" if sweep.get("base") else ""
+            raise AnalysisError(f"no figures for sweep {sid} (name {name!r}{base}); sweeps with figures: "
                                 f"{', '.join(sorted(FIGURES))}")
         paths = draw(con, sweep, out)
     except AnalysisError as e:

@@ -1,6 +1,7 @@
 """`sweep`: the command-line face of the library. Each command's docstring is its help text."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from typing import List, Optional
@@ -36,31 +37,50 @@ def user_errors(fn):
     return wrapper
 
 
+ScaleOpt = typer.Option(None, help="smoke | quick | paper; default quick, or a spec file's own scale.")
+CpusOpt = typer.Option(None, help="CPUs reserved per trial (also torch's thread count); default 1, or the file's.")
+GpusOpt = typer.Option(None, help="GPUs per trial; fractions share a GPU (e.g. 0.25); default 0, or the file's.")
+ConcurrentOpt = typer.Option(None, help="At most this many trials at once (default: as many as fit).")
+SeedsOpt = typer.Option(None, help="Seeds per (cell, depth, nu0); shortcut for --set seeds=N.")
+SetOpt = typer.Option([], "--set", help="Override a spec field: key=value (repeatable); wins over a spec file.")
+TargetArg = typer.Argument(..., help="A named sweep (e.g. curse-of-memory) or a spec file (.toml, .yaml, .yml).")
+
+
+def _target(name: str, scale: str | None, seeds: int | None, sets: list[str], **flags):
+    """The resolved named sweep or spec file, and its resources: the flags given, else the file's."""
+    from .specfile import load_target
+
+    target = load_target(name, scale, list(sets) + ([f"seeds={seeds}"] if seeds is not None else []))
+    given = {k: v for k, v in flags.items() if v is not None}
+    return target, dataclasses.replace(target.resources, **given).validate()
+
+
 @app.command()
 @user_errors
 def launch(
-    name: str = typer.Argument(..., help="A named sweep, e.g. curse-of-memory."),
-    scale: str = typer.Option("quick", help="smoke | quick | paper."),
+    name: str = TargetArg,
+    scale: Optional[str] = ScaleOpt,
     results: Optional[str] = ResultsOpt,
     address: Optional[str] = typer.Option(None, help="Ray cluster address (e.g. auto); default: a local Ray."),
-    cpus_per_trial: float = typer.Option(1.0, help="CPUs reserved per trial (also torch's thread count)."),
-    gpus_per_trial: float = typer.Option(0.0, help="GPUs per trial; fractions share a GPU (e.g. 0.25)."),
-    max_concurrent: Optional[int] = typer.Option(None, help="At most this many trials at once."),
-    seeds: Optional[int] = typer.Option(None, help="Seeds per (cell, depth, nu0); shortcut for --set seeds=N."),
-    set_: List[str] = typer.Option([], "--set", help="Override a spec field: key=value (repeatable)."),
+    cpus_per_trial: Optional[float] = CpusOpt,
+    gpus_per_trial: Optional[float] = GpusOpt,
+    max_concurrent: Optional[int] = ConcurrentOpt,
+    seeds: Optional[int] = SeedsOpt,
+    set_: List[str] = SetOpt,
 ):
     """Launch a sweep: every (cell, depth, nu0) gets an Optuna-chosen learning rate, then every seed runs.
+    NAME is a named sweep or your own spec file (README: "Your own sweep"), validated before anything runs.
 
     Example: sweep launch curse-of-memory --scale smoke --set cells=rnn,lru --set nus=0.9,0.99
     """
-    from .sweeps import resolve
     from .tune import launch as run
 
-    sets = list(set_) + ([f"seeds={seeds}"] if seeds is not None else [])
-    spec = resolve(name, scale, sets)
+    target, res = _target(name, scale, seeds, set_, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                          max_concurrent=max_concurrent)
     loc = results_location(results)
-    sweep_id = run(spec, loc, address=address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-                   max_concurrent=max_concurrent)
+    extra = {"base": target.base, **({"spec_file": target.source} if target.source else {})}
+    sweep_id = run(target.spec, loc, address=address, cpus_per_trial=res.cpus_per_trial,
+                   gpus_per_trial=res.gpus_per_trial, max_concurrent=res.max_concurrent, extra=extra)
     base, _, options = loc.partition("?")
     typer.echo(f"results: {base.rstrip('/')}/{sweep_id}" + (f"?{options}" if options else ""))
     typer.echo("try:")
@@ -68,6 +88,81 @@ def launch(
                f"WHERE sweep_id = '{sweep_id}' AND stage = 'seed' GROUP BY ALL ORDER BY ALL\""
                + (f" --results {loc}" if results else ""))
     typer.echo(f"  sweep report {sweep_id}" + (f" --results {loc}" if results else ""))
+
+
+@app.command()
+@user_errors
+def show(
+    name: str = TargetArg,
+    scale: Optional[str] = ScaleOpt,
+    cpus_per_trial: Optional[float] = CpusOpt,
+    gpus_per_trial: Optional[float] = GpusOpt,
+    max_concurrent: Optional[int] = ConcurrentOpt,
+    seeds: Optional[int] = SeedsOpt,
+    set_: List[str] = SetOpt,
+):
+    """Show a sweep before running it: its resolved grid, trial counts per stage and an estimated cost on this
+    machine's cores, from the measured step rates in orchestrator/step_rates.json. Runs nothing.
+
+    Example: sweep show examples/my_sweep.toml --set steps=2000
+    """
+    from .show import show as text
+
+    target, res = _target(name, scale, seeds, set_, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                          max_concurrent=max_concurrent)
+    typer.echo(text(target, res))
+
+
+def _listing(registry: dict) -> None:
+    from trainers.registry import summary
+
+    width = max(map(len, registry))
+    for name in sorted(registry):
+        typer.echo(f"{name:<{width}}  {summary(registry[name])}")
+
+
+@app.command()
+def cells():
+    """List the cells, one line each: the names for --set cells=... and a spec file's grid.cells.
+
+    Example: sweep cells
+    """
+    from trainers.cells import CELLS
+
+    _listing(CELLS)
+
+
+@app.command()
+def tasks():
+    """List the tasks, one line each: the names for --set tasks=... and a spec file's grid.tasks.
+
+    Example: sweep tasks
+    """
+    from trainers.tasks import TASKS
+
+    _listing(TASKS)
+
+
+@app.command()
+def probes():
+    """List the probes, one line each: the names for --set probes=NAME[:key=value...] and a spec file's probes section.
+
+    Example: sweep probes
+    """
+    from trainers.probes import PROBES
+
+    _listing(PROBES)
+
+
+@app.command()
+def analyses():
+    """List the analyses, one line each: the names for --set analyses=NAME[:cell] (trials of stage analysis).
+
+    Example: sweep analyses
+    """
+    from trainers.analyses import ANALYSES
+
+    _listing(ANALYSES)
 
 
 @app.command()

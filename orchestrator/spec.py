@@ -13,6 +13,7 @@ import typing
 from dataclasses import dataclass
 
 from trainers.analyses import ANALYSES
+from trainers.bundle import bundle_supported
 from trainers.cells import CELLS
 from trainers.cells.spec import INITS
 from trainers.probes import build_probe
@@ -30,7 +31,12 @@ class UserError(ValueError):
 
 
 class SpecError(UserError):
-    """A bad sweep name, scale, override or field value."""
+    """A bad sweep name, scale, override or field value. ``field``, ``value`` and ``valid`` say which field,
+    which value and what would be valid, where one field is at fault (a spec file adds its file and line)."""
+
+    def __init__(self, message: str, *, field: str | None = None, value=None, valid: str | None = None):
+        super().__init__(message)
+        self.field, self.value, self.valid = field, value, valid
 
 
 @dataclass(frozen=True)
@@ -104,9 +110,13 @@ class SweepSpec:
     def nu_max(self, nu: float) -> float:
         return 1.0 - self.nu_max_frac * (1.0 - nu) if self.nu_max_frac else 1.0
 
+    def bundles(self, cell: str) -> bool:
+        """Whether a group of ``cell`` trains its seeds as one bundle, one Ray trial (trainers.bundle)."""
+        return self.bundle_seeds and self.seeds > 1 and bundle_supported(cell)
+
     def validate(self) -> "SweepSpec":
         def bad(field, value, valid):
-            raise SpecError(f"invalid {field}={value!r}; valid: {valid}")
+            raise SpecError(f"invalid {field}={value!r}; valid: {valid}", field=field, value=value, valid=valid)
 
         if self.scale not in SCALES:
             bad("scale", self.scale, ", ".join(SCALES))
@@ -115,10 +125,12 @@ class SweepSpec:
                 bad(f"{axis}s", "", "one or more values")
         for t in self.tasks:
             if t not in TASKS:
-                raise SpecError(f"unknown task {t!r}; valid: {', '.join(sorted(TASKS))}")
+                raise SpecError(f"unknown task {t!r}; valid: {', '.join(sorted(TASKS))}", field="tasks", value=t,
+                                valid=", ".join(sorted(TASKS)))
         for c in self.cells:
             if c not in CELLS:
-                raise SpecError(f"unknown cell {c!r}; valid: {', '.join(sorted(CELLS))}")
+                raise SpecError(f"unknown cell {c!r}; valid: {', '.join(sorted(CELLS))}", field="cells", value=c,
+                                valid=", ".join(sorted(CELLS)))
         for n in self.nus:
             if not (0.0 <= n < 1.0) or not math.isfinite(n):
                 bad("nus", n, "values in [0, 1)")
@@ -170,7 +182,7 @@ class SweepSpec:
             try:
                 build_probe(p)
             except (UnknownName, ValueError) as e:
-                raise SpecError(f"invalid probes entry {p!r}: {e}") from None
+                raise SpecError(f"invalid probes entry {p!r}: {e}", field="probes", value=p, valid=str(e)) from None
         if self.probe_batch < 1:
             bad("probe_batch", self.probe_batch, "an integer >= 1")
         if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
@@ -188,6 +200,25 @@ class SweepSpec:
         if unknown:
             raise SpecError(f"unknown spec fields {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What each trial reserves on the Ray cluster (`sweep launch` flags, or a spec file's [resources])."""
+
+    cpus_per_trial: float = 1.0  # CPUs reserved per trial (also torch's thread count)
+    gpus_per_trial: float = 0.0  # GPUs per trial; fractions share a GPU (e.g. 0.25)
+    max_concurrent: int | None = None  # at most this many trials at once; None: as many as the cluster fits
+
+    def validate(self) -> "Resources":
+        for field, ok, valid in (("cpus_per_trial", self.cpus_per_trial > 0, "a number > 0"),
+                                 ("gpus_per_trial", self.gpus_per_trial >= 0, "a number >= 0"),
+                                 ("max_concurrent", self.max_concurrent is None or self.max_concurrent >= 1,
+                                  "an integer >= 1")):
+            if not ok:
+                value = getattr(self, field)
+                raise SpecError(f"invalid {field}={value!r}; valid: {valid}", field=field, value=value, valid=valid)
+        return self
 
 
 def _parse(field: dataclasses.Field, text: str):
@@ -227,6 +258,50 @@ def _type_name(hint) -> str:
             return f"comma-separated {args[0].__name__} values"
         return ",".join(a.__name__ for a in args)
     return getattr(hint, "__name__", str(hint))
+
+
+_NATIVE = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _native_name(hint) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_NATIVE[args[0]].split(' ', 1)[-1]}s" if args[0] is not bool else "a list of true/false"
+        return "a list [" + ", ".join(_NATIVE[a].split(" ", 1)[-1] for a in args) + "]"
+    return _NATIVE.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def coerce(name: str, value, cls: type = None):
+    """A natively typed value (from a TOML or YAML file) for field ``name``, checked against its declared type:
+    an integer for int (never a bool), an integer or float for float, true/false for bool, a list (or one
+    scalar) for a variadic tuple, a list of the right length for a fixed one. Raises SpecError naming the type.
+    ``cls``: the dataclass whose field it is (default SweepSpec; also Resources)."""
+    hint = typing.get_type_hints(cls or SweepSpec)[name]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+
+    def scalar(tp, v):
+        if tp is float and isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        if isinstance(v, tp) and (tp is bool or not isinstance(v, bool)):
+            return v
+        raise TypeError
+
+    try:
+        if origin is tuple:
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(scalar(args[0], v) for v in (value if isinstance(value, list) else [value]))
+            if not isinstance(value, list) or len(value) != len(args):
+                raise TypeError
+            return tuple(scalar(tp, v) for tp, v in zip(args, value))
+        return scalar(hint, value)
+    except TypeError:
+        expected = _native_name(hint)
+        raise SpecError(f"invalid {name}={value!r}; expected {expected}", field=name, value=value,
+                        valid=expected) from None
 
 
 def apply_overrides(spec: SweepSpec, sets: list[str]) -> SweepSpec:

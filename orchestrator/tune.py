@@ -24,7 +24,7 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from trainers.config import TrialConfig
-from trainers.bundle import bundle_supported, run_bundle
+from trainers.bundle import run_bundle
 from trainers.record import canonical_location, open_location, sweep_rows
 from trainers.train import FINAL, run_trial
 
@@ -263,7 +263,7 @@ def stage_configs(stage: str, spec: SweepSpec, sweep_id: str, results: str, meta
             key = spec.group_key(g)
             seeds = [trial_config(spec, sweep_id, results, g, stage="seed", seed=s, lr=lrs[key],
                                   trial_id=f"{key}-s{s}") for s in range(spec.seeds)]
-            if spec.bundle_seeds and len(seeds) > 1 and bundle_supported(g["cell"]):
+            if spec.bundles(g["cell"]):
                 out.append({"trial_id": f"{key}-seeds", "members": seeds})  # one Ray trial: trainers.bundle
             else:
                 out.extend(seeds)
@@ -350,8 +350,10 @@ def _run_stages(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> Non
 
 
 def launch(spec: SweepSpec, results: str, *, address: str | None = None, cpus_per_trial: float = 1.0,
-           gpus_per_trial: float = 0.0, max_concurrent: int | None = None, out=None) -> str:
-    """Run every stage of ``spec``; returns the sweep id. Validation happens before anything is written."""
+           gpus_per_trial: float = 0.0, max_concurrent: int | None = None, out=None,
+           extra: dict | None = None) -> str:
+    """Run every stage of ``spec``; returns the sweep id. Validation happens before anything is written.
+    ``extra``: more fields for sweep.json (a spec file's ``base`` and ``spec_file``)."""
     results = canonical_location(results)
     check_writable(results)
     sweep_id = new_sweep_id(spec.name)
@@ -359,7 +361,7 @@ def launch(spec: SweepSpec, results: str, *, address: str | None = None, cpus_pe
     meta = dict(sweep_id=sweep_id, name=spec.name, scale=spec.scale, spec=spec.to_dict(),
                 created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status="running", stages_done=[],
                 resources=dict(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-                               max_concurrent=max_concurrent))
+                               max_concurrent=max_concurrent), **(extra or {}))
     write_sweep_file(results, sweep_id, meta)
     init_ray(address)
     _run_stages(spec, sweep_id, results, meta)

@@ -9,7 +9,8 @@ from conftest import sweep_cli
 from orchestrator.cli import app
 
 runner = CliRunner()
-COMMANDS = ["launch", "resume", "ls", "status", "query", "report", "compact"]
+COMMANDS = ["launch", "resume", "ls", "status", "query", "report", "compact", "show", "cells", "tasks", "probes",
+            "analyses"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

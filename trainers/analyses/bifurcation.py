@@ -87,7 +87,9 @@ def bifurcation_rows(bs: Tensor, x: Tensor, dx: Tensor, lyap: Tensor, tol: float
 
 
 def run(cfg, writer) -> dict:
-    """The analysis trial: ``cfg.probe_batch`` values of b over B_RANGE."""
+    """Bifurcation diagram of x <- 5 sigma(x) + b over b (Pascanu et al. 2013, Fig. 4).
+
+    The analysis trial: ``cfg.probe_batch`` values of b over B_RANGE."""
     nb = cfg.probe_batch
     if nb < 2:
         raise ValueError(f"bifurcation needs probe_batch >= 2 values of b, got {nb}")

@@ -103,7 +103,9 @@ def rows(result: dict[str, Tensor]) -> dict[str, dict[str, list]]:
 
 
 def run(cfg, writer) -> dict:
-    """The analysis trial (``analyses=chaotic_lstm``): Fig. 1's loss along s and bifurcation diagram."""
+    """The chaotic LSTM's jagged loss and its bifurcation diagram (Ribeiro et al. 2020, Fig. 1).
+
+    The analysis trial (``analyses=chaotic_lstm``): Fig. 1's loss along s and bifurcation diagram."""
     result = chaotic_lstm()
     for table, columns in rows(result).items():
         writer.extend(table, columns)

@@ -40,7 +40,9 @@ def surface_rows(w: Tensor, b: Tensor, loss: Tensor) -> dict[str, dict[str, list
 
 
 def run(cfg, writer) -> dict:
-    """The analysis trial: ``cfg.probe_batch`` x ``cfg.probe_batch`` points over W_RANGE x B_RANGE."""
+    """Error surface of a one-unit recurrent network (Pascanu et al. 2013, Fig. 3).
+
+    The analysis trial: ``cfg.probe_batch`` x ``cfg.probe_batch`` points over W_RANGE x B_RANGE."""
     n = cfg.probe_batch
     if n < 2:
         raise ValueError(f"error_surface needs probe_batch >= 2 grid points per axis, got {n}")

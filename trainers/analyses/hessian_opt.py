@@ -205,7 +205,9 @@ if __name__ == "__main__":
 
 
 def run(cfg, writer) -> dict:
-    """The analysis trial (``analyses=hessian_opt:<cell>``): the Hessian at the optimum of ``cfg.cell``."""
+    """Hessian at the optimum of a student set to a small teacher (Zucchet & Orvieto Fig. 4).
+
+    The analysis trial (``analyses=hessian_opt:<cell>``): the Hessian at the optimum of ``cfg.cell``."""
     result = hessian_at_optimum(cfg.cell, nu=cfg.nu, seed=cfg.seed)
     for table, columns in hessian_opt_rows(result).items():
         writer.extend(table, columns)

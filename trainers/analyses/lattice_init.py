@@ -74,7 +74,9 @@ def lattice_rows(grids: dict[tuple[str, str], Tensor], step: int = 0) -> dict[st
 
 
 def run(cfg, writer) -> dict:
-    """The analysis trial (``analyses=lattice_init:<cell>``): the L x L lattice of ``cfg.cell`` at init."""
+    """Depth x time lattice of gradient magnitudes at init (Turkoglu et al., STAR Fig. 2).
+
+    The analysis trial (``analyses=lattice_init:<cell>``): the L x L lattice of ``cfg.cell`` at init."""
     grids = lattice_at_init(cfg.cell, cfg.depth, cfg.depth, cfg.hidden, cfg.probe_batch, seed=cfg.seed)
     writer.extend("lattice", lattice_rows(grids))
     return dict(status="completed", steps_done=0, final_loss=None, device="cpu")

@@ -9,5 +9,7 @@ BLOCK_SIZE = 2
 
 
 def build(spec: CellSpec) -> LinearRNN:
-    """2x2-block linear RNN; uses spec.nu_min_dense, ignores spec.r_min."""
+    """Linear RNN with 2x2 diagonal blocks (Zucchet & Orvieto 2024, Fig. 3B).
+
+    Uses spec.nu_min_dense, ignores spec.r_min."""
     return LinearRNN(spec.d_in, spec.hidden, spec.d_out, block_size=BLOCK_SIZE, nu_min=spec.nu_min_dense)

@@ -80,10 +80,14 @@ class DiagonalLTI(LTICell):
 
 
 def build(spec: CellSpec) -> DiagonalLTI:
-    """Complex diagonal, lambda as real and imaginary parts, no normalisation; ring init on [r_min, r_max]."""
+    """Complex diagonal linear recurrence without input normalisation (Fig. 3B ablation).
+
+    Complex diagonal, lambda as real and imaginary parts, no normalisation; ring init on [r_min, r_max]."""
     return DiagonalLTI(spec.d_in, spec.hidden, spec.d_out, spec.r_min, spec.r_max)
 
 
 def build_norm(spec: CellSpec) -> DiagonalLTI:
-    """`cdiag` plus the learned input normalisation gamma (the ablation step before `lru`)."""
+    """Complex diagonal linear recurrence with the learned input normalisation gamma.
+
+    `cdiag` plus the learned input normalisation gamma (the ablation step before `lru`)."""
     return DiagonalLTI(spec.d_in, spec.hidden, spec.d_out, spec.r_min, spec.r_max, normalise=True)

@@ -35,7 +35,9 @@ class GRUCell(FusedCoreCell):
 
 
 def build(spec: CellSpec) -> GRUCell:
-    """PyTorch-default GRU weights U(-1/sqrt(hidden), 1/sqrt(hidden)), except the update gate's bias, which
+    """GRU, on torch.nn.GRU's fused kernel.
+
+    PyTorch-default GRU weights U(-1/sqrt(hidden), 1/sqrt(hidden)), except the update gate's bias, which
     holds the memory ring like the diagonal cells' |lambda|: with zero input and state, h' = z h + (1 - z) n and
     z = sigmoid(b_iz + b_hz), so b_iz = logit(u), u ~ U[r_min, r_max] per unit (clamped to [1e-4, 1 - 1e-4]),
     and b_hz = 0. Zucchet & Orvieto (2024, Fig. 5) compare the GRU with the LRU at the same nu range this way.

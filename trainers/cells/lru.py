@@ -8,6 +8,8 @@ from .spec import CellSpec
 
 
 def build(spec: CellSpec) -> DiagonalLTI:
-    """Exp parametrisation + gamma normalisation; ring init on [r_min, r_max]."""
+    """Linear Recurrent Unit: exponential parametrisation, gamma normalisation (Orvieto et al. 2023).
+
+    Exp parametrisation + gamma normalisation; ring init on [r_min, r_max]."""
     return DiagonalLTI(spec.d_in, spec.hidden, spec.d_out, spec.r_min, spec.r_max,
                        parametrisation="exp", normalise=True)

@@ -38,5 +38,7 @@ class LSTMCell(FusedCoreCell):
 
 
 def build(spec: CellSpec) -> LSTMCell:
-    """PyTorch-default LSTM init; ignores r_min."""
+    """LSTM, on torch.nn.LSTM's fused kernel.
+
+    PyTorch-default LSTM init; ignores r_min."""
     return LSTMCell(spec.d_in, spec.hidden, spec.d_out)

@@ -60,5 +60,7 @@ class ForgetOnlyLSTMCell(ScanCell):
 
 
 def build(spec: CellSpec) -> ForgetOnlyLSTMCell:
-    """PyTorch-default Linear init U(-1/sqrt(fan_in), 1/sqrt(fan_in)); ``init`` orthogonal/chrono replace it."""
+    """LSTM with only a forget gate, as the STAR paper defines it (Turkoglu et al. 2021).
+
+    PyTorch-default Linear init U(-1/sqrt(fan_in), 1/sqrt(fan_in)); ``init`` orthogonal/chrono replace it."""
     return ForgetOnlyLSTMCell(spec.d_in, spec.hidden, spec.d_out)

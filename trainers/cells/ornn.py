@@ -72,5 +72,7 @@ class OrthogonalRNNCell(ScanCell):
 
 
 def build(spec: CellSpec) -> OrthogonalRNNCell:
-    """The henaff init above; ignores r_min."""
+    """Orthogonal RNN with modReLU (expRNN, Lezcano-Casado & Martinez-Rubio 2019).
+
+    The henaff init above; ignores r_min."""
     return OrthogonalRNNCell(spec.d_in, spec.hidden, spec.d_out)

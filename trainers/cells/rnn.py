@@ -52,5 +52,7 @@ class LinearRNN(LTICell):
 
 
 def build(spec: CellSpec) -> LinearRNN:
-    """Dense linear RNN; uses spec.nu_min_dense (0 in the paper), ignores spec.r_min."""
+    """Dense linear RNN h' = A h + B x, y = C h + D x (Zucchet & Orvieto 2024).
+
+    Uses spec.nu_min_dense (0 in the paper), ignores spec.r_min."""
     return LinearRNN(spec.d_in, spec.hidden, spec.d_out, nu_min=spec.nu_min_dense)

@@ -49,5 +49,7 @@ class StableLSTMCell(LSTMCell):
 
 
 def build(spec: CellSpec) -> StableLSTMCell:
-    """PyTorch-default LSTM init, then rescaled into the stable set; ignores r_min."""
+    """Stable LSTM (Miller & Hardt 2019): an LSTM kept in the contractive set.
+
+    PyTorch-default LSTM init, then rescaled into the stable set; ignores r_min."""
     return StableLSTMCell(spec.d_in, spec.hidden, spec.d_out)

@@ -68,5 +68,7 @@ class STARCell(ScanCell):
 
 
 def build(spec: CellSpec) -> STARCell:
-    """PyTorch-default Linear init U(-1/sqrt(fan_in), 1/sqrt(fan_in)); ``init`` orthogonal/chrono replace it."""
+    """STAckable Recurrent cell (Turkoglu et al. 2021).
+
+    PyTorch-default Linear init U(-1/sqrt(fan_in), 1/sqrt(fan_in)); ``init`` orthogonal/chrono replace it."""
     return STARCell(spec.d_in, spec.hidden, spec.d_out)

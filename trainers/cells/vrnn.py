@@ -44,5 +44,7 @@ class VanillaRNNCell(FusedCoreCell):
 
 
 def build(spec: CellSpec) -> VanillaRNNCell:
-    """PyTorch-default init U(-1/sqrt(hidden), 1/sqrt(hidden)); ignores r_min."""
+    """Vanilla tanh RNN, on torch.nn.RNN's fused kernel.
+
+    PyTorch-default init U(-1/sqrt(hidden), 1/sqrt(hidden)); ignores r_min."""
     return VanillaRNNCell(spec.d_in, spec.hidden, spec.d_out)

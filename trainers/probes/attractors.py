@@ -212,7 +212,9 @@ def random_states(model: torch.nn.Module, batch: int, std: float, generator: tor
 
 
 class AttractorProbe(Probe):
-    """Attractor samples and summaries of the trial's model, every ``every`` steps.
+    """Autonomous orbits under constant inputs: attractor samples, distinct points, Lyapunov exponents.
+
+    Attractor samples and summaries of the trial's model, every ``every`` steps.
 
     Inputs (``inputs``, see ``constant_inputs``): ``linspace`` (default): ``n_inputs`` constant inputs u_i with
     u_i[0] = linspace(input_low, input_high)[i] on the first input channel and zeros on the others (the

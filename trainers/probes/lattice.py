@@ -142,7 +142,9 @@ class LatticeOptions(ProbeOptions):
 
 
 class LatticeProbe(Probe):
-    """``lattice:every=N:seq_len=T:batch=B:params=true``; rows (step, loss, wrt, layer, t, grad_norm).
+    """Gradient norm at every (layer, time) node of the unrolled network.
+
+    ``lattice:every=N:seq_len=T:batch=B:params=true``; rows (step, loss, wrt, layer, t, grad_norm).
 
     The loss is the trial's task loss against the probe batch's targets: "last" on y_hat[:, -1:] vs
     y[:, -1:], "all" on the whole sequence. Targets must be per time step (y shaped (batch, T, ...)); a task

@@ -102,7 +102,9 @@ class SignalOptions(ProbeOptions):
 
 
 class SignalProbe(Probe):
-    """``signal:rho=0.9:seq_len=300:batch=32``; rows (step, layer, quantity, value), see the module docstring.
+    """Per layer at init: mean squared activations and gradients of recurrent vs other parameters.
+
+    ``signal:rho=0.9:seq_len=300:batch=32``; rows (step, layer, quantity, value), see the module docstring.
 
     Random numbers (AR(1) inputs, the N(0, 1) target) come from a generator seeded by ``ctx.seed`` on the
     trial's device: the same inputs at every call of a trial, and the global RNG is left alone.

@@ -17,6 +17,7 @@ from .base import Task
 
 
 class AR1(Task):
+    """AR(1) input sequences of a chosen autocorrelation (signal propagation at init)."""
     d_in = 1
     d_out = 1
     has_metric = False

@@ -153,6 +153,6 @@ class Digits(Task):
 
 
 class PermutedDigits(Digits):
-    """Permuted digits: the same, with one fixed pixel permutation (pMNIST)."""
+    """Permuted digits: sequential digits under one fixed pixel permutation (pMNIST)."""
 
     permuted = True

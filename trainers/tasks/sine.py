@@ -26,6 +26,7 @@ N_PROBE_INPUTS = 10
 
 
 class Sine(Task):
+    """Sine-wave generation from a constant frequency input (Sussillo & Barak 2013)."""
     d_in = 1
     d_out = 1
     has_metric = False

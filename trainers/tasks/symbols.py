@@ -53,6 +53,7 @@ def generate(n: int, seq_len: int, seed: int) -> tuple[Tensor, Tensor]:
 
 
 class Symbols(Task):
+    """Classification from a few relevant, widely separated symbols (Hochreiter & Schmidhuber 1997)."""
     d_in = N_SYMBOLS
     d_out = N_RELEVANT ** len(WINDOWS)
     has_metric = True

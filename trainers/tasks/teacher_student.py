@@ -18,6 +18,7 @@ from .base import Task
 
 
 class TeacherStudent(Task):
+    """Identify a linear teacher whose eigenvalue magnitudes lie in [nu0, 1) (Zucchet & Orvieto)."""
     d_in = 1
     d_out = 1
     has_metric = False

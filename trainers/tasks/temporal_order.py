@@ -21,6 +21,7 @@ N_CLASSES = 4  # AA, BA, AB, BB as v0 + 2 v1
 
 
 class TemporalOrder(Task):
+    """Temporal order problem: classify the order of two marked symbols (Hochreiter 1997, 6a)."""
     d_in = N_SYMBOLS
     d_out = N_CLASSES
     has_metric = True

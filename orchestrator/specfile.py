@@ -1,0 +1,358 @@
+"""Spec files: a researcher's own sweep in TOML or YAML, validated before anything runs.
+
+    base = "curse-of-memory"   # optional: the named sweep to start from (its preset at `scale`)
+    scale = "smoke"            # the base's preset: smoke | quick | paper (default quick; --scale wins)
+    name = "my-memory-sweep"   # the sweep's name: sweep id prefix, `sweep ls`; default: the file's stem
+    [grid]       tasks, cells, depths, nus, seq_lens, clips, layer_norms: lists (a single value may be a scalar)
+    [train]      every other SweepSpec field by its --set name: seeds, steps, batch, hidden, optimizer, ...;
+                 `lr` here is a fixed rate, so it turns the search off ([lr_search] as well is an error)
+    [lr_search]  trials, range = [low, high], ranges = {cell = [low, high]}, seed
+    [probes]     NAME = true | {option = value, ...}: replaces the base's probes (an empty section: none)
+    [resources]  cpus_per_trial, gpus_per_trial, max_concurrent (the launch flags of the same names win)
+
+Without ``base`` the grid's axes without a default (tasks, cells, depths, nus, seq_lens) must be given. Values
+keep their TOML/YAML types and are checked against the field's declared type (``spec.coerce``); the spec then
+goes through ``SweepSpec.validate``, as a named sweep does, after ``--set key=value`` overrides. Every error is
+one line: the file, the line, the key, the bad value and what would be valid.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib
+
+from .spec import AXES, SCALES, Resources, SpecError, SweepSpec, apply_overrides, coerce
+from .sweeps import SWEEPS, resolve
+
+SUFFIXES = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
+TOP = ("base", "scale", "name")
+SECTIONS = ("grid", "train", "lr_search", "probes", "resources")
+GRID = tuple(f"{a}s" for a in AXES)
+LR_SEARCH = {"trials": "lr_search_trials", "range": "lr_range", "ranges": "lr_ranges", "seed": "lr_search_seed"}
+RESOURCES = tuple(f.name for f in dataclasses.fields(Resources))
+TRAIN = tuple(f.name for f in dataclasses.fields(SweepSpec)
+              if f.name not in {*TOP, "probes", *GRID, *LR_SEARCH.values()})
+REQUIRED = tuple(f.name for f in dataclasses.fields(SweepSpec)
+                 if f.default is dataclasses.MISSING and f.name not in TOP)
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+class SpecFileError(SpecError):
+    """A spec file's mistake; the message starts with ``file:line:`` (or ``file:`` where no line applies)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What `sweep launch` / `sweep show` run: a named sweep or a spec file, resolved and validated."""
+
+    spec: SweepSpec  # the validated spec, --set overrides applied
+    resources: Resources  # the file's [resources] (defaults for a named sweep); launch flags override these
+    base: str | None  # the named sweep it starts from (a named sweep: itself; a file without base: None)
+    source: dict | None  # a spec file: {"path", "format", "text"}, recorded in sweep.json; a named sweep: None
+
+
+def is_spec_file(target: str) -> bool:
+    """A spec file, not a sweep name: a .toml/.yaml/.yml name, a path with a folder, or an existing file."""
+    return Path(target).suffix.lower() in SUFFIXES or os.sep in target or os.path.isfile(target)
+
+
+def load_target(target: str, scale: str | None = None, sets: list[str] | None = None) -> Target:
+    """A named sweep (at ``scale``, default quick) or a spec file (``scale`` overrides its own), with ``sets``."""
+    if is_spec_file(target):
+        return load_file(target, scale, sets or [])
+    return Target(resolve(target, scale or "quick", sets), Resources(), target, None)
+
+
+# ------------------------------------------------------------------------------------------ where keys are
+def _toml_lines(text: str) -> dict[tuple, int]:
+    """Key path -> 1-based line, from the text (tomllib keeps no positions): table headers, ``key =`` lines
+    under them, and the keys of an inline table on its key's line."""
+    lines: dict[tuple, int] = {}
+    table: tuple = ()
+    for i, raw in enumerate(text.splitlines(), 1):
+        s = raw.strip()
+        header = re.match(r"\[\[?\s*([^\[\]=]+?)\s*\]\]?\s*(#.*)?$", s)
+        if header:
+            table = _dotted(header.group(1))
+            lines.setdefault(table, i)
+            continue
+        key = re.match(r"([A-Za-z0-9_\-\"'. ]+?)\s*=", s)
+        if key:
+            path = table + _dotted(key.group(1))
+            lines.setdefault(path, i)
+            rest = s[key.end():].lstrip()
+            if rest.startswith("{"):
+                for k in re.findall(r"([A-Za-z0-9_\-]+)\s*=", rest):
+                    lines.setdefault(path + (k,), i)
+    return lines
+
+
+def _dotted(key: str) -> tuple:
+    return tuple(k.strip().strip("\"'") for k in key.split("."))
+
+
+def _yaml_lines(node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Key path (list items by index) -> 1-based line, from the composed node tree's marks."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            p = path + (str(k.value),)
+            out.setdefault(p, k.start_mark.line + 1)
+            _yaml_lines(v, p, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out.setdefault(path + (i,), v.start_mark.line + 1)
+            _yaml_lines(v, path + (i,), out)
+    return out
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader that reads 1e-3 as a float (YAML 1.2; PyYAML's 1.1 rules want 1.0e-3)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+               r"|[0-9][0-9_]*[eE][-+]?[0-9]+|\.(?:inf|Inf|INF)|[-+]\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """A parsed file: its name as the user gave it and where each key is, for error messages."""
+
+    path: str
+    lines: dict
+
+    def line(self, keys: tuple) -> int | None:
+        for n in range(len(keys), 0, -1):
+            if keys[:n] in self.lines:
+                return self.lines[keys[:n]]
+        return None
+
+    def error(self, keys: tuple, message: str) -> SpecFileError:
+        line = self.line(keys)
+        name = ".".join(str(k) for k in keys if not isinstance(k, int))
+        return SpecFileError(f"{self.path}{f':{line}' if line else ''}: {name + ': ' if name else ''}{message}")
+
+
+def _parse(path: str, text: str, fmt: str) -> tuple[dict, _Doc]:
+    if fmt == "toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
+            where = f":{m.group(1)}" if m else ""
+            raise SpecFileError(f"{path}{where}: TOML syntax error: {str(e).split(' (at ')[0]}") from None
+        return data, _Doc(path, _toml_lines(text))
+    try:
+        data = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
+        node = yaml.compose(text, Loader=_YamlLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecFileError(f"{path}{where}: YAML syntax error: {problem}") from None
+    return ({} if data is None else data), _Doc(path, _yaml_lines(node) if node is not None else {})
+
+
+def _unknown(doc: _Doc, keys: tuple, valid, elsewhere: dict | None = None) -> SpecFileError:
+    """An unknown key's error: where it belongs when ``elsewhere`` (key -> hint) knows, else the nearest valid
+    name and all of them."""
+    key = str(keys[-1])
+    if elsewhere and key in elsewhere:
+        return doc.error(keys, f"unknown key here; {elsewhere[key]}")
+    near = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    hint = f"did you mean {near[0]}? " if near else ""
+    where = f"[{keys[0]}]" if len(keys) > 1 else "the top level"
+    return doc.error(keys, f"unknown key {key!r} in {where}; {hint}valid: {', '.join(valid)}")
+
+
+def _belongs(*groups: tuple[str, tuple]) -> dict[str, str]:
+    """key -> "KEY belongs in [SECTION]" for the keys of the given (section, keys) groups."""
+    hints = {k: f"{k} belongs in [{section}]" for section, keys in groups for k in keys}
+    hints.update({v: f"{v} belongs in [lr_search], as {k}" for k, v in LR_SEARCH.items()}, probes="probes belong "
+                 "in [probes], as NAME = true | {option = value}")
+    return hints
+
+
+def _probe_entry(doc: _Doc, name: str, value) -> str | None:
+    """``NAME = true | false | {option = value}`` -> the spec's ``name[:key=value...]`` (None: switched off)."""
+    if value is True:
+        return name
+    if value is False:
+        return None
+    if not isinstance(value, dict):
+        raise doc.error(("probes", name), f"{value!r} is not valid; valid: true, false or a table of options")
+    opts = []
+    for k, v in value.items():
+        if isinstance(v, (dict, list)) or v is None:
+            raise doc.error(("probes", name, k), f"{v!r} is not valid; valid: a number, string or true/false")
+        opts.append(f"{k}={str(v).lower() if isinstance(v, bool) else v}")
+    return ":".join([name, *opts])
+
+
+def load_file(path: str, scale: str | None = None, sets: list[str] | None = None) -> Target:
+    """Read, check and resolve a spec file; raises SpecFileError (one line, with file and line) on any mistake.
+    ``scale`` (the --scale flag) overrides the file's; ``sets`` (--set) override its fields."""
+    fmt = SUFFIXES.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise SpecFileError(f"{path}: not a spec file: {Path(path).suffix or 'no suffix'!r}; valid: "
+                            f"{', '.join(SUFFIXES)}")
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise SpecFileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecFileError(f"{path}: cannot be read ({type(e).__name__}: {e})") from None
+    data, doc = _parse(path, text, fmt)
+    if not isinstance(data, dict):
+        raise doc.error((), f"expected a table of keys at the top, not {type(data).__name__}")
+    data = {k: {} if k in SECTIONS and v is None else v for k, v in data.items()}  # YAML's empty `probes:`
+    for key, value in data.items():
+        if key not in TOP + SECTIONS:
+            raise _unknown(doc, (key,), TOP + SECTIONS, _belongs(("grid", GRID), ("train", TRAIN),
+                                                                 ("resources", RESOURCES)))
+        if key in SECTIONS and not isinstance(value, dict):
+            raise doc.error((key,), f"{value!r} is not valid; valid: a table [{key}] of keys")
+    base, file_scale, name = _top(doc, data, path)
+    fields = _Fields(doc)
+    fields.read(data)
+    resources = _resources(doc, data.get("resources", {}))
+
+    scale = scale or file_scale or "quick"
+    if base is None:
+        missing = [f for f in REQUIRED if f not in fields.changes]
+        if missing:
+            raise doc.error((), f"missing {', '.join(f'grid.{f}' for f in missing)}: a spec without base = NAME "
+                            f"must give them (or start from a named sweep: base = {' | '.join(sorted(SWEEPS))})")
+        spec = SweepSpec(name=name, scale=scale, **fields.changes)
+    else:
+        spec = dataclasses.replace(resolve(base, scale), name=name, **fields.changes)
+    spec = apply_overrides(spec, sets or [])
+    for item in sets or []:
+        fields.origin.pop(item.partition("=")[0].strip(), None)  # --set's own errors carry no file line
+    try:
+        spec = spec.validate()
+    except SpecError as e:
+        raise fields.located(e, data) from None
+    return Target(spec, resources, base, {"path": str(path), "format": fmt, "text": text})
+
+
+def _top(doc: _Doc, data: dict, path: str) -> tuple[str | None, str | None, str]:
+    """The top-level keys: base, scale and name (default: the file's stem)."""
+
+    def top(key: str, valid: tuple | None) -> str | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or (valid is not None and value not in valid):
+            raise doc.error((key,), f"{value!r} is not valid; valid: {', '.join(valid) if valid else 'a string'}")
+        return value
+
+    base, scale = top("base", tuple(sorted(SWEEPS))), top("scale", SCALES)
+    name = top("name", None) or Path(path).stem
+    if not NAME_RE.fullmatch(name):
+        raise doc.error(("name",) if "name" in data else (), f"{name!r} is not a valid sweep name; valid: letters, "
+                        "digits, '_', '.', '-' (it names the results folder)")
+    return base, scale, name
+
+
+class _Fields:
+    """The SweepSpec fields a file sets, typed, and where each came from (for errors found later)."""
+
+    def __init__(self, doc: _Doc):
+        self.doc = doc
+        self.changes: dict = {}  # field -> typed value
+        self.origin: dict[str, tuple] = {}  # field -> the key path it came from
+        self.entries: dict[tuple, tuple] = {}  # (field, entry) -> (key path, the value as written), for fields
+        #                                         built from tables (lr_ranges, probes)
+
+    def put(self, field: str, keys: tuple, value) -> None:
+        try:
+            self.changes[field] = coerce(field, value)
+        except SpecError as e:
+            raise self.doc.error(keys, f"{value!r} is not valid; expected {e.valid}") from None
+        self.origin[field] = keys
+
+    def read(self, data: dict) -> None:
+        doc = self.doc
+        for key, value in data.get("grid", {}).items():
+            if key not in GRID:
+                raise _unknown(doc, ("grid", key), GRID, _belongs(("train", TRAIN), ("resources", RESOURCES)))
+            self.put(key, ("grid", key), value)
+        for key, value in data.get("train", {}).items():
+            if key not in TRAIN:
+                raise _unknown(doc, ("train", key), TRAIN, _belongs(("grid", GRID), ("resources", RESOURCES)))
+            self.put(key, ("train", key), value)
+        search = data.get("lr_search", {})
+        for key, value in search.items():
+            if key not in LR_SEARCH:
+                raise _unknown(doc, ("lr_search", key), tuple(LR_SEARCH),
+                               {v: f"here it is {k}" for k, v in LR_SEARCH.items()})
+            if key == "ranges":
+                self.lr_ranges(value)
+            else:
+                self.put(LR_SEARCH[key], ("lr_search", key), value)
+        if "probes" in data:
+            probes = []
+            for name, value in data["probes"].items():
+                entry = _probe_entry(doc, str(name), value)
+                if entry is not None:
+                    probes.append(entry)
+                    self.entries[("probes", entry)] = (("probes", name), value)
+            self.put("probes", ("probes",), probes)
+        if "lr" in data.get("train", {}):  # a fixed rate: no search
+            if search.get("trials", 0):
+                raise doc.error(("train", "lr"), f"{data['train']['lr']!r} is a fixed rate, but [lr_search] asks "
+                                f"for trials = {search['trials']} (line {doc.line(('lr_search', 'trials'))}); keep one")
+            self.changes.setdefault("lr_search_trials", 0)
+
+    def lr_ranges(self, value) -> None:
+        keys = ("lr_search", "ranges")
+        if not isinstance(value, dict):
+            raise self.doc.error(keys, f"{value!r} is not valid; valid: a table cell = [low, high]")
+        items = []
+        for cell, rng in value.items():
+            if not (isinstance(rng, list) and len(rng) == 2 and all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in rng)):
+                raise self.doc.error(keys + (cell,), f"{rng!r} is not valid; valid: [low, high] numbers")
+            items.append(f"{cell}:{float(rng[0])!r}:{float(rng[1])!r}")
+            self.entries[("lr_ranges", items[-1])] = (keys + (cell,), rng)
+        self.put("lr_ranges", keys, items)
+
+    def located(self, e: SpecError, data: dict) -> SpecError:
+        """``validate``'s error, with the file, line and key where the bad field came from the file."""
+        if e.field not in self.origin:
+            return e
+        keys, value = self.entries.get((e.field, e.value)) or (self.origin[e.field], e.value)
+        listed = data.get(keys[0], {}).get(keys[-1]) if len(keys) == 2 else None
+        if isinstance(listed, list) and e.value in listed:
+            keys = keys + (listed.index(e.value),)  # YAML knows each item's line
+        message = e.valid if e.field == "probes" else f"{value!r} is not valid; valid: {e.valid}"
+        return self.doc.error(keys, message)
+
+
+def _resources(doc: _Doc, section: dict) -> Resources:
+    res: dict = {}
+    for key, value in section.items():
+        if key not in RESOURCES:
+            raise _unknown(doc, ("resources", key), RESOURCES, _belongs(("grid", GRID), ("train", TRAIN)))
+        try:
+            res[key] = coerce(key, value, Resources)
+        except SpecError as e:
+            raise doc.error(("resources", key), f"{value!r} is not valid; expected {e.valid}") from None
+    try:
+        return Resources(**res).validate()
+    except SpecError as e:
+        raise doc.error(("resources", e.field), f"{e.value!r} is not valid; valid: {e.valid}") from None
