@@ -167,15 +167,16 @@ def read_meta(results: str, sweep_id: str) -> dict:
     return _read_sweep_json(fs, f"{root.rstrip('/')}/{sweep_id}/{SWEEP_FILE}") or {}
 
 
-def live_state(results: str, sweep_id: str, plan: list[Planned], now: dt.datetime | None = None) -> LiveState:
+def live_state(results: str, sweep_id: str, plan: list[Planned], now: dt.datetime | None = None,
+               cache: dict | None = None) -> LiveState:
     """The live state of one sweep (see the module docstring); ``plan`` from the sweep's spec (may be empty:
-    then nothing is pending)."""
+    then nothing is pending). ``cache``: a dict kept between calls (``sweep status --watch``) so that the
+    ``trials`` files already read with a final row (and merged files) are not read again."""
     now = now or dt.datetime.now(dt.timezone.utc)
     fs, root = _location(results)
     sweep_dir = f"{root.rstrip('/')}/{sweep_id}"
     meta = _read_sweep_json(fs, f"{sweep_dir}/{SWEEP_FILE}") or {}
-    files = table_files(fs, sweep_dir, "trials")
-    rows = read_rows(fs, [p for p, _ in files.parts] + list(files.merged), "trials", columns=COLUMNS).to_pylist()
+    rows = _trial_rows(fs, sweep_dir, {} if cache is None else cache)
     started = [_started(fs, sweep_dir, r) for r in sorted(rows, key=lambda r: r["trial_id"])]
     trials = started + _pending(plan, rows)
     status = meta.get("status") or ("running" if any(t.status == "running" for t in trials) else "completed")
@@ -186,6 +187,27 @@ def live_state(results: str, sweep_id: str, plan: list[Planned], now: dt.datetim
         counts[t.stage][t.status] = counts[t.stage].get(t.status, 0) + 1
     return LiveState(sweep_id=sweep_id, name=meta.get("name"), scale=meta.get("scale"), status=status,
                      elapsed_s=_elapsed(meta, rows, status, now), eta_s=eta, trials=tuple(trials), counts=counts)
+
+
+def _trial_rows(fs: pafs.FileSystem, sweep_dir: str, cache: dict[str, list[dict]]) -> list[dict]:
+    """The sweep's ``trials`` rows (``COLUMNS``), each once (``table_files``). A trial file whose row is final and
+    a merged file (final rows only) go into ``cache`` by path: a final row is not rewritten (a trial is only
+    rerun under a changed config, which a resumed sweep does not have), and a trial file that compaction
+    merged leaves the listing. Running trials' files are read every time."""
+    files = table_files(fs, sweep_dir, "trials")
+    todo = [p for p, _ in files.parts if p not in cache]
+    fresh = {r["trial_id"]: r for r in read_rows(fs, todo, "trials", columns=COLUMNS).to_pylist()}
+    rows = []
+    for path, trial in files.parts:
+        got = cache.get(path) or ([fresh[trial]] if trial in fresh else [])
+        if got and got[0]["status"] in FINISHED:
+            cache[path] = got
+        rows += got
+    for path in files.merged:
+        if path not in cache:
+            cache[path] = read_rows(fs, [path], "trials", columns=COLUMNS).to_pylist()
+        rows += cache[path]
+    return rows
 
 
 def _started(fs: pafs.FileSystem, sweep_dir: str, r: dict) -> TrialState:

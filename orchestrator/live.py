@@ -43,10 +43,10 @@ def show(results: str, target: str, *, watch: float | None = None, limit: int = 
     if limit < 0:
         raise UserError(f"invalid --trials {limit!r}; valid: an integer >= 0")
     sweep_id = find_sweep(results, target)
-    tty = out.isatty()
+    tty, cache = out.isatty(), {}
     try:
         while True:
-            state = live_state(results, sweep_id, plan_of(read_meta(results, sweep_id)))
+            state = live_state(results, sweep_id, plan_of(read_meta(results, sweep_id)), cache=cache)
             text = render(state, limit)
             if watch and tty:
                 out.write("\033[H\033[2J")

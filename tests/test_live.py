@@ -3,9 +3,11 @@ written by the real TrialWriter, the same reads against an S3 server, and the wr
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -14,7 +16,7 @@ from typer.testing import CliRunner
 from analysis.live import Planned, eta_s, live_state, rate_of, render
 from conftest import start_cli
 from orchestrator.cli import app
-from orchestrator.live import plan
+from orchestrator.live import plan, show
 from orchestrator.spec import SweepSpec
 from orchestrator.sweeps import resolve
 from orchestrator.tune import write_sweep_file
@@ -125,6 +127,35 @@ def test_status_errors(tmp_path):
         assert r.exit_code == 2 and word in r.output and "valid:" in r.output, r.output
 
 
+def test_watch_redraws_until_the_sweep_ends(tmp_path):
+    """Not a terminal: one plain block per redraw; it stops once sweep.json says the sweep is no longer running."""
+    results = str(tmp_path)
+    write_sweep(results, "hand-3")
+    ended = threading.Timer(1.0, write_sweep, (results, "hand-3", "completed"))
+    ended.start()
+    out = io.StringIO()
+    show(results, "hand-3", watch=0.3, out=out)
+    ended.join()
+    blocks = out.getvalue().split("sweep hand-3  ")[1:]
+    assert len(blocks) >= 2 and "running)" in blocks[0] and "completed)" in blocks[-1]
+    assert "ETA 00:00" in blocks[-1] and "\033[" not in out.getvalue()
+
+
+def test_watch_stops_cleanly_on_ctrl_c(tmp_path):
+    write_sweep(str(tmp_path), "hand-4")  # running: --watch would redraw for ever
+    proc = start_cli("status", "hand-4", "--results", str(tmp_path), "--watch", "0.5")
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("sweep hand-4"), first
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0 and "Traceback" not in out and out.count("sweep hand-4") >= 1, out
+
+
 def test_writer_flushes_by_time_and_restore_drops_those_parts(tmp_path):
     w = TrialWriter(str(tmp_path), "S", "t", flush_s=0.3)
     w.append("steps", {"step": 1, "loss": 1.0})
@@ -183,8 +214,8 @@ def test_status_from_another_process_while_a_sweep_runs(sweep_proc):
     r = runner.invoke(app, ["status", sweep_id, "--results", str(results)])
     assert r.exit_code == 0, r.output
     text = r.output
-    assert f"({'curse-of-memory'}, scale smoke, completed)" in text and "ETA 00:00" in text
+    assert "(curse-of-memory, scale smoke, completed)" in text and "ETA 00:00" in text
     seed = next(ln.split() for ln in text.splitlines() if ln.startswith("seed "))
     assert seed[1:] == ["0", "0", "2", "0", "2", "4"]  # pending running completed diverged failed total
-    assert text.count("1500/3000") == 2 and text.count("100%") == 2
+    assert text.count("3000/3000") == 2 and text.count("100%") == 2
     assert text.count("failed: ValueError: hidden=63 is not a multiple of block_size=2") == 2
