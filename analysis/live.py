@@ -227,7 +227,8 @@ def _started(fs: pafs.FileSystem, sweep_dir: str, r: dict) -> TrialState:
         rate = done / wall if done and wall else None  # over its whole run, start-up and evaluation included
     else:
         loss = None  # a failed or diverged trial has no loss to rank
-    return TrialState(trial_id=r["trial_id"], stage=r["stage"], cell=r["cell"], nu=r["nu"], status=r["status"],
+    return TrialState(trial_id=r["trial_id"], stage=r["stage"] or "-", cell=r["cell"], nu=r["nu"],
+                      status=r["status"] if r["status"] in STATES else "unknown",
                       steps_done=done, steps_planned=planned, loss=loss, rate=rate, error=r["error"], wall_s=wall,
                       started_at=r["started_at"])
 
@@ -308,7 +309,7 @@ def render(state: LiveState, limit: int = 20, extremes: int = 3) -> str:
         lines.append("  ".join([f"{stage:<{width}}", *(f"{c.get(s, 0):>9}" for s in STATES),
                                 f"{sum(c.values()):>6}"]))
     order = {"running": 0, "failed": 1, "diverged": 2, "completed": 3, "pending": 4}
-    shown = sorted(state.trials, key=lambda t: (order[t.status], -t.fraction, t.trial_id or ""))
+    shown = sorted(state.trials, key=lambda t: (order.get(t.status, 5), -t.fraction, t.trial_id or ""))
     pending = sum(t.status == "pending" for t in state.trials)
     started = [t for t in shown if t.status != "pending"][:limit]
     lines.append("")

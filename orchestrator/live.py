@@ -68,10 +68,11 @@ class LiveLine:
         self.first: dict[str, tuple[int, float]] = {}  # Tune trial id -> (step, time) of its first report
         self.last: dict[str, tuple[int, float, float | None]] = {}  # -> (step, time, loss) of its last report
 
-    def report(self, trial, result: dict) -> None:
+    def report(self, trial, result: dict, now: float | None = None) -> None:
+        """Note a trial's progress report (``now``: its time, ``time.monotonic()`` by default)."""
         if "step" not in result:
             return
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         self.first.setdefault(trial.trial_id, (result["step"], now))
         self.last[trial.trial_id] = (result["step"], now, result.get("loss"))
 
@@ -86,23 +87,24 @@ class LiveLine:
         rates = [r for r in (self.rate(t.trial_id) for t in trials) if r]
         mean = sum(rates) / len(rates) if rates else None
         running_s, pending_s, unknown, counted = [], [], False, 0
+
+        def seconds(steps: float, rate: float | None) -> float:
+            nonlocal unknown
+            unknown |= steps > 0 and not rate
+            return steps / rate if steps > 0 and rate else 0.0
+
         for t in trials:
             n = len(t.config["trial"].get("members", [None]))
             counted += n
-            steps = _steps(t.config)
             if t.status == "RUNNING":
-                rate = self.rate(t.trial_id) or mean
-                left = steps - self.last.get(t.trial_id, (0,))[0]
-                unknown |= not rate
-                running_s += [left / rate if rate else 0.0] * n
+                left = _steps(t.config) - self.last.get(t.trial_id, (0,))[0]
+                running_s += [seconds(left, self.rate(t.trial_id) or mean)] * n
             elif t.status == "PENDING":
-                unknown |= not mean
-                pending_s += [steps / mean if mean else 0.0] * n
+                pending_s += [seconds(_steps(t.config), mean)] * n
         if total > counted:  # trials a searcher has not issued yet: as long as the mean one
             seen = [_steps(t.config) for t in trials] or [0]
-            unknown |= not mean
-            pending_s += [sum(seen) / len(seen) / mean if mean else 0.0] * (total - counted)
-        eta = "?" if unknown and (running_s or pending_s) else clock(eta_s(running_s, pending_s))
+            pending_s += [seconds(sum(seen) / len(seen), mean)] * (total - counted)
+        eta = "?" if unknown else clock(eta_s(running_s, pending_s))
         losses = [self._loss(t) for t in trials]
         losses = [x for x in losses if x is not None and math.isfinite(x)]
         out = f" · ETA {eta}"

@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 from analysis.live import Planned, eta_s, live_state, rate_of, render
 from conftest import start_cli
 from orchestrator.cli import app
-from orchestrator.live import plan, show
+from orchestrator.live import LiveLine, plan, show
 from orchestrator.spec import SweepSpec
 from orchestrator.sweeps import resolve
 from orchestrator.tune import write_sweep_file
@@ -37,6 +38,21 @@ def test_eta_arithmetic():
     assert rate_of([(21, 6.2), (30, 8.0), (40, 10.0)]) == pytest.approx(19 / 3.8)  # (40-21)/(10-6.2) = 5
     assert rate_of([(10, 4.0)]) == pytest.approx(2.5)  # one point: step / wall (start-up included)
     assert rate_of([]) is None
+
+
+def test_launch_line_eta_and_losses():
+    """The launch line's fields from Tune-shaped trials (id, status, config, last_result) and timed reports."""
+    def trial(tid, status, last_result=None):
+        return SimpleNamespace(trial_id=tid, status=status, config={"trial": {"steps": 100}}, last_result=last_result)
+
+    a, b, c = trial("a", "RUNNING"), trial("b", "PENDING"), trial("c", "TERMINATED", {"final_loss": 0.05})
+    line = LiveLine()
+    assert line.fields([a, b], total=2) == " · ETA ?"  # no rate measured yet
+    line.report(a, {"step": 10, "loss": 0.3}, now=0.0)
+    line.report(a, {"step": 50, "loss": 0.2}, now=4.0)  # 40 steps in 4 s: 10 steps/s
+    # a: 50 steps left = 5 s; b: 100 steps at the mean rate = 10 s; one more not issued yet (total 4): 10 s.
+    # One trial running: max(5, (5 + 10 + 10) / 1) = 25 s
+    assert line.fields([a, b, c], total=4) == " · ETA 00:25 · loss best 5.00e-02 worst 2.00e-01"
 
 
 def write_sweep(results: str, sweep_id: str, status: str = "running") -> None:
@@ -125,6 +141,11 @@ def test_status_errors(tmp_path):
     for args, word in ((["--watch", "0"], "--watch 0.0"), (["--trials", "-1"], "--trials -1")):
         r = runner.invoke(app, ["status", "hand-2", "--results", str(tmp_path), *args])
         assert r.exit_code == 2 and word in r.output and "valid:" in r.output, r.output
+    r = runner.invoke(app, ["status", "no-such-sweep", "--results", str(tmp_path)])
+    assert r.exit_code == 2 and "no sweep with id or name 'no-such-sweep'" in r.output and "hand-2" in r.output
+    TrialWriter(str(tmp_path), "bare", "t1").write_trial({})  # no sweep.json, no stage, no status
+    r = runner.invoke(app, ["status", "bare", "--results", str(tmp_path)])
+    assert r.exit_code == 0 and "t1     -          unknown" in r.output, r.output
 
 
 def test_watch_redraws_until_the_sweep_ends(tmp_path):
