@@ -112,6 +112,20 @@ class LiveLine:
             out += f" · loss best {min(losses):.2e} worst {max(losses):.2e}"
         return out
 
+    @staticmethod
+    def failure(trial) -> str | None:
+        """A line for a Tune trial that just ended badly: a solo trial's one-line reason, a bundle's count
+        (its seeds' reasons are in `sweep status`), a Ray-level error; None when it went well."""
+        r, tid = trial.last_result or {}, trial.config["trial"]["trial_id"]
+        if trial.status == "ERROR":
+            return f"{tid}: failed in Ray (process or node lost; retried up to max_failures); see `sweep status`"
+        if r.get("status") in ("failed", "diverged"):
+            return f"{tid}: {r['status']}: {r.get('error') or '(no reason recorded)'}"
+        bad = {k: int(r.get(f"seeds_{k}", 0)) for k in ("failed", "diverged")}
+        if r.get("status") == "bundle" and any(bad.values()):
+            return f"{tid}: " + ", ".join(f"{n} seeds {k}" for k, n in bad.items() if n) + "; see `sweep status`"
+        return None
+
     def _loss(self, trial) -> float | None:
         """A finished trial's final loss, else (a running trial, a bundle) its last reported loss."""
         if trial.status not in ("TERMINATED", "RUNNING"):

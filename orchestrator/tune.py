@@ -192,10 +192,18 @@ class Progress(tune.Callback):
         self.live.report(trial, result)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        self._failure(trial)
         self._print(trials, force=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        self._failure(trial)
         self._print(trials, force=True)
+
+    def _failure(self, trial) -> None:
+        """A trial that failed or diverged gets a line of its own, with its reason, above the live line."""
+        note = self.live.failure(trial)
+        if note:
+            print(("\r\033[K" if sys.stderr.isatty() else "") + note, file=sys.stderr, flush=True)
 
     def on_experiment_end(self, trials, **info):
         self._print(trials, force=True)

@@ -43,7 +43,8 @@ def test_eta_arithmetic():
 def test_launch_line_eta_and_losses():
     """The launch line's fields from Tune-shaped trials (id, status, config, last_result) and timed reports."""
     def trial(tid, status, last_result=None):
-        return SimpleNamespace(trial_id=tid, status=status, config={"trial": {"steps": 100}}, last_result=last_result)
+        return SimpleNamespace(trial_id=tid, status=status, config={"trial": {"steps": 100, "trial_id": f"id-{tid}"}},
+                               last_result=last_result)
 
     a, b, c = trial("a", "RUNNING"), trial("b", "PENDING"), trial("c", "TERMINATED", {"final_loss": 0.05})
     line = LiveLine()
@@ -53,6 +54,11 @@ def test_launch_line_eta_and_losses():
     # a: 50 steps left = 5 s; b: 100 steps at the mean rate = 10 s; one more not issued yet (total 4): 10 s.
     # One trial running: max(5, (5 + 10 + 10) / 1) = 25 s
     assert line.fields([a, b, c], total=4) == " · ETA 00:25 · loss best 5.00e-02 worst 2.00e-01"
+    assert LiveLine.failure(c) is None
+    assert LiveLine.failure(trial("d", "TERMINATED", {"status": "diverged", "error": "non-finite loss at step 7"})) \
+        == "id-d: diverged: non-finite loss at step 7"
+    assert LiveLine.failure(trial("e", "TERMINATED", {"status": "bundle", "seeds_completed": 1, "seeds_failed": 2})) \
+        == "id-e: 2 seeds failed; see `sweep status`"
 
 
 def write_sweep(results: str, sweep_id: str, status: str = "running") -> None:
@@ -232,6 +238,7 @@ def test_status_from_another_process_while_a_sweep_runs(sweep_proc):
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
     assert "ETA" in out and "loss best" in out  # the launch terminal's progress line
+    assert "blockdiag-d1-nu0.9-seeds: 2 seeds failed" in out or out.count("failed: ValueError: hidden=63") == 2, out
     r = runner.invoke(app, ["status", sweep_id, "--results", str(results)])
     assert r.exit_code == 0, r.output
     text = r.output
