@@ -202,18 +202,20 @@ def ls(results: Optional[str] = ResultsOpt):
 @app.command()
 @user_errors
 def status(sweep_id: str = typer.Argument(..., help="A sweep id or name (latest of that name)."),
-           results: Optional[str] = ResultsOpt):
-    """Per-stage trial counts by status for one sweep.
+           results: Optional[str] = ResultsOpt,
+           watch: Optional[float] = typer.Option(None, "--watch", metavar="SECONDS",
+                                                 help="Redraw every SECONDS until the sweep ends (Ctrl-C stops)."),
+           trials: int = typer.Option(20, "--trials", metavar="N", help="Show at most N trials (running first).")):
+    """A sweep's live state, read from its results location only (works from any terminal and against shared
+    storage such as s3://): elapsed time and ETA, trial counts per stage and status (pending = not started
+    yet), running trials first with their progress, steps, loss so far and step rate, the best and worst
+    trials by loss so far, and every failure with its reason.
 
-    Example: sweep status curse-of-memory
+    Example: sweep status curse-of-memory --watch 5
     """
-    from analysis.db import query, resolve_sweep
+    from .live import show
 
-    loc = results_location(results)
-    s = resolve_sweep(loc, sweep_id)
-    typer.echo(f"{s['sweep_id']}  ({s.get('name')}, scale {s.get('scale')}, {s.get('status', '?')})")
-    typer.echo(query(loc, "SELECT stage, status, count(*) AS trials, sum(steps_done) AS steps FROM trials "
-                          f"WHERE sweep_id = '{s['sweep_id']}' GROUP BY ALL ORDER BY ALL"))
+    show(results_location(results), sweep_id, watch=watch, limit=trials)
 
 
 @app.command()

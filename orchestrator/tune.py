@@ -14,6 +14,7 @@ import math
 import os
 import pickle
 import secrets
+import shutil
 import sys
 import time
 
@@ -28,6 +29,7 @@ from trainers.bundle import run_bundle
 from trainers.record import canonical_location, open_location, sweep_rows
 from trainers.train import FINAL, run_trial
 
+from .live import LiveLine
 from .spec import AXES, SweepSpec, UserError
 
 SWEEP_FILE = "sweep.json"
@@ -144,15 +146,17 @@ def _outcomes(trial) -> dict[str, int]:
 
 
 class Progress(tune.Callback):
-    """One live line: trials done / running / failed / diverged and the elapsed time, counted per trial of the
-    ``trials`` table (a seed bundle counts its seeds). Counts are read from Tune's trial list each time, so the
-    line stays right after a restore (Tune pickles its callbacks)."""
+    """One live line: trials done / running / failed / diverged, the elapsed time, the ETA and the best and worst
+    loss so far (``live.LiveLine``), counted per trial of the ``trials`` table (a seed bundle counts its seeds).
+    Counts are read from Tune's trial list each time, so the line stays right after a restore (Tune pickles
+    its callbacks)."""
 
     def __init__(self, stage: str, total: int):
         self.stage, self.total = stage, total
         self.t0 = time.monotonic()
         self._last = 0.0
         self._line = ""
+        self.live = LiveLine()
 
     def setup(self, **info) -> None:
         self.t0 = time.monotonic()
@@ -174,19 +178,32 @@ class Progress(tune.Callback):
         e = int(now - self.t0)
         line = (f"{self.stage}: {finished}/{self.total} done · {running} running · "
                 f"{done['failed']} failed · {done['diverged']} diverged · "
-                f"{e // 60:02d}:{e % 60:02d} elapsed")
+                f"{e // 60:02d}:{e % 60:02d} elapsed" + self.live.fields(trials, self.total))
+        if tty:  # a line longer than the terminal would wrap, and "\r" would not return to its start
+            line = line[:shutil.get_terminal_size((200, 24)).columns - 1]
         if line != self._line or force:
             self._line = line
-            print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+            print(("\r\033[K" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
     def on_step_end(self, iteration, trials, **info):
         self._print(trials)
 
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.live.report(trial, result)
+
     def on_trial_complete(self, iteration, trials, trial, **info):
+        self._failure(trial)
         self._print(trials, force=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        self._failure(trial)
         self._print(trials, force=True)
+
+    def _failure(self, trial) -> None:
+        """A trial that failed or diverged gets a line of its own, with its reason, above the live line."""
+        note = self.live.failure(trial)
+        if note:
+            print(("\r\033[K" if sys.stderr.isatty() else "") + note, file=sys.stderr, flush=True)
 
     def on_experiment_end(self, trials, **info):
         self._print(trials, force=True)

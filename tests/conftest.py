@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -37,6 +39,32 @@ def com_smoke(ray_session, tmp_path_factory):
     r = CliRunner().invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results)])
     assert r.exit_code == 0, r.output
     return results, r.output.split()[1], r.output
+
+
+@pytest.fixture(scope="module")
+def s3_uri():
+    """A real S3-protocol server (moto) on loopback and a results URI in its bucket `sweeps`."""
+    import pyarrow.fs as pafs
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        opts = f"endpoint_override=127.0.0.1:{port}&scheme=http"
+        fs, _ = pafs.FileSystem.from_uri(f"s3://sweeps?{opts}&allow_bucket_creation=true")
+        fs.create_dir("sweeps")
+        yield f"s3://sweeps/lab/runs?{opts}"
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -183,7 +183,7 @@ def test_writer_keeps_the_order_of_appends_and_extends(tmp_path):
     w.append("steps", {"step": 4, "loss": 0.0625})
     assert w.pending("steps") == 4 and w.last_value("steps", "loss") == 0.0625
     w.extend("steps", {"step": [5, 6], "loss": [1.0, 2.0]})  # 6 >= flush_rows: one part file
-    assert w.pending("steps") == 0 and w.last_value("steps", "loss") is None
+    assert w.pending("steps") == 0 and w.last_value("steps", "loss") == 2.0  # the last row, flushed or not
     table = pq.read_table(tmp_path / "S" / "steps" / "trial_id=t0" / "part-00000.parquet")
     assert table.schema == SCHEMAS["steps"]
     assert table.column("step").to_pylist() == [1, 2, 3, 4, 5, 6]

@@ -2,42 +2,13 @@
 mock of the client), and `sweep query` reads from there. Nothing lands in the local working directory."""
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-
 import pyarrow.fs as pafs
-import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from sweepcheck import assert_exact
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def s3_uri():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        opts = f"endpoint_override=127.0.0.1:{port}&scheme=http"
-        fs, _ = pafs.FileSystem.from_uri(f"s3://sweeps?{opts}&allow_bucket_creation=true")
-        fs.create_dir("sweeps")
-        yield f"s3://sweeps/lab/runs?{opts}"
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_sweep_writes_to_and_queries_from_s3(ray_session, s3_uri, tmp_path, monkeypatch):

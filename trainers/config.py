@@ -46,6 +46,8 @@ class TrialConfig:
     data_dir: str = ""  # where a data set's files live (e.g. MNIST IDX files); "" = the task's offline default
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     flush_rows: int = 65536  # buffered rows per table before a part file is written
+    flush_s: float = 30.0  # seconds between part files of a table at most (0: only by size and at checkpoints), so
+    #                        another terminal (`sweep status`) sees a running trial's steps
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from functools import cache
@@ -285,12 +286,14 @@ def supersedes(fs: pafs.FileSystem, merged_path: str) -> list[str]:
 
 
 def read_rows(fs: pafs.FileSystem, paths: list[str] | tuple[str, ...], table: str,
-              filter: pc.Expression | None = None) -> pa.Table:
-    """The rows of ``table``'s files ``paths`` (matching ``filter``) with exactly the schema's columns: a file
-    written before a column existed reads it as null."""
+              filter: pc.Expression | None = None, columns: list[str] | None = None) -> pa.Table:
+    """The rows of ``table``'s files ``paths`` (matching ``filter``) with exactly the schema's columns (or just
+    ``columns``, read alone): a file written before a column existed reads it as null."""
     if not paths:
-        return SCHEMAS[table].empty_table()
-    return pads.dataset(list(paths), schema=SCHEMAS[table], format="parquet", filesystem=fs).to_table(filter=filter)
+        empty = SCHEMAS[table].empty_table()
+        return empty.select(columns) if columns else empty
+    return pads.dataset(list(paths), schema=SCHEMAS[table], format="parquet", filesystem=fs).to_table(
+        columns=columns, filter=filter)
 
 
 def sweep_rows(fs: pafs.FileSystem, sweep_dir: str, table: str) -> pa.Table:
@@ -309,17 +312,22 @@ class TrialWriter:
 
     ``append`` takes one row (a dict), ``extend`` a dict of equal-length columns (lists, numpy arrays or
     Arrow arrays; converted to Arrow at once: the fast path, millions of rows/s, ``bench/results_scale.py``). Missing columns are null, unknown keys ignored.
-    Buffers flush when they reach ``flush_rows`` rows and on ``flush()``; ``sweep_id`` and ``trial_id`` are
-    filled in here. A table registered after the writer was made (``register_table``, when a probe is built) is
-    taken on at its first row, as if it had been there from the start (``restore`` applies to it then).
+    Buffers flush when they reach ``flush_rows`` rows, when ``flush_s`` seconds have passed since the table's
+    last flush (checked as rows arrive; 0: never by time), and on ``flush()``; ``sweep_id`` and ``trial_id`` are
+    filled in here. A flush by time is one more numbered part like a flush by size, so ``restore`` drops it
+    exactly the same way when it came after the checkpoint: it only makes a running trial visible sooner.
+    A table registered after the writer was made (``register_table``, when a probe is built) is taken on at its
+    first row, as if it had been there from the start (``restore`` applies to it then).
     """
 
-    def __init__(self, results: str, sweep_id: str, trial_id: str, flush_rows: int = 65536):
+    def __init__(self, results: str, sweep_id: str, trial_id: str, flush_rows: int = 65536, flush_s: float = 0.0):
         self.fs, root = open_location(results)
         self.base = f"{root.rstrip('/')}/{sweep_id}"
-        self.sweep_id, self.trial_id, self.flush_rows = sweep_id, trial_id, flush_rows
+        self.sweep_id, self.trial_id, self.flush_rows, self.flush_s = sweep_id, trial_id, flush_rows, flush_s
         self.tables = [t for t in SCHEMAS if t != "trials"]
         self.next_part = {t: 0 for t in self.tables}
+        self._flushed_at = {t: time.monotonic() for t in self.tables}  # per table: when its last part was written
+        self._last: dict[str, pa.Table] = {}  # per table: the last row of its last part
         self._batches: dict[str, list[pa.RecordBatch]] = {}  # per table: pending rows already in Arrow
         self._rows: dict[str, dict[str, list]] = {}  # per table: rows appended since the last batch, by column
         self._pending: dict[str, int] = {}  # per table: rows not yet flushed
@@ -335,6 +343,7 @@ class TrialWriter:
             raise KeyError(f"unknown table {table!r}; valid: {', '.join(t for t in SCHEMAS if t != 'trials')}")
         self.tables.append(table)
         self.next_part[table] = 0
+        self._flushed_at[table] = time.monotonic()
         self._clear(table)
         if self._restored is not None:
             self._drop_after(table, self._restored.get(table, 0))
@@ -351,7 +360,7 @@ class TrialWriter:
         for col, values in self._rows[table].items():
             values.append(row.get(col))
         self._pending[table] += 1
-        if self._pending[table] >= self.flush_rows:
+        if self._flush_due(table):
             self.flush(table)
 
     def extend(self, table: str, columns: dict[str, Any]) -> None:
@@ -362,8 +371,12 @@ class TrialWriter:
         self._batches[table].append(pa.RecordBatch.from_arrays(
             [_column(columns.get(f.name), n, f.type) for f in fields], schema=fields))
         self._pending[table] += n
-        if self._pending[table] >= self.flush_rows:
+        if self._flush_due(table):
             self.flush(table)
+
+    def _flush_due(self, table: str) -> bool:
+        return self._pending[table] >= self.flush_rows or (
+            self.flush_s > 0 and time.monotonic() - self._flushed_at[table] >= self.flush_s)
 
     def _seal(self, table: str) -> None:
         """Turn the appended rows into one Arrow batch, after the batches before them."""
@@ -376,11 +389,14 @@ class TrialWriter:
         return self._pending[table]
 
     def last_value(self, table: str, column: str) -> Any:
-        """``column`` of the last row not yet flushed, or None when nothing is pending."""
+        """``column`` of the last row appended (flushed or not), or None when there is none since the writer
+        was made or restored."""
         rows = self._rows[table][column]
         if rows:
             return rows[-1]
-        return self._batches[table][-1].column(column)[-1].as_py() if self._pending[table] else None
+        if self._pending[table]:
+            return self._batches[table][-1].column(column)[-1].as_py()
+        return self._last[table].column(column)[0].as_py() if table in self._last else None
 
     def flush(self, table: str | None = None) -> None:
         for t in [table] if table else self.tables:
@@ -393,6 +409,7 @@ class TrialWriter:
             data = pa.Table.from_arrays(ids + rows.columns, schema=SCHEMAS[t])
             write_atomic(self.fs, f"{self.trial_dir(t)}/part-{self.next_part[t]:05d}.parquet", data)
             self.next_part[t] += 1
+            self._flushed_at[t], self._last[t] = time.monotonic(), rows.slice(n - 1)
             self._clear(t)
 
     def write_trial(self, row: dict[str, Any]) -> None:
@@ -458,6 +475,7 @@ class TrialWriter:
         self._restored = dict(state or {})
         for t in self.tables:
             self._drop_after(t, self._restored.get(t, 0))
+            self._last.pop(t, None)
             self._clear(t)
 
     def _drop_after(self, table: str, keep: int) -> None:

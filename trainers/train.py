@@ -114,7 +114,7 @@ def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = Non
 def open_trial(cfg: TrialConfig) -> tuple[TrialWriter, dict | None]:
     """The trial's writer, and its summary when its ``trials`` row is already final for this exact config
     (then it is not trained again)."""
-    writer = TrialWriter(cfg.results, cfg.sweep_id, cfg.trial_id, cfg.flush_rows)
+    writer = TrialWriter(cfg.results, cfg.sweep_id, cfg.trial_id, cfg.flush_rows, cfg.flush_s)
     done = writer.read_trial()
     if done and done["status"] in FINAL and done["config_json"] == cfg.to_json():
         return writer, {k: done[k] for k in SUMMARY}
