@@ -185,6 +185,20 @@ def test_seeds_solve_at_their_solo_steps(tmp_path, one_thread):
     assert (training[50], training[75], training[100]) == (3, 2, 1)
 
 
+def test_ornn_bundle_equals_solo_over_its_first_steps(tmp_path, one_thread):
+    # ornn's W = B expm(A - A^T) under vmap is torch's float32 matrix_exp of a batch of seeds, which on CPU is ~10x
+    # less exact than the solo call on one matrix (6e-7 against 5e-8 from float64 at |A|_1 ~ 0.2): a bundled seed
+    # starts ~1e-6 off its solo run at step 2. Training amplifies any difference of that size (a 1e-7 relative
+    # change of a solo run's initial weights grows to 1e-2 within 20-40 steps, as bundled-vs-solo does; measured
+    # for issue 6), so the curves are compared over the first steps, before the amplification
+    kw = dict(task="sine", cell="ornn", lr=3e-3, steps=6, grad_norm_every=2)  # the attractors sweep's rate
+    out = run_bundle("b", [cfg(tmp_path, f"b{s}", s, **kw) for s in SEEDS])
+    for s in SEEDS:
+        ref = run_trial(cfg(tmp_path, f"r{s}", s, **kw))
+        assert out[s]["status"] == ref["status"] == "completed" and out[s]["steps_done"] == 6
+        assert_same_rows(tmp_path, f"b{s}", f"r{s}", rel=5e-5)
+
+
 def test_supported_cells():
     assert bundle_supported("lru") and bundle_supported("rnn") and bundle_supported("gru")
     assert not bundle_supported("lstm") and not bundle_supported("slstm") and not bundle_supported("no-such-cell")
