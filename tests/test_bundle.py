@@ -1,6 +1,7 @@
 """Seed bundles: S seeds in one batched model give each seed the rows of its solo run (real Parquet, DuckDB, Ray)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import duckdb
@@ -131,6 +132,71 @@ def test_killed_bundle_resumes_with_rows_once(tmp_path, one_thread):
             assert_same_rows(tmp_path, f"b{s}", f"w{s}", rel=1e-6)
     again = run_bundle("b", cfgs)  # every seed final: nothing is retrained
     assert [o["final_loss"] for o in again] == [o["final_loss"] for o in out]
+
+
+def test_finished_seeds_leave_the_stack_and_a_killed_bundle_resumes(tmp_path, one_thread):
+    # the divergence case above with a checkpoint at step 100: seed 2's rows end at step 2 and it is finished at
+    # the step-25 check, so from step 26 the stacked tensors (parameters, Adam's moments and counts) hold seeds
+    # 0, 1 and 3 only, and the checkpoint names those three. Killed after it, the bundle resumes those seeds to
+    # their solo rows; seed 2, already final, is left alone.
+    kw = dict(cell="rnn", lr=0.4, steps=200, nu=0.99, clip=1.0, checkpoint_every=100, report_every=1, flush_rows=7)
+    seeds, training = (0, 1, 2, 3), {}
+
+    def crash(metrics):
+        training[metrics["step"]] = metrics["seeds_training"]
+        if metrics["step"] >= 150:
+            raise Crash
+
+    cfgs = [cfg(tmp_path, f"b{s}", s, **kw) for s in seeds]
+    with pytest.raises(Crash):
+        run_bundle("b", cfgs, on_progress=crash)
+    assert training[25] == training[100] == 3
+    state = torch.load(io.BytesIO(TrialWriter(str(tmp_path), "s1", "b").load_checkpoint()), weights_only=True)
+    assert state["step"] == 100 and state["trial_ids"] == ["b0", "b1", "b3"]
+    assert all(v.shape[0] == 3 for v in state["params"].values())
+    assert all(v.shape[0] == 3 for st in state["opt"]["state"].values() for v in st.values())
+    assert sorted(state["seeds"]) == ["b0", "b1", "b3"]
+    out = run_bundle("b", cfgs)
+    for s in seeds:
+        ref = run_trial(cfg(tmp_path, f"r{s}", s, **kw))
+        assert (out[s]["status"], out[s]["steps_done"], out[s]["error"]) == (
+            ref["status"], ref["steps_done"], ref["error"])
+        assert_same_rows(tmp_path, f"b{s}", f"r{s}", rel=1e-3)
+    assert [(o["status"], o["steps_done"]) for o in out] == [
+        ("completed", 200), ("completed", 200), ("diverged", 2), ("diverged", 200)]
+
+
+def test_seeds_solve_at_their_solo_steps(tmp_path, one_thread):
+    # temporal order (Pascanu et al.), checked every 20 steps on the evaluation batch: solo, seeds 4, 1 and 0
+    # solve at steps 60, 80 and 120. In one bundle each stops at its own solved step with its solo rows, and
+    # the others train on without it (seeds 4 and 1 leave the stack at steps 61 and 81)
+    kw = dict(task="temporal_order", cell="vrnn", hidden=50, seq_len=10, init="smart_tanh", optimizer="sgd",
+              schedule="constant", lr=0.1, clip=1.0, nu=0.99, steps=400, batch=20, eval_batch=500, solve_every=20,
+              grad_norm_every=10, report_every=1)
+    seeds, training = (4, 1, 0), {}
+    out = run_bundle("b", [cfg(tmp_path, f"b{s}", s, **kw) for s in seeds],
+                     on_progress=lambda m: training.setdefault(m["step"], m["seeds_training"]))
+    for s, o in zip(seeds, out):
+        ref = run_trial(cfg(tmp_path, f"r{s}", s, **kw))
+        assert (o["status"], o["solved_step"], o["steps_done"], o["final_metric"]) == (
+            ref["status"], ref["solved_step"], ref["steps_done"], ref["final_metric"])
+        assert_same_rows(tmp_path, f"b{s}", f"r{s}", rel=1e-4)
+    assert [o["solved_step"] for o in out] == [60, 80, 120]
+    assert (training[50], training[75], training[100]) == (3, 2, 1)
+
+
+def test_ornn_bundle_equals_solo_over_its_first_steps(tmp_path, one_thread):
+    # ornn's W = B expm(A - A^T) under vmap is torch's float32 matrix_exp of a batch of seeds, which on CPU is ~10x
+    # less exact than the solo call on one matrix (6e-7 against 5e-8 from float64 at |A|_1 ~ 0.2): a bundled seed
+    # starts ~1e-6 off its solo run at step 2. Training amplifies any difference of that size (a 1e-7 relative
+    # change of a solo run's initial weights grows to 1e-2 within 20-40 steps, as bundled-vs-solo does; measured
+    # for issue 6), so the curves are compared over the first steps, before the amplification
+    kw = dict(task="sine", cell="ornn", lr=3e-3, steps=6, grad_norm_every=2)  # the attractors sweep's rate
+    out = run_bundle("b", [cfg(tmp_path, f"b{s}", s, **kw) for s in SEEDS])
+    for s in SEEDS:
+        ref = run_trial(cfg(tmp_path, f"r{s}", s, **kw))
+        assert out[s]["status"] == ref["status"] == "completed" and out[s]["steps_done"] == 6
+        assert_same_rows(tmp_path, f"b{s}", f"r{s}", rel=5e-5)
 
 
 def test_supported_cells():

@@ -9,8 +9,9 @@ exactly as solo does. Per seed, as solo: the global-norm clipping (its own norm)
 Adam's count does not advance: ``trainers.seedwise``), ``constrain()``, the ``steps``/``grad_norms`` rows, the
 divergence test and solved checks at solo's cadence, probes and evaluations (on the seed's own solo module,
 loaded from its slice), and its own ``TrialWriter``, ``trials`` row and trial id. A finished seed (diverged,
-solved) gets its final row at once and is frozen (masked) for the rest of the bundle; its rows stop exactly
-where solo's would. The lr schedule is shared (one lr per group).
+solved) gets its final row at once and leaves the stacked tensors before the next step (``_keep_rows``: its
+slices of the parameters, buffers and optimiser state are dropped), so the seeds still training no longer pay
+for it; its rows stop exactly where solo's would. The lr schedule is shared (one lr per group).
 
 One checkpoint for the whole bundle, ``_checkpoints/<bundle_id>.pt`` (every seed's state and part numbers,
 written after every seed's rows are flushed), so a killed bundle resumes with every seed's rows exactly once;
@@ -155,8 +156,7 @@ class _BundleRun:
             return task.loss(y_hat, y), y_hat
 
         forward = torch.vmap(loss_of)
-        opt = SEEDWISE[cfg.optimizer](list(params.values()), lr=cfg.lr)
-        sched = make_schedule(opt, cfg)
+        opt, sched = _optimiser(cfg, params)
         datas = [data_generator(c, device) for c in cfgs]
         max_norm = cfg.clip if cfg.clip else math.inf
         evals: list[list[float]] = [[] for _ in range(S)]
@@ -178,12 +178,14 @@ class _BundleRun:
             start = resume["step"]
             self.steps_done = [start] * S
         active = [True] * S
+        rows = list(range(S))  # the seeds in the stacked tensors, in stack order (finished ones leave)
 
         def solo(i: int) -> nn.Module:
             """Seed i's own module, holding its current parameters (for probes and evaluations)."""
+            j = rows.index(i)
             with torch.no_grad():
                 for n, p in models[i].named_parameters():
-                    p.copy_(params[f"model.{n}"][i])
+                    p.copy_(params[f"model.{n}"][j])
             return models[i]
 
         def probe(i: int, step: int) -> None:
@@ -205,17 +207,21 @@ class _BundleRun:
         for step in range(start + 1, cfg.steps + 1):
             if not any(active):
                 break
-            x, y = task.sample_seeds(cfg.batch, datas)
+            if not all(active[i] for i in rows):
+                keep = [j for j, i in enumerate(rows) if active[i]]
+                rows = [rows[j] for j in keep]
+                params, buffers, opt, sched = _keep_rows(keep, params, buffers, opt, sched, cfg)
+            x, y = task.sample_seeds(cfg.batch, [datas[i] for i in rows])
             for v in params.values():
                 v.grad = None
             losses, y_hat = forward(params, buffers, x, y)
             losses.sum().backward()
             if cfg.grad_norm_every and step % cfg.grad_norm_every == 0:
-                _grad_norm_rows(params, groups, writers, active, step)
+                _grad_norm_rows(params, groups, [writers[i] for i in rows], step)
             norms = _clip_per_seed(list(params.values()), max_norm)
             lr = sched.get_last_lr()[0]
-            live = torch.tensor(active, device=device)
-            stepping = live & torch.isfinite(norms) if max_norm != math.inf else live  # clipping on: NaN/Inf skips
+            # every row is a seed still training; with clipping on, a NaN/Inf gradient skips that seed's step
+            stepping = torch.isfinite(norms) if max_norm != math.inf else torch.ones_like(norms, dtype=torch.bool)
             opt.step(stepping)
             if constrain:
                 _constrain_seeds(base, params, buffers, stepping)
@@ -223,12 +229,10 @@ class _BundleRun:
             wall = time.perf_counter() - self.t0
             checkpoint = bool(cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps)
             reported = None
-            for i in range(S):
-                if not active[i]:
-                    continue
-                metric = task.metric(y_hat[i], y[i]) if task.has_metric else None
-                pending[i].append((step, losses[i].detach(), norms[i], lr, metric, wall))
-                if probings[i].due(step) and torch.isfinite(losses[i]):
+            for j, i in enumerate(rows):
+                metric = task.metric(y_hat[j], y[j]) if task.has_metric else None
+                pending[i].append((step, losses[j].detach(), norms[j], lr, metric, wall))
+                if probings[i].due(step) and torch.isfinite(losses[j]):
                     probe(i, step)
                 if (cfg.solve_every and step % cfg.solve_every == 0
                         and evaluate(solo(i), task, eval_x, eval_y)[1] == 1.0):
@@ -247,15 +251,16 @@ class _BundleRun:
                 if solved[i] is not None:
                     finish_final(i)
             if checkpoint and any(active):
-                self._checkpoint(step, params, opt, sched, datas, evals, active)
+                self._checkpoint(step, rows, params, opt, sched, datas, evals, active)
             if self.on_progress and reported is not None and progress_due(cfg, step, checkpoint):
                 self.on_progress({"step": step, "loss": reported, "seeds_training": sum(active)})
         for i in range(S):
             if active[i]:
                 finish_final(i)
 
-    def _checkpoint(self, step, params, opt, sched, datas, evals, active) -> None:
-        """Every active seed's rows are on disk, then one atomic checkpoint names them all."""
+    def _checkpoint(self, step, rows, params, opt, sched, datas, evals, active) -> None:
+        """Every active seed's rows are on disk, then one atomic checkpoint names them all (``trial_ids``: the
+        seeds of the stacked tensors, in stack order; a seed that finished this step is still among them)."""
         seeds = {}
         for i, (c, w) in enumerate(zip(self.cfgs, self.writers)):
             if active[i]:
@@ -263,10 +268,29 @@ class _BundleRun:
                 seeds[c.trial_id] = dict(config_json=c.to_json(), data_rng=datas[i].get_state(), evals=evals[i],
                                          writer=w.state(), probe_s=self.probe_s[i])
         buf = io.BytesIO()
-        torch.save(dict(step=step, trial_ids=[c.trial_id for c in self.cfgs], params=dict(params),
+        torch.save(dict(step=step, trial_ids=[self.cfgs[i].trial_id for i in rows], params=dict(params),
                         opt=opt.state_dict(), sched=sched.state_dict(), seeds=seeds,
                         wall_s=time.perf_counter() - self.t0, started_at=self.started.isoformat()), buf)
         self.store.save_checkpoint(buf.getvalue())
+
+
+def _optimiser(cfg: TrialConfig, params: dict) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    opt = SEEDWISE[cfg.optimizer](list(params.values()), lr=cfg.lr)
+    return opt, make_schedule(opt, cfg)
+
+
+def _keep_rows(keep: list[int], params: dict, buffers: dict, opt, sched, cfg: TrialConfig) -> tuple:
+    """The stacked parameters, buffers, optimiser and schedule with only the rows ``keep`` (the seeds still
+    training): new leaf tensors, an optimiser holding those rows' state, the schedule where it was."""
+    idx = torch.tensor(keep, device=next(iter(params.values())).device)
+    with torch.no_grad():
+        params = {k: v.index_select(0, idx).requires_grad_() for k, v in params.items()}
+        buffers = {k: v.index_select(0, idx) for k, v in buffers.items()}
+    state, sched_state = select_seeds(opt.state_dict(), keep), sched.state_dict()
+    opt, sched = _optimiser(cfg, params)
+    opt.load_state_dict(state)
+    sched.load_state_dict(sched_state)
+    return params, buffers, opt, sched
 
 
 def _has_constrain(model: nn.Module) -> bool:
@@ -295,9 +319,9 @@ def _clip_per_seed(params: list[Tensor], max_norm: float) -> Tensor:
     return norms
 
 
-def _grad_norm_rows(params: dict, groups: dict[str, list[str]], writers: list[TrialWriter], active: list[bool],
-                    step: int) -> None:
-    """Each active seed's per-group gradient norms (before clipping), as solo's ``group_norms`` rows."""
+def _grad_norm_rows(params: dict, groups: dict[str, list[str]], writers: list[TrialWriter], step: int) -> None:
+    """Each row's per-group gradient norms (before clipping), as solo's ``group_norms`` rows; ``writers``: the
+    rows' writers, in stack order."""
     names, norms = [], []
     for g, ps in groups.items():
         grads = [params[n].grad for n in ps if n in params and params[n].grad is not None]
@@ -308,9 +332,8 @@ def _grad_norm_rows(params: dict, groups: dict[str, list[str]], writers: list[Tr
     if not norms:
         return
     table = torch.stack(norms).T.tolist()  # (S, groups)
-    for i, w in enumerate(writers):
-        if active[i]:
-            w.extend("grad_norms", {"step": [step] * len(names), "group": names, "norm": table[i]})
+    for w, norms_i in zip(writers, table):
+        w.extend("grad_norms", {"step": [step] * len(names), "group": names, "norm": norms_i})
 
 
 __all__ = ["bundle_supported", "run_bundle"]

@@ -41,9 +41,10 @@ class SeedwiseAdam(torch.optim.Optimizer):
     def step(self, mask: Tensor) -> None:  # type: ignore[override]
         for group in self.param_groups:
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            for p in params:
                 if p.is_complex():
                     raise TypeError("SeedwiseAdam takes real parameters (store complex ones as two real tensors)")
                 state = self.state[p]
@@ -51,18 +52,20 @@ class SeedwiseAdam(torch.optim.Optimizer):
                     state["step"] = torch.zeros(p.shape[0], dtype=torch.float32, device=p.device)
                     state["exp_avg"] = torch.zeros_like(p)
                     state["exp_avg_sq"] = torch.zeros_like(p)
-                m = _per_seed(mask, p)
-                step = state["step"] + mask.to(torch.float32)
+            # the bias corrections of every parameter at once, (P, S): a handful of ops per step, not per parameter
+            steps = torch.stack([self.state[p]["step"] for p in params]) + mask.to(torch.float32)
+            t = steps.double().clamp_min(1.0)  # seeds that never stepped: any finite value, masked below
+            step_sizes, bias2_sqrts = lr / (1 - beta1 ** t), torch.sqrt(1 - beta2 ** t)
+            for i, p in enumerate(params):
+                state, m = self.state[p], _per_seed(mask, p)
                 exp_avg = state["exp_avg"].lerp(p.grad, 1 - beta1)
                 exp_avg_sq = state["exp_avg_sq"].mul(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                t = step.double().clamp_min(1.0)  # seeds that never stepped: any finite value, masked below
-                step_size = _per_seed((lr / (1 - beta1 ** t)).to(p.dtype), p)
-                bias_correction2_sqrt = _per_seed(torch.sqrt(1 - beta2 ** t).to(p.dtype), p)
-                denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+                step_size = _per_seed(step_sizes[i].to(p.dtype), p)
+                denom = (exp_avg_sq.sqrt() / _per_seed(bias2_sqrts[i].to(p.dtype), p)).add_(eps)
                 p.copy_(torch.where(m, p - step_size * (exp_avg / denom), p))
                 state["exp_avg"] = torch.where(m, exp_avg, state["exp_avg"])
                 state["exp_avg_sq"] = torch.where(m, exp_avg_sq, state["exp_avg_sq"])
-                state["step"] = step
+                state["step"] = steps[i]
 
 
 SEEDWISE = {"adam": SeedwiseAdam, "sgd": SeedwiseSGD}  # the bundle's counterpart of trainers.train.OPTIMIZERS

@@ -9,6 +9,7 @@ an exception marks it ``failed`` with the reason; neither stops the sweep.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 import math
@@ -40,6 +41,7 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@functools.cache  # once per process: importlib.metadata parses each package's METADATA (~2 ms a call)
 def versions() -> str:
     import numpy
     from importlib.metadata import PackageNotFoundError, version

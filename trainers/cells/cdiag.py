@@ -78,6 +78,19 @@ class DiagonalLTI(LTICell):
     def transition_apply(self, h: Tensor) -> Tensor:
         return self.lam() * h
 
+    def impulse_response(self, T: int) -> Tensor:
+        """K[k] = Re(C diag(lambda^k) B) + [k == 0] D, as ``LTICell.impulse_response`` but in real arithmetic:
+        with log lambda = log r + i theta, K[k] = sum_n r_n^k (cos(k theta_n) Re W_n - sin(k theta_n) Im W_n),
+        W_n = C[:, n] B[n, :]. A complex exp over (T, hidden) and the complex products after it cost about twice
+        as much, forward and backward (at T = 300, hidden 64 the kernel was 2/3 of an lru training step)."""
+        log_lam = self.log_lam()
+        k = torch.arange(T, device=log_lam.device, dtype=log_lam.real.dtype)[:, None]
+        mag, angle = torch.exp(k * log_lam.real), k * log_lam.imag  # (T, hidden) each
+        W = self.output_matrix().T[:, :, None] * self.input_matrix()[:, None, :]  # (hidden, d_out, d_in)
+        K = (torch.einsum("tn,noi->toi", mag * torch.cos(angle), W.real)
+             - torch.einsum("tn,noi->toi", mag * torch.sin(angle), W.imag))
+        return torch.cat([K[:1] + self.D, K[1:]], dim=0)
+
 
 def build(spec: CellSpec) -> DiagonalLTI:
     """Complex diagonal linear recurrence without input normalisation (Fig. 3B ablation).
