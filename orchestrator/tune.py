@@ -18,7 +18,6 @@ import secrets
 import sys
 import time
 
-import optuna
 import pyarrow.fs as pafs
 import ray
 from ray import tune
@@ -45,8 +44,8 @@ def _trainable(config: dict) -> None:
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
     node = ray.get_runtime_context().get_node_id()
     if "members" in config["trial"]:  # a seed bundle: one report for its seeds, counted per seed by Progress
-        members = [TrialConfig.from_dict(m) for m in config["trial"]["members"]]
-        summaries = run_bundle(config["trial"]["trial_id"], members, on_progress=tune.report, node=node)
+        cfgs = [TrialConfig.from_dict(m) for m in config["trial"]["members"]]
+        summaries = run_bundle(config["trial"]["trial_id"], cfgs, on_progress=tune.report, node=node)
         statuses = [s["status"] for s in summaries]
         tune.report({"status": "bundle", **{f"seeds_{k}": statuses.count(k) for k in FINAL}})
         return
@@ -137,6 +136,8 @@ class SweepSearcher(Searcher):
     STATE = ("issued", "told", "lrs", "seeds_issued", "analyses_issued", "live", "queue", "studies")
 
     def __init__(self, spec: SweepSpec, sweep_id: str, results: str, threads: int):
+        import optuna  # here, not at the top: the trial actors import this module for _trainable, and need no optuna
+
         super().__init__()  # no metric: progress reports carry none; the final report has final_loss
         self.spec, self.sweep_id, self.results, self.threads = spec, sweep_id, results, threads
         self.groups = spec.grid()
@@ -400,6 +401,8 @@ def _finished_before(results: str, sweep_id: str, searcher: SweepSearcher) -> di
 def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
     """Run a sweep, or what an interrupted run of it left, to the end with one Tuner (``SweepSearcher`` issues
     every trial); then record the chosen rates and the status in sweep.json."""
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     res = meta["resources"]
     searcher = SweepSearcher.load(spec, sweep_id, results, threads=max(1, int(res["cpus_per_trial"])))

@@ -60,6 +60,8 @@ def test_sigkill_launch_then_resume(ray_session, tmp_path):
     resume_s = time.monotonic() - t0
     assert r.exit_code == 0, r.output
     n_trials = 2 * 2 + 2 * 3  # (2 cells x 1 nu) x (2 search trials + 3 seeds)
+    # the progress line counts what the killed run finished once, and the rest as it finishes
+    assert [ln for ln in r.output.splitlines() if "elapsed" in ln][-1].startswith("lr_search 4/4 · seed 6/6 done")
     c = assert_exact(str(results), sweep_id, n_trials=n_trials, steps=steps)
     after = {r["trial_id"]: r["ended_at"] for r in finished_trials(results)}
     rerun = [t for t in before if after[t] != before[t]]
