@@ -35,7 +35,7 @@ def main() -> int:
     args = ap.parse_args()
     results = tempfile.mkdtemp(prefix="overhead-")
     load = os.getloadavg()[0]
-    t0 = time.perf_counter()
+    t0, t0_clock = time.perf_counter(), time.time()
     sid = launch(resolve(args.name, args.scale, args.sets), results, cpus_per_trial=args.cpus_per_trial)
     wall = time.perf_counter() - t0
     workers = max(1, int(ray.cluster_resources().get("CPU", 1) // args.cpus_per_trial))
@@ -53,8 +53,11 @@ def main() -> int:
             FROM runs WHERE stage <> 'analysis' GROUP BY task, cell, depth, nu, seq_len, clip, layer_norm)
         SELECT greatest(coalesce((SELECT max(coalesce(search, 0) + coalesce(seed, 0)) FROM chains), 0),
                         coalesce((SELECT max(wall) FROM runs WHERE stage = 'analysis'), 0)) AS path""").to_pylist()
+    (span,) = query_arrow(results, f"""{runs} SELECT epoch(min(started_at)) AS first, epoch(max(ended_at)) AS last
+                                          FROM runs""").to_pylist()
     work = sum(r["work"] for r in rows)
     ideal = max(work / workers, path["path"])
+    start, trials_span = span["first"] - t0_clock, span["last"] - span["first"]
     print(f"sweep {sid} ({args.name}, {args.scale}{', ' + ' '.join(args.sets) if args.sets else ''}); "
           f"{workers} workers; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n")
     print("| stage | trials | Ray trials (bundles count once) | trial time (s) | longest (s) | first start (s) | last end (s) |")
@@ -66,6 +69,9 @@ def main() -> int:
           f"| ---: | ---: | ---: | ---: | ---: | --- |\n"
           f"| {wall:.1f} | {work / workers:.1f} | {path['path']:.1f} | {ideal:.1f} | {100 * (wall / ideal - 1):.1f}% "
           f"| < 10% |")
+    print(f"\nwhere the time outside the trials went: {start:.1f} s from the launch to the first trial's start (Ray, "
+          f"Tune, the first actors and their imports), {wall - start - trials_span:.1f} s after the last trial's end; "
+          f"between them {trials_span:.1f} s with on average {work / trials_span:.2f} of {workers} workers busy")
     return 0
 
 

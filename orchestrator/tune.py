@@ -127,10 +127,11 @@ class SweepSearcher(Searcher):
     nothing can be issued yet (searches still running), FINISHED once everything is issued. A diverged or failed
     search trial is told a very large loss, so TPE learns that the rate was too high.
 
-    Its state is written to ``_tune/searcher.pkl`` of the sweep after every change, before a trial is handed to
-    Tune, so a driver killed at any moment leaves a state that names every trial it started; ``load`` reads it
-    back and checks each trial it had out against ``trials`` (the source of truth). Tune's own experiment
-    snapshots are not used for this: they lag behind, and are uploaded file by file."""
+    Its state is written to ``_tune/searcher.pkl`` of the sweep before each trial is handed to Tune, so a driver
+    killed at any moment leaves a state that names every trial it started; ``load`` reads it back and checks each
+    trial it had out against ``trials`` (the source of truth: a finished trial's final rows; so the state need not
+    be written again when a trial finishes, only when one errors). Tune's own experiment snapshots are not used
+    for this: they lag behind, and are uploaded file by file."""
 
     BAD = 1e30
     STATE = ("issued", "told", "lrs", "seeds_issued", "analyses_issued", "live", "queue", "studies")
@@ -201,7 +202,8 @@ class SweepSearcher(Searcher):
             return
         if "study" in entry:
             self._tell(entry, None if error else (result or {}).get("final_loss"))
-        self._persist()
+        if error:  # a trial that finished has its final rows, which ``load`` reads; one that errored has none
+            self._persist()
 
     def _tell(self, entry: dict, value: float | None) -> None:
         """Tell a search trial's final loss to its study; fix the group's rate once all its trials are told."""

@@ -75,7 +75,7 @@ def test_a_killed_driver_leaves_a_state_that_names_every_trial_it_started(tmp_pa
     t1, t2, t3 = a.suggest("t1"), a.suggest("t2"), a.suggest("t3")
     assert [t["trial"]["stage"] for t in (t1, t2, t3)] == ["lr_search", "lr_search", "analysis"]
     s1, s2 = run(t1), run(t2)  # both search trials finish, and the analysis is under way,
-    a.on_trial_complete("t1", s1)  # but the driver is killed after hearing of t1 only
+    a.on_trial_complete("t1", s1)  # but the driver is killed after hearing of t1 only (which writes no state)
     b = SweepSearcher.load(spec(2), "S", results, threads=1)  # what `sweep resume` does
     # t2's final row is found and told: the group's search is over, its rate chosen, its seeds not yet issued;
     # the analysis, never finished, is issued again first, the same config
