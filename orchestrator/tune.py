@@ -134,7 +134,7 @@ class SweepSearcher(Searcher):
     for this: they lag behind, and are uploaded file by file."""
 
     BAD = 1e30
-    STATE = ("issued", "told", "lrs", "seeds_issued", "analyses_issued", "live", "queue", "studies")
+    STATE = ("issued", "told", "lrs", "seeds_issued", "analyses_issued", "live", "queue", "errored", "studies")
 
     def __init__(self, spec: SweepSpec, sweep_id: str, results: str, threads: int):
         import optuna  # here, not at the top: the trial actors import this module for _trainable, and need no optuna
@@ -154,6 +154,7 @@ class SweepSearcher(Searcher):
         self.analyses_issued = 0
         self.live: dict[str, dict] = {}  # Tune trial id -> {"trial": config, search trials: "study", "number"}
         self.queue: list[dict] = []  # entries of ``live`` left unfinished by an interrupted run: issued first
+        self.errored: list[dict] = []  # entries of trials Tune gave up on (process lost max_failures times)
         self.n_seeds = [1 if bundled(spec, g) else spec.seeds for g in self.groups]  # seed trials per group
         if not budget:
             self._choose(range(len(self.groups)))
@@ -203,6 +204,7 @@ class SweepSearcher(Searcher):
         if "study" in entry:
             self._tell(entry, None if error else (result or {}).get("final_loss"))
         if error:  # a trial that finished has its final rows, which ``load`` reads; one that errored has none
+            self.errored.append({"trial": entry["trial"]})  # told already: retried by a resume, not told again
             self._persist()
 
     def _tell(self, entry: dict, value: float | None) -> None:
@@ -242,10 +244,11 @@ class SweepSearcher(Searcher):
         write_atomic(*_state_file(self.results, self.sweep_id), self._state())
 
     @classmethod
-    def load(cls, spec: SweepSpec, sweep_id: str, results: str, threads: int) -> "SweepSearcher":
+    def load(cls, spec: SweepSpec, sweep_id: str, results: str, threads: int,
+             retry_errored: bool = True) -> "SweepSearcher":
         """The searcher of a sweep as its last driver left it (a new one if none had started): each trial it
         had out that has finished since (its final rows are in ``trials``) is done, a search trial told its loss;
-        every other one is queued to be issued again."""
+        every other one is queued to be issued again, with the trials Tune gave up on if ``retry_errored``."""
         self = cls(spec, sweep_id, results, threads)
         fs, path = _state_file(results, sweep_id)
         if fs.get_file_info(path).type == pafs.FileType.NotFound:
@@ -253,6 +256,8 @@ class SweepSearcher(Searcher):
         with fs.open_input_stream(path) as f:
             self._set_state(f.read())
         out, self.queue, self.live = self.queue + list(self.live.values()), [], {}
+        if retry_errored:
+            out, self.errored = out + self.errored, []
         for entry in out:
             summary = _summary(entry["trial"])
             if summary is None:
@@ -422,7 +427,8 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
             run_config=tune.RunConfig(
                 name=EXPERIMENT, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
                 callbacks=[progress], failure_config=tune.FailureConfig(max_failures=spec.max_failures))).fit()
-        searcher = SweepSearcher.load(spec, sweep_id, results, threads=searcher.threads)  # as the run left it
+        # as the run left it: complete unless a trial is unfinished (an interrupt); errored trials are final here
+        searcher = SweepSearcher.load(spec, sweep_id, results, threads=searcher.threads, retry_errored=False)
     meta["lrs"] = dict(sorted(searcher.lrs.items()))
     if not searcher.remaining():
         meta["status"] = "completed"

@@ -104,3 +104,20 @@ def test_remaining_counts_every_ray_trial(tmp_path, bundle):
     s = SweepSearcher(sp, "S", str(tmp_path), threads=1)
     groups = len(sp.grid())  # 2 cells x 2 nus; lstm never bundles
     assert s.remaining() == groups * sp.lr_search_trials + (2 + 2 * sp.seeds if bundle else groups * sp.seeds) + 1
+
+
+def test_a_trial_tune_gave_up_on_is_told_a_bad_loss_and_retried_by_a_resume(tmp_path):
+    results = str(tmp_path)
+    a = SweepSearcher(spec(1), "S", results, threads=1)
+    t1 = a.suggest("t1")  # the group's only search trial; its process is lost max_failures times
+    a.on_trial_complete("t1", None, error=True)
+    assert studies(a)[0] == [(0, "COMPLETE", {"lr": t1["trial"]["lr"]}, [SweepSearcher.BAD])]
+    assert a.lrs == {KEY: a.spec.lr}  # no search trial has a row: the spec's fixed rate, as with no search
+    # the run goes on (seeds, analysis), and at its end the errored trial is final...
+    end = SweepSearcher.load(spec(1), "S", results, threads=1, retry_errored=False)
+    assert end.queue == [] and end.remaining() == 2 and len(end.errored) == 1
+    # ...while `sweep resume` of an interrupted run retries it first, without telling its study twice
+    again = SweepSearcher.load(spec(1), "S", results, threads=1)
+    assert again.remaining() == 3 and again.suggest("r1")["trial"] == t1["trial"]
+    again.on_trial_complete("r1", {"final_loss": 0.5})
+    assert again.told == [1] and studies(again) == studies(a)
