@@ -1,10 +1,11 @@
-"""Ray Tune glue: the trainable, the per-group Optuna learning-rate search, progress, and the two stages.
+"""Ray Tune glue: the trainable, the sweep's searcher, progress, and the one Tuner that runs a whole sweep.
 
-Stage 1 (``lr_search``): one Optuna TPE study per grid group (cell, depth, nu0, ...), all driven by one Tuner through
-``GridOptunaSearcher`` (OptunaSearch itself rejects grid_search in its space, and one Tuner per group
-would run them one after another). Stage 2 (``seed``): every seed of every group at the group's best rate,
-read back from the ``trials`` table, which is the source of truth. Both stages' trials land in ``trials``
-with their ``stage``. Stage 3 (``analysis``): the spec's analyses (trainers.analyses), one trial each.
+A sweep is three kinds of trial, all issued by ``SweepSearcher`` to one Tuner (so its actors, reused, live for
+the whole sweep and no stage waits on another): ``lr_search`` (one Optuna TPE study per grid group: cell, depth,
+nu0, ...; OptunaSearch itself rejects grid_search in its space), ``seed`` (every seed of a group at the group's
+best rate, read back from the ``trials`` table, the source of truth, as soon as that group's search is over) and
+``analysis`` (the spec's analyses, trainers.analyses, one trial each; they need no search). Every trial lands
+in ``trials`` with its ``stage``.
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ import shutil
 import sys
 import time
 
-import optuna
 import pyarrow.fs as pafs
 import ray
 from ray import tune
@@ -26,14 +26,15 @@ from ray.tune.search import Searcher
 
 from trainers.config import TrialConfig
 from trainers.bundle import run_bundle
-from trainers.record import canonical_location, open_location, sweep_rows
-from trainers.train import FINAL, run_trial
+from trainers.record import TrialWriter, canonical_location, open_location, sweep_rows, write_atomic
+from trainers.train import FINAL, open_trial, run_trial
 
 from .live import LiveLine
-from .spec import AXES, SweepSpec, UserError
+from .spec import SweepSpec, UserError
 
 SWEEP_FILE = "sweep.json"
-STAGES = ("lr_search", "seed", "analysis")
+EXPERIMENT = "sweep"  # the Tuner's experiment under <sweep>/_tune
+SEARCH_STATE = "searcher.pkl"  # SweepSearcher's state under <sweep>/_tune
 
 
 def _trainable(config: dict) -> None:
@@ -45,8 +46,8 @@ def _trainable(config: dict) -> None:
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
     node = ray.get_runtime_context().get_node_id()
     if "members" in config["trial"]:  # a seed bundle: one report for its seeds, counted per seed by Progress
-        members = [TrialConfig.from_dict(m) for m in config["trial"]["members"]]
-        summaries = run_bundle(config["trial"]["trial_id"], members, on_progress=tune.report, node=node)
+        cfgs = [TrialConfig.from_dict(m) for m in config["trial"]["members"]]
+        summaries = run_bundle(config["trial"]["trial_id"], cfgs, on_progress=tune.report, node=node)
         statuses = [s["status"] for s in summaries]
         tune.report({"status": "bundle", **{f"seeds_{k}": statuses.count(k) for k in FINAL}})
         return
@@ -68,20 +69,72 @@ def trial_config(spec: SweepSpec, sweep_id: str, results: str, group: dict, **fi
     return json.loads(TrialConfig(**{**shared, **group, **fields}).to_json())
 
 
-def _group_of(row: dict) -> dict:
-    """The grid group of a ``trials`` row, from its config."""
-    cfg = json.loads(row["config_json"])
-    return {a: (cfg[a] or 0.0) if a == "clip" else cfg[a] for a in AXES}
+def seed_configs(spec: SweepSpec, sweep_id: str, results: str, group: dict, lr: float) -> list[dict]:
+    """A group's seed trials at its chosen rate ``lr``: its seeds as one bundle ``{"trial_id", "members"}`` (one
+    Ray trial) where ``spec.bundles``, else one trial per seed."""
+    key = spec.group_key(group)
+    seeds = [trial_config(spec, sweep_id, results, group, stage="seed", seed=s, lr=lr, trial_id=f"{key}-s{s}")
+             for s in range(spec.seeds)]
+    return [{"trial_id": f"{key}-seeds", "members": seeds}] if spec.bundles(group["cell"]) else seeds
 
 
-class GridOptunaSearcher(Searcher):
-    """One Optuna TPE study per grid group; suggests learning rates group by group (round robin) until each
-    group has had ``budget`` trials. A diverged or failed trial is told a very large loss, so TPE learns
-    that the rate was too high."""
+def analysis_configs(spec: SweepSpec, sweep_id: str, results: str) -> list[dict]:
+    """One trial per entry of ``spec.analyses``, on the first group's settings at the largest nu, the longest
+    memory; ``name:cell`` sets the cell."""
+    out = []
+    for entry in spec.analyses:
+        name, _, cell = entry.partition(":")
+        group = dict(spec.grid()[0], nu=max(spec.nus), cell=cell or name)
+        out.append(trial_config(spec, sweep_id, results, group, stage="analysis", kind=name, probes=(), lr=spec.lr,
+                                trial_id=entry.replace(":", "-")))
+    return out
+
+
+def search_trial_id(spec: SweepSpec, group: dict, k: int) -> str:
+    return f"lr-{spec.group_key(group)}-{k}"
+
+
+def best_lr(spec: SweepSpec, rows: list[dict]) -> float:
+    """A group's rate from its search trials' ``trials`` rows: the lowest finite final loss; if every one
+    diverged (or failed), the lowest rate tried; with no search, the spec's fixed ``lr``."""
+    ok = [r for r in rows if r["final_loss"] is not None and math.isfinite(r["final_loss"])]
+    if ok:
+        return min(ok, key=lambda r: r["final_loss"])["lr"]
+    return min(r["lr"] for r in rows) if rows else spec.lr
+
+
+def members(trial: dict) -> list[dict]:
+    """The ``trials`` rows a Ray trial's config runs: a seed bundle's members, else itself."""
+    return trial.get("members", [trial])
+
+
+def _summary(trial: dict) -> dict | None:
+    """The summary of a Ray trial's config if every trial it runs has its final ``trials`` row for this exact
+    config (it would not be trained again: see ``run_trial``), else None."""
+    summaries = [open_trial(TrialConfig.from_dict(m))[1] for m in members(trial)]
+    return None if any(s is None for s in summaries) else summaries[0]
+
+
+class SweepSearcher(Searcher):
+    """Issues every trial of a sweep to one Tuner, what can start first first: the unfinished trials of an
+    interrupted run (the same configs: they continue from their checkpoints), the seeds of every group whose
+    search is over (at its best rate, read back from ``trials``), search trials group by group, round robin (one
+    Optuna TPE study per group), and the analyses once no search trial is left to hand out. Returns None while
+    nothing can be issued yet (searches still running), FINISHED once everything is issued. A diverged or failed
+    search trial is told a very large loss, so TPE learns that the rate was too high.
+
+    Its state is written to ``_tune/searcher.pkl`` of the sweep before each trial is handed to Tune, so a driver
+    killed at any moment leaves a state that names every trial it started; ``load`` reads it back and checks each
+    trial it had out against ``trials`` (the source of truth: a finished trial's final rows; so the state need not
+    be written again when a trial finishes, only when one errors). Tune's own experiment snapshots are not used
+    for this: they lag behind, and are uploaded file by file."""
 
     BAD = 1e30
+    STATE = ("issued", "told", "lrs", "seeds_issued", "analyses_issued", "live", "queue", "errored", "studies")
 
     def __init__(self, spec: SweepSpec, sweep_id: str, results: str, threads: int):
+        import optuna  # here, not at the top: the trial actors import this module for _trainable, and need no optuna
+
         super().__init__()  # no metric: progress reports carry none; the final report has final_loss
         self.spec, self.sweep_id, self.results, self.threads = spec, sweep_id, results, threads
         self.groups = spec.grid()
@@ -90,49 +143,139 @@ class GridOptunaSearcher(Searcher):
             optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(
                 seed=i, n_startup_trials=max(1, budget // 2)))
             for i in range(len(self.groups))]
-        self.issued = [0] * len(self.groups)
-        self.live: dict[str, tuple[int, int]] = {}
+        self.issued = [0] * len(self.groups)  # search trials handed out, per group
+        self.told = [0] * len(self.groups)  # search trials finished and told to the study, per group
+        self.lrs: dict[str, float] = {}  # group key -> its chosen rate, once its search is over
+        self.seeds_issued = [0] * len(self.groups)  # seed trials (bundles count once) handed out, per group
+        self.analyses_issued = 0
+        self.live: dict[str, dict] = {}  # Tune trial id -> {"trial": config, search trials: "study", "number"}
+        self.queue: list[dict] = []  # entries of ``live`` left unfinished by an interrupted run: issued first
+        self.errored: list[dict] = []  # entries of trials Tune gave up on (process lost max_failures times)
+        self.n_seeds = [1 if spec.bundles(g["cell"]) else spec.seeds for g in self.groups]  # seed trials per group
+        if not budget:
+            self._choose(range(len(self.groups)))
+
+    def remaining(self) -> int:
+        """How many trials are still to be handed out (the Tuner's ``num_samples``)."""
+        return (len(self.queue) + len(self.groups) * self.spec.lr_search_trials - sum(self.issued)
+                + sum(self.n_seeds) - sum(self.seeds_issued) + len(self.spec.analyses) - self.analyses_issued)
 
     def suggest(self, trial_id: str):
+        entry = self._next()
+        if entry is None:
+            return Searcher.FINISHED if self.remaining() == 0 else None
+        self.live[trial_id] = entry
+        self._persist()  # before Tune has the trial: a killed driver's state names every trial that ran
+        return {"threads": self.threads, "trial": entry["trial"]}
+
+    def _next(self) -> dict | None:
+        if self.queue:
+            return self.queue.pop(0)
+        for i, g in enumerate(self.groups):
+            if self.spec.group_key(g) in self.lrs and self.seeds_issued[i] < self.n_seeds[i]:
+                self.seeds_issued[i] += 1
+                lr = self.lrs[self.spec.group_key(g)]
+                return {"trial": seed_configs(self.spec, self.sweep_id, self.results, g, lr)[self.seeds_issued[i] - 1]}
         open_ = [i for i, n in enumerate(self.issued) if n < self.spec.lr_search_trials]
-        if not open_:
-            return Searcher.FINISHED
-        i = min(open_, key=lambda j: (self.issued[j], j))
-        g = self.groups[i]
-        study = self.studies[i]
-        ot = study.ask()
-        lo, hi = self.spec.lr_range_for(g["cell"])
-        lr = ot.suggest_float("lr", lo, hi, log=True)
-        k = self.issued[i]
-        self.issued[i] += 1
-        self.live[trial_id] = (i, ot.number)
-        tid = f"lr-{self.spec.group_key(g)}-{k}"
-        return {"threads": self.threads,  # search trials only pick a rate: no probes
-                "trial": trial_config(self.spec, self.sweep_id, self.results, g, trial_id=tid, probes=(),
-                                      stage="lr_search", seed=self.spec.lr_search_seed, lr=lr)}
+        if open_:
+            i = min(open_, key=lambda j: (self.issued[j], j))
+            g = self.groups[i]
+            ot = self.studies[i].ask()
+            lo, hi = self.spec.lr_range_for(g["cell"])
+            lr = ot.suggest_float("lr", lo, hi, log=True)
+            tid = search_trial_id(self.spec, g, self.issued[i])
+            self.issued[i] += 1
+            return {"study": i, "number": ot.number,  # search trials only pick a rate: no probes
+                    "trial": trial_config(self.spec, self.sweep_id, self.results, g, trial_id=tid, probes=(),
+                                          stage="lr_search", seed=self.spec.lr_search_seed, lr=lr)}
+        if self.analyses_issued < len(self.spec.analyses):
+            self.analyses_issued += 1
+            return {"trial": analysis_configs(self.spec, self.sweep_id, self.results)[self.analyses_issued - 1]}
+        return None
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        entry = self.live.pop(trial_id, None)
+        if entry is None:
+            return
+        if "study" in entry:
+            self._tell(entry, None if error else (result or {}).get("final_loss"))
+        if error:  # a trial that finished has its final rows, which ``load`` reads; one that errored has none
+            self.errored.append({"trial": entry["trial"]})  # told already: retried by a resume, not told again
+            self._persist()
+
+    def _tell(self, entry: dict, value: float | None) -> None:
+        """Tell a search trial's final loss to its study; fix the group's rate once all its trials are told."""
+        i = entry["study"]
+        value = self.BAD if value is None or not math.isfinite(value) else min(float(value), self.BAD)
+        self.studies[i].tell(entry["number"], value)
+        self.told[i] += 1
+        if self.told[i] == self.spec.lr_search_trials:
+            self._choose([i])
+
+    def _choose(self, groups) -> None:
+        """Fix the rate of each of ``groups`` from its search trials' rows in ``trials``."""
+        for i in groups:
+            g = self.groups[i]
+            rows = [TrialWriter(self.results, self.sweep_id, search_trial_id(self.spec, g, k)).read_trial()
+                    for k in range(self.spec.lr_search_trials)]
+            self.lrs[self.spec.group_key(g)] = best_lr(self.spec, [r for r in rows if r is not None])
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
-            pickle.dump({"issued": self.issued, "live": self.live, "studies": self.studies}, f)
+            f.write(self._state())
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
-            state = pickle.load(f)  # our own file, written by save() above into the sweep's _tune folder
-        self.issued, self.live, self.studies = state["issued"], state["live"], state["studies"]
+            self._set_state(f.read())
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if trial_id not in self.live:
-            return
-        i, number = self.live.pop(trial_id)
-        value = (result or {}).get("final_loss")
-        if error or value is None or not math.isfinite(value):
-            value = self.BAD
-        self.studies[i].tell(number, min(float(value), self.BAD))
+    def _state(self) -> bytes:
+        return pickle.dumps({k: getattr(self, k) for k in self.STATE})
+
+    def _set_state(self, data: bytes) -> None:
+        state = pickle.loads(data)  # our own file, written by _persist or save above
+        for k in self.STATE:
+            setattr(self, k, state[k])
+
+    def _persist(self) -> None:
+        write_atomic(*_state_file(self.results, self.sweep_id), self._state())
+
+    @classmethod
+    def load(cls, spec: SweepSpec, sweep_id: str, results: str, threads: int,
+             retry_errored: bool = True) -> "SweepSearcher":
+        """The searcher of a sweep as its last driver left it (a new one if none had started): each trial it
+        had out that has finished since (its final rows are in ``trials``) is done, a search trial told its loss;
+        every other one is queued to be issued again, with the trials Tune gave up on if ``retry_errored``."""
+        self = cls(spec, sweep_id, results, threads)
+        fs, path = _state_file(results, sweep_id)
+        if fs.get_file_info(path).type == pafs.FileType.NotFound:
+            return self
+        with fs.open_input_stream(path) as f:
+            self._set_state(f.read())
+        out, self.queue, self.live = self.queue + list(self.live.values()), [], {}
+        if retry_errored:
+            out, self.errored = out + self.errored, []
+        for entry in out:
+            summary = _summary(entry["trial"])
+            if summary is None:
+                self.queue.append(entry)
+            elif "study" in entry:
+                self._tell(entry, summary["final_loss"])
+        self._persist()
+        return self
+
+
+def _state_file(results: str, sweep_id: str) -> tuple[pafs.FileSystem, str]:
+    fs, root = open_location(results)
+    return fs, f"{root}/{sweep_id}/_tune/{SEARCH_STATE}"
 
 
 def _seed_count(trial) -> int:
     """How many trials of the ``trials`` table a Tune trial runs: a seed bundle's members, else one."""
-    return len(trial.config["trial"].get("members", [None]))
+    return len(members(trial.config["trial"]))
+
+
+def _stage(trial) -> str:
+    return members(trial.config["trial"])[0]["stage"]
 
 
 def _outcomes(trial) -> dict[str, int]:
@@ -146,13 +289,13 @@ def _outcomes(trial) -> dict[str, int]:
 
 
 class Progress(tune.Callback):
-    """One live line: trials done / running / failed / diverged, the elapsed time, the ETA and the best and worst
-    loss so far (``live.LiveLine``), counted per trial of the ``trials`` table (a seed bundle counts its seeds).
-    Counts are read from Tune's trial list each time, so the line stays right after a restore (Tune pickles
-    its callbacks)."""
+    """One live line: per stage, trials done of its total, then running / failed / diverged, the elapsed time,
+    the ETA and the best and worst loss so far (``live.LiveLine``), counted per trial of the ``trials`` table (a
+    seed bundle counts its seeds); ``before`` holds what an interrupted run had finished (counts by stage and by
+    status), Tune's trial list the rest."""
 
-    def __init__(self, stage: str, total: int):
-        self.stage, self.total = stage, total
+    def __init__(self, totals: dict[str, int], before: dict[str, int] | None = None):
+        self.totals, self.before = totals, before or {}
         self.t0 = time.monotonic()
         self._last = 0.0
         self._line = ""
@@ -167,18 +310,19 @@ class Progress(tune.Callback):
         if not force and now - self._last < (0.5 if tty else 10.0):
             return
         self._last = now
-        done = {"failed": 0, "diverged": 0}
-        finished = 0
+        done = {"failed": 0, "diverged": 0, **self.before}
         for t in trials:
             if t.status in ("TERMINATED", "ERROR"):
-                finished += _seed_count(t)
+                stage = _stage(t)
+                done[stage] = done.get(stage, 0) + _seed_count(t)
                 for k, n in _outcomes(t).items():
                     done[k] = done.get(k, 0) + n
         running = sum(_seed_count(t) for t in trials if t.status == "RUNNING")
         e = int(now - self.t0)
-        line = (f"{self.stage}: {finished}/{self.total} done · {running} running · "
-                f"{done['failed']} failed · {done['diverged']} diverged · "
-                f"{e // 60:02d}:{e % 60:02d} elapsed" + self.live.fields(trials, self.total))
+        stages = " · ".join(f"{s} {done.get(s, 0)}/{n}" for s, n in self.totals.items() if n)
+        left = sum(self.totals.values()) - sum(self.before.get(s, 0) for s in self.totals)  # Tune's trials
+        line = (f"{stages} done · {running} running · {done['failed']} failed · {done['diverged']} diverged · "
+                f"{e // 60:02d}:{e % 60:02d} elapsed" + self.live.fields(trials, left))
         if tty:  # a line longer than the terminal would wrap, and "\r" would not return to its start
             line = line[:shutil.get_terminal_size((200, 24)).columns - 1]
         if line != self._line or force:
@@ -243,23 +387,6 @@ def read_trials(results: str, sweep_id: str) -> list[dict]:
     return sweep_rows(fs, f"{root}/{sweep_id}", "trials").to_pylist()
 
 
-def best_lrs(spec: SweepSpec, rows: list[dict]) -> dict[str, float]:
-    """Per group: the search trial with the lowest finite final loss; if every one diverged, the lowest
-    rate tried; with no search, the spec's fixed ``lr``."""
-    out = {}
-    for g in spec.grid():
-        key = spec.group_key(g)
-        tried = [r for r in rows if r["stage"] == "lr_search" and spec.group_key(_group_of(r)) == key]
-        ok = [r for r in tried if r["final_loss"] is not None and math.isfinite(r["final_loss"])]
-        if ok:
-            out[key] = min(ok, key=lambda r: r["final_loss"])["lr"]
-        elif tried:
-            out[key] = min(r["lr"] for r in tried)
-        else:
-            out[key] = spec.lr
-    return out
-
-
 def _storage(results: str, sweep_id: str) -> tuple[str, pafs.FileSystem | None]:
     if "://" not in results:
         return os.path.join(canonical_location(results), sweep_id, "_tune"), None
@@ -267,83 +394,56 @@ def _storage(results: str, sweep_id: str) -> tuple[str, pafs.FileSystem | None]:
     return f"{root}/{sweep_id}/_tune", fs
 
 
-def stage_configs(stage: str, spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> list[dict]:
-    """The trial configs of a grid stage: ``seed`` (every seed at its group's chosen rate, which is
-    recorded in ``meta``; a group's seeds as one bundle ``{"trial_id", "members"}`` where ``bundle_seeds`` is on
-    and the cell allows) or ``analysis`` (one trial per entry of ``spec.analyses``, on the first group's
-    settings at the largest nu, the longest memory; ``name:cell`` sets the cell)."""
-    if stage == "seed":
-        lrs = best_lrs(spec, read_trials(results, sweep_id))
-        meta["lrs"] = lrs
-        out = []
-        for g in spec.grid():
-            key = spec.group_key(g)
-            seeds = [trial_config(spec, sweep_id, results, g, stage="seed", seed=s, lr=lrs[key],
-                                  trial_id=f"{key}-s{s}") for s in range(spec.seeds)]
-            if spec.bundles(g["cell"]):
-                out.append({"trial_id": f"{key}-seeds", "members": seeds})  # one Ray trial: trainers.bundle
-            else:
-                out.extend(seeds)
-        return out
-    out = []
-    for entry in spec.analyses:
-        name, _, cell = entry.partition(":")
-        out.append(trial_config(spec, sweep_id, results, dict(spec.grid()[0], nu=max(spec.nus), cell=cell or name), stage="analysis",
-                                kind=name, probes=(), lr=spec.lr, trial_id=entry.replace(":", "-")))
-    return out
-
-
 def _dirname(trial) -> str:
     """Tune's folder for a trial: our trial id (Tune's default spells out the whole config)."""
     return f"{trial.config['trial']['trial_id']}-{trial.trial_id}"
 
 
-def _tuner_kwargs(stage: str, results: str, sweep_id: str, spec: SweepSpec, total: int) -> dict:
-    storage_path, storage_fs = _storage(results, sweep_id)
-    return dict(run_config=tune.RunConfig(
-        name=stage, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
-        callbacks=[Progress(stage, total)],
-        failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
+def stage_totals(spec: SweepSpec) -> dict[str, int]:
+    """How many trials of the ``trials`` table each stage has."""
+    return {"lr_search": len(spec.grid()) * spec.lr_search_trials, "seed": len(spec.grid()) * spec.seeds,
+            "analysis": len(spec.analyses)}
 
 
-def _has_experiment_state(path: str, fs: pafs.FileSystem | None) -> bool:
-    """Whether an interrupted Tuner left state to restore. Tune's ``can_restore`` also says yes for a folder
-    whose run was killed before its first experiment-state snapshot, and ``restore`` then fails; such a
-    stage is simply started again (its finished trials are not rerun: see ``run_trial``)."""
-    fs = fs or pafs.LocalFileSystem()
-    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-    return any(f.base_name.startswith("experiment_state-") and f.base_name.endswith(".json") for f in infos)
+def _finished_before(results: str, sweep_id: str, searcher: SweepSearcher) -> dict[str, int]:
+    """What an interrupted run finished, by stage and by status: the final ``trials`` rows, less the trials
+    the searcher issues again (a bundle issued again reports all its seeds)."""
+    again = {m["trial_id"] for e in searcher.queue for m in members(e["trial"])}
+    out: dict[str, int] = {}
+    for r in read_trials(results, sweep_id):
+        if r["status"] in FINAL and r["trial_id"] not in again:
+            out[r["stage"]] = out.get(r["stage"], 0) + 1
+            out[r["status"]] = out.get(r["status"], 0) + 1
+    return out
 
 
-def run_stage(stage: str, spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
-    """Run one stage to the end: restore its Tuner when an interrupted run of it left state, else start it."""
+def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
+    """Run a sweep, or what an interrupted run of it left, to the end with one Tuner (``SweepSearcher`` issues
+    every trial); then record the chosen rates and the status in sweep.json."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     res = meta["resources"]
-    threads = max(1, int(res["cpus_per_trial"]))
-    trainable = tune.with_resources(_trainable, {"cpu": res["cpus_per_trial"], "gpu": res["gpus_per_trial"]})
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the legacy reporter honours verbose=0; ours is the Progress line
-    # With a searcher Tune keeps one trial pending at a time, which serialises short trials: allow as many
-    # pending trials as the cluster has CPUs for.
-    os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(2, int(ray.cluster_resources().get("CPU", 2))))
-    storage_path, storage_fs = _storage(results, sweep_id)
-    path = f"{storage_path}/{stage}"
-    if _has_experiment_state(path, storage_fs):
-        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True,
-                                   storage_filesystem=storage_fs)
-    elif stage == "lr_search":
-        n = len(spec.grid()) * spec.lr_search_trials
-        tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
-            search_alg=GridOptunaSearcher(spec, sweep_id, results, threads), num_samples=n, reuse_actors=True,
+    searcher = SweepSearcher.load(spec, sweep_id, results, threads=max(1, int(res["cpus_per_trial"])))
+    if searcher.remaining():
+        trainable = tune.with_resources(_trainable, {"cpu": res["cpus_per_trial"], "gpu": res["gpus_per_trial"]})
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the legacy reporter honours verbose=0; ours is the Progress line
+        # With a searcher Tune keeps one trial pending at a time, which serialises short trials: allow as many
+        # pending trials as the cluster has CPUs for.
+        os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(2, int(ray.cluster_resources().get("CPU", 2))))
+        storage_path, storage_fs = _storage(results, sweep_id)
+        progress = Progress(stage_totals(spec), _finished_before(results, sweep_id, searcher))
+        tune.Tuner(trainable, tune_config=tune.TuneConfig(
+            search_alg=searcher, num_samples=searcher.remaining(), reuse_actors=True,
             max_concurrent_trials=res.get("max_concurrent"), trial_dirname_creator=_dirname),
-            **_tuner_kwargs(stage, results, sweep_id, spec, n))
-    else:
-        configs = stage_configs(stage, spec, sweep_id, results, meta)
-        tuner = tune.Tuner(trainable, param_space={"threads": threads, "trial": tune.grid_search(configs)},
-                           tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=res.get("max_concurrent"),
-                                                       trial_dirname_creator=_dirname),
-                           **_tuner_kwargs(stage, results, sweep_id, spec,
-                                           sum(len(c.get("members", [c])) for c in configs)))
-    tuner.fit()
-    meta["stages_done"] = sorted(set(meta.get("stages_done", [])) | {stage})
+            run_config=tune.RunConfig(
+                name=EXPERIMENT, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
+                callbacks=[progress], failure_config=tune.FailureConfig(max_failures=spec.max_failures))).fit()
+        # as the run left it: complete unless a trial is unfinished (an interrupt); errored trials are final here
+        searcher = SweepSearcher.load(spec, sweep_id, results, threads=searcher.threads, retry_errored=False)
+    meta["lrs"] = dict(sorted(searcher.lrs.items()))
+    if not searcher.remaining():
+        meta["status"] = "completed"
     write_sweep_file(results, sweep_id, meta)
 
 
@@ -355,33 +455,22 @@ def init_ray(address: str | None) -> None:
     ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level="WARNING")
 
 
-def _run_stages(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for stage in STAGES:
-        if (stage == "lr_search" and not spec.lr_search_trials) or (stage == "analysis" and not spec.analyses):
-            continue
-        if stage not in meta.get("stages_done", []):
-            run_stage(stage, spec, sweep_id, results, meta)
-    meta["status"] = "completed"
-    write_sweep_file(results, sweep_id, meta)
-
-
 def launch(spec: SweepSpec, results: str, *, address: str | None = None, cpus_per_trial: float = 1.0,
            gpus_per_trial: float = 0.0, max_concurrent: int | None = None, out=None,
            extra: dict | None = None) -> str:
-    """Run every stage of ``spec``; returns the sweep id. Validation happens before anything is written.
+    """Run every trial of ``spec``; returns the sweep id. Validation happens before anything is written.
     ``extra``: more fields for sweep.json (a spec file's ``base`` and ``spec_file``)."""
     results = canonical_location(results)
     check_writable(results)
     sweep_id = new_sweep_id(spec.name)
     print(f"sweep {sweep_id}", file=out or sys.stdout, flush=True)
     meta = dict(sweep_id=sweep_id, name=spec.name, scale=spec.scale, spec=spec.to_dict(),
-                created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status="running", stages_done=[],
+                created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status="running",
                 resources=dict(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                                max_concurrent=max_concurrent), **(extra or {}))
     write_sweep_file(results, sweep_id, meta)
     init_ray(address)
-    _run_stages(spec, sweep_id, results, meta)
+    run_sweep(spec, sweep_id, results, meta)
     return sweep_id
 
 
@@ -397,13 +486,13 @@ def read_sweep_file(results: str, sweep_id: str) -> dict:
 def resume(sweep_id: str, results: str, *, address: str | None = None) -> dict:
     """Finish an interrupted sweep from its results location; returns its sweep.json after the run.
 
-    Finished stages are skipped, an interrupted stage's Tuner is restored (finished trials stay finished,
-    unfinished ones continue from their last checkpoint), and a stage never started is started."""
+    A new Tuner takes over from the searcher's saved state: finished trials stay finished, unfinished ones
+    continue from their last checkpoint, and what was never issued is issued."""
     results = canonical_location(results)
     meta = read_sweep_file(results, sweep_id)
     if meta.get("status") == "completed":
         return meta
     spec = SweepSpec.from_dict(meta["spec"]).validate()
     init_ray(address)
-    _run_stages(spec, sweep_id, results, meta)
+    run_sweep(spec, sweep_id, results, meta)
     return meta

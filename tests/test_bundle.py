@@ -205,7 +205,7 @@ def test_supported_cells():
 
 
 def tune_trial_dirs(results: Path, sweep_id: str) -> list[str]:
-    return sorted(p.name.rsplit("_", 1)[0].rsplit("-", 1)[0] for p in (results / sweep_id / "_tune" / "seed").iterdir()
+    return sorted(p.name.rsplit("_", 1)[0].rsplit("-", 1)[0] for p in (results / sweep_id / "_tune" / "sweep").iterdir()
                   if p.is_dir())
 
 

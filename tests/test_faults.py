@@ -60,10 +60,21 @@ def test_sigkill_launch_then_resume(ray_session, tmp_path):
     resume_s = time.monotonic() - t0
     assert r.exit_code == 0, r.output
     n_trials = 2 * 2 + 2 * 3  # (2 cells x 1 nu) x (2 search trials + 3 seeds)
+    # the progress line counts what the killed run finished once, and the rest as it finishes
+    assert [ln for ln in r.output.splitlines() if "elapsed" in ln][-1].startswith("lr_search 4/4 · seed 6/6 done")
     c = assert_exact(str(results), sweep_id, n_trials=n_trials, steps=steps)
     after = {r["trial_id"]: r["ended_at"] for r in finished_trials(results)}
     rerun = [t for t in before if after[t] != before[t]]
     assert rerun == []  # finished trials were not rerun
+    meta = json.loads((results / sweep_id / "sweep.json").read_text())
+    best = query_arrow(str(results), "SELECT cell, nu, arg_min(lr, final_loss) AS lr FROM trials "
+                                     "WHERE stage = 'lr_search' GROUP BY ALL").to_pylist()
+    used = query_arrow(str(results), "SELECT cell, nu, min(lr) AS lo, max(lr) AS hi FROM trials "
+                                     "WHERE stage = 'seed' GROUP BY ALL").to_pylist()
+    assert meta["status"] == "completed" and len(used) == len(best) == 2
+    for u in used:  # every seed of a group at the group's best searched rate, as sweep.json records it
+        lr = next(b["lr"] for b in best if (b["cell"], b["nu"]) == (u["cell"], u["nu"]))
+        assert u["lo"] == u["hi"] == lr == meta["lrs"][f"{u['cell']}-d1-nu{u['nu']:g}"]
     print(f"\nresume: {resume_s:.1f} s, trials finished before kill {len(before)}, rerun {len(rerun)}, "
           f"rows {c['rows']} = {n_trials} x {steps}, lost 0, duplicated {c['rows'] - c['uniq']}")
 
@@ -153,9 +164,9 @@ def test_two_sweeps_at_once_do_not_mix(tmp_path):
     assert {r["sweep_id"]: r["nus"] for r in nus} == {id_a: [0.5], id_b: [0.95]}
 
 
-def test_resume_a_stage_killed_before_its_first_snapshot(ray_session, tmp_path):
-    """A driver killed right after a stage's folder appeared, before Tune's first experiment-state file: the
-    stage starts again, and the trials that had finished are not rerun."""
+def test_resume_a_sweep_killed_before_tunes_first_snapshot(ray_session, tmp_path):
+    """A driver killed before Tune's first experiment-state file: the searcher's own state (written before each
+    trial is handed to Tune) says what ran; the resumed sweep issues nothing twice, reruns no finished trial."""
     results = tmp_path / "results"
     r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
                             "--set", "cells=lru", "--set", "nus=0.9", "--set", "lr_search_trials=0",
@@ -164,11 +175,13 @@ def test_resume_a_stage_killed_before_its_first_snapshot(ray_session, tmp_path):
     sweep_id = r.output.split()[1]
     before = {t["trial_id"]: t["ended_at"] for t in finished_trials(results)}
     meta_path = results / sweep_id / "sweep.json"
-    meta = json.loads(meta_path.read_text())
-    meta_path.write_text(json.dumps(dict(meta, status="running", stages_done=[])))
-    for state in (results / sweep_id / "_tune" / "seed").glob("experiment_state-*.json"):
+    meta_path.write_text(json.dumps(dict(json.loads(meta_path.read_text()), status="running")))
+    states = list((results / sweep_id / "_tune" / "sweep").glob("experiment_state-*.json"))
+    assert states
+    for state in states:
         state.unlink()
     r = runner.invoke(app, ["resume", sweep_id, "--results", str(results)])
     assert r.exit_code == 0, r.output
     assert_exact(str(results), sweep_id, n_trials=3, steps=20)
     assert {t["trial_id"]: t["ended_at"] for t in finished_trials(results)} == before
+    assert json.loads(meta_path.read_text())["status"] == "completed"
