@@ -12,7 +12,7 @@ plus the trial's measured fixed part ``start_s`` (build, data, the final evaluat
 are timed whole. Its wall time on N workers (one trial per worker) is, stage by stage, max(stage total / N, the
 stage's longest trial). Not counted: probes (``bench/probes.py`` prices them in training steps), Ray's start
 and per-trial bookkeeping, analysis trials, early stops (``solve_every``), and seed bundles, which run a
-group's seeds 2.2-2.6x faster on CPU (docs/paper-scale-projection.md): the seed stage is an upper bound.
+group's seeds 1.3-1.9x faster on CPU (bench/bundle.py, bench/README.md): the seed stage is an upper bound.
 """
 from __future__ import annotations
 

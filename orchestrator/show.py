@@ -91,6 +91,6 @@ def show(target: Target, resources: Resources, rates: dict | None = None) -> str
                  f"bench/project.py --write; latest run {latest.get('at', '?')} at load {latest.get('load', '?')}): "
                  f"{how}; other shapes scale linearly in depth x T x batch x hidden^2")
     lines.append("  not counted: Ray's start and per-trial bookkeeping, probes, analysis trials, early stops, other "
-                 "load on the machine; seed bundles run 2.2-2.6x faster on CPU than these solo rates"
+                 "load on the machine; seed bundles run 1.3-1.9x faster on CPU than these solo rates (bench/bundle.py)"
                  + ("; GPUs (the rates are CPU rates)" if resources.gpus_per_trial else ""))
     return "\n".join(lines)
