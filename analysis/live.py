@@ -93,8 +93,9 @@ class LiveState:
         return [t for t in self.trials if t.status in ("failed", "diverged")]
 
     def ranked(self) -> list[TrialState]:
-        """Started trials with a finite loss so far, lowest first."""
-        return sorted((t for t in self.trials if t.loss is not None and math.isfinite(t.loss) and t.trial_id),
+        """Started training trials with a finite loss so far, lowest first (an analysis trial trains nothing)."""
+        return sorted((t for t in self.trials if t.loss is not None and math.isfinite(t.loss) and t.trial_id
+                       and t.stage != "analysis"),
                       key=lambda t: t.loss)
 
 

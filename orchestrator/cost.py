@@ -9,8 +9,8 @@ shrink); a cell never measured takes the nearest shape of any cell, and says so.
 
 A sweep's cost is the sum over its training trials (search trials, then seed trials) of steps x seconds per step
 plus the trial's measured fixed part ``start_s`` (build, data, the final evaluation); trials with ``steps = 0``
-are timed whole. Its wall time on N workers (one trial per worker) is, stage by stage, max(stage total / N, the
-stage's longest trial). Not counted: probes (``bench/probes.py`` prices them in training steps), Ray's start
+are timed whole. Its wall time on N workers (one trial per worker) is max(total / N, the longest search trial
+plus the longest seed trial): one Tuner runs the whole sweep, a group's seeds as soon as its search ends. Not counted: probes (``bench/probes.py`` prices them in training steps), Ray's start
 and per-trial bookkeeping, analysis trials, early stops (``solve_every``), and seed bundles, which run a
 group's seeds 1.3-1.9x faster on CPU (bench/bundle.py, bench/README.md): the seed stage is an upper bound.
 """
@@ -89,8 +89,10 @@ def trials_of(spec: SweepSpec) -> list[tuple[str, dict, int]]:
 
 
 def wall_time(stages: dict[str, list[float]], workers: int) -> float:
-    """Stage by stage, max(stage total / workers, the stage's longest trial), summed."""
-    return sum(max(sum(c) / workers, max(c)) for c in stages.values() if c)
+    """One Tuner runs the whole sweep and a group's seeds start when its own search ends, so: max(all trial time /
+    workers, the critical path), the path bounded by the longest search trial then the longest seed trial."""
+    total = sum(sum(c) for c in stages.values())
+    return max(total / workers, sum(max(c) for c in stages.values() if c))
 
 
 @dataclass(frozen=True)

@@ -127,8 +127,9 @@ class LiveLine:
         return None
 
     def _loss(self, trial) -> float | None:
-        """A finished trial's final loss, else (a running trial, a bundle) its last reported loss."""
-        if trial.status not in ("TERMINATED", "RUNNING"):
+        """A finished trial's final loss, else (a running trial, a bundle) its last reported loss; none for an
+        analysis trial (no training: its numbers are not a trained loss)."""
+        if trial.status not in ("TERMINATED", "RUNNING") or not _steps(trial.config):
             return None
         reported = self.last.get(trial.trial_id, (0, 0, None))[2]
         return (trial.last_result or {}).get("final_loss", reported) if trial.status == "TERMINATED" else reported
