@@ -76,7 +76,7 @@ def per_step_ms(make, cell: str, seeds: int, steps: int, repeats: int) -> float:
 
 def fit(xs: list[int], ys: list[float]) -> tuple[float, float]:
     """Least-squares line y = a + b x."""
-    n, mx, my = len(xs), sum(xs) / len(xs), sum(ys) / len(ys)
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
     return my - b * mx, b
 
