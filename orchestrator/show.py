@@ -36,9 +36,9 @@ class Counts:
 
 
 def counts(spec: SweepSpec) -> Counts:
-    grid = spec.grid()
-    return Counts(len(grid), len(grid) * spec.lr_search_trials, len(grid) * spec.seeds,
-                  sum(1 if spec.bundles(g["cell"]) else spec.seeds for g in grid), len(spec.analyses))
+    grid, rows = spec.grid(), spec.stage_trials()
+    return Counts(len(grid), rows["lr_search"], rows["seed"],
+                  sum(1 if spec.bundles(g["cell"]) else spec.seeds for g in grid), rows["analysis"])
 
 
 def _text(value) -> str:

@@ -110,6 +110,11 @@ class SweepSpec:
     def nu_max(self, nu: float) -> float:
         return 1.0 - self.nu_max_frac * (1.0 - nu) if self.nu_max_frac else 1.0
 
+    def stage_trials(self) -> dict[str, int]:
+        """How many rows of the ``trials`` table each stage has (a bundle's seeds count one each)."""
+        n = len(self.grid())
+        return {"lr_search": n * self.lr_search_trials, "seed": n * self.seeds, "analysis": len(self.analyses)}
+
     def bundles(self, cell: str) -> bool:
         """Whether a group of ``cell`` trains its seeds as one bundle, one Ray trial (trainers.bundle)."""
         return self.bundle_seeds and self.seeds > 1 and bundle_supported(cell)

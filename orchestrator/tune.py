@@ -399,12 +399,6 @@ def _dirname(trial) -> str:
     return f"{trial.config['trial']['trial_id']}-{trial.trial_id}"
 
 
-def stage_totals(spec: SweepSpec) -> dict[str, int]:
-    """How many trials of the ``trials`` table each stage has."""
-    return {"lr_search": len(spec.grid()) * spec.lr_search_trials, "seed": len(spec.grid()) * spec.seeds,
-            "analysis": len(spec.analyses)}
-
-
 def _finished_before(results: str, sweep_id: str, searcher: SweepSearcher) -> dict[str, int]:
     """What an interrupted run finished, by stage and by status: the final ``trials`` rows, less the trials
     the searcher issues again (a bundle issued again reports all its seeds)."""
@@ -435,7 +429,7 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
         # pending trials as the cluster has CPUs for.
         os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(2, int(ray.cluster_resources().get("CPU", 2))))
         storage_path, storage_fs = _storage(results, sweep_id)
-        progress = Progress(stage_totals(spec), _finished_before(results, sweep_id, searcher))
+        progress = Progress(spec.stage_trials(), _finished_before(results, sweep_id, searcher))
         tune.Tuner(trainable, tune_config=tune.TuneConfig(
             search_alg=searcher, num_samples=searcher.remaining(), reuse_actors=True,
             max_concurrent_trials=res.get("max_concurrent"), trial_dirname_creator=_dirname),
