@@ -35,16 +35,13 @@ import pyarrow.parquet as pq
 
 from trainers.record import SCHEMAS, open_location, table_files
 
+from .errors import AnalysisError
 from .state import sweep_state
 
 FORMATS = ("table", "csv", "json")
 log = logging.getLogger("analysis")
 SWEEP_FILE = "sweep.json"
 STATUSES = ("running", "completed", "diverged", "failed")
-
-
-class AnalysisError(Exception):
-    """A user-facing error with a one-line message (the CLI prints ``error: <msg>``, no traceback)."""
 
 
 # --------------------------------------------------------------------------------------------- connect

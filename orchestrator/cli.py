@@ -31,7 +31,7 @@ def quiet_local_ray(address: str | None) -> None:
 
 def user_errors(fn):
     """Turn the library's user-facing errors into `error: <one line>` and exit status 2."""
-    from analysis.db import AnalysisError
+    from analysis.errors import AnalysisError
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
