@@ -67,7 +67,7 @@ def render(results: str, display: str, meta: dict, wall_s: float, console: Conso
         console.print(f"{stage}: {', '.join(parts)}", highlight=False)
     where = "" if display == "results" else f" --results {display}"
     base, _, options = results.partition("?")
-    console.print(f"wall time {clock(wall_s)} · results {base.rstrip('/')}/{sid}" + (f"?{options}" if options else ""),
+    console.print(f"wall time {clock(wall_s)} · results: {base.rstrip('/')}/{sid}" + (f"?{options}" if options else ""),
                   highlight=False,
                   soft_wrap=True)
     console.print("try:", highlight=False)
