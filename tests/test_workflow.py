@@ -25,9 +25,9 @@ from trainers.record import TrialWriter
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = 150
+STEPS = 600  # long enough (about 20 s on 2 cores) for a stop to land mid-sweep
 ARGS = ["launch", "curse-of-memory", "--scale", "smoke", "--set", "cells=rnn,lru", "--set", "nus=0.9", "--seeds", "3",
-        "--set", "batch=16", "--set", f"steps={STEPS}", "--set", "checkpoint_every=30"]
+        "--set", "batch=16", "--set", f"steps={STEPS}", "--set", "checkpoint_every=100"]
 N_TRIALS = 2 * 2 + 2 * 3  # (2 cells x 1 nu) x (2 search trials + 3 seeds)
 
 
