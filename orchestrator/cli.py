@@ -108,21 +108,10 @@ def launch(
 
 def _finish(loc: str, sweep_id: str, wall_s: float) -> None:
     """The summary of a launch or resume; exit status 130 and how to continue when it was interrupted."""
-    import sys
+    from .summary import finish
 
-    from rich.console import Console
-
-    from .summary import render
-    from .tune import read_sweep_file
-
-    from trainers.record import canonical_location
-
-    meta = read_sweep_file(canonical_location(loc), sweep_id)
-    render(canonical_location(loc), loc, meta, wall_s,
-           Console(highlight=False, width=None if sys.stdout.isatty() else 120))
-    if meta.get("status") == "interrupted":
-        where = "" if loc == "results" else f" --results {loc}"
-        typer.echo(f"interrupted: sweep resume {sweep_id}{where}", err=True)
+    if finish(loc, sweep_id, wall_s) == "interrupted":
+        typer.echo(f"interrupted: sweep resume {sweep_id}" + ("" if loc == "results" else f" --results {loc}"), err=True)
         raise typer.Exit(130)
 
 

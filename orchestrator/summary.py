@@ -6,11 +6,14 @@ final evaluation loss over its completed seed trials, and how many seed trials d
 """
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
 from analysis.db import connect, run_arrow
 from analysis.live import clock
+from trainers.record import canonical_location
 
 from .spec import AXES, SweepSpec
 
@@ -75,3 +78,14 @@ def render(results: str, display: str, meta: dict, wall_s: float, console: Conso
                   f"FROM trials WHERE stage = 'seed' GROUP BY ALL ORDER BY ALL\"{where}", highlight=False,
                   soft_wrap=True, markup=False)
     console.print(f"  sweep report {sid}{where}", highlight=False, soft_wrap=True, markup=False)
+
+
+def finish(loc: str, sweep_id: str, wall_s: float) -> str:
+    """Print the summary of sweep ``sweep_id`` under ``loc`` (as the user gave it) to standard output (120
+    columns off a terminal); returns its state (``interrupted``: the caller says how to resume)."""
+    from .tune import read_sweep_file  # the driver's own reader (Ray is loaded by now)
+
+    results = canonical_location(loc)
+    meta = read_sweep_file(results, sweep_id)
+    render(results, loc, meta, wall_s, Console(highlight=False, width=None if sys.stdout.isatty() else 120))
+    return meta.get("status")
