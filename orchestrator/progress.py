@@ -79,9 +79,10 @@ class Progress(tune.Callback):
         running: dict[str, int] = {}
         for t in trials:
             stage = rows_of(t)[0]["stage"]
-            if t.status in ("TERMINATED", "ERROR"):
+            ended = outcomes(t) if t.status in ("TERMINATED", "ERROR") else {}
+            if any(k in FINAL for k in ended):  # a trial stopped by an interrupt ended with no final status
                 done[stage] = done.get(stage, 0) + len(rows_of(t))
-                for k, n in outcomes(t).items():
+                for k, n in ended.items():
                     done[k] = done.get(k, 0) + n
             elif t.status == "RUNNING":
                 running[stage] = running.get(stage, 0) + len(rows_of(t))

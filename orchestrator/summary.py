@@ -54,14 +54,16 @@ def render(results: str, display: str, meta: dict, wall_s: float, console: Conso
     """Print the summary of the sweep of ``meta`` under ``results`` (``display``: the location as the user
     gave it, for the commands), ``wall_s`` seconds after the command started."""
     sid = meta["sweep_id"]
-    table = Table(title=f"sweep {sid} · {meta.get('status')} · seed trials per group", title_justify="left")
+    console.print(f"sweep {sid}: {meta.get('status')}; seed trials per group:", highlight=False, soft_wrap=True)
+    table = Table()
     for name, justify in (("group", "left"), ("lr", "right"), ("final loss mean ± se", "right"),
                           ("seeds", "right"), ("diverged", "right"), ("failed", "right")):
         table.add_column(name, justify=justify)
-    for r in group_rows(results, meta):
+    rows = group_rows(results, meta)
+    for r in rows:
         table.add_row(r["group"], "-" if r["lr"] is None else f"{r['lr']:.2e}", _loss(r), str(r["seeds"]),
                       str(r["diverged"]), str(r["failed"]))
-    console.print(table)
+    console.print(table if rows else "  (no seed trial has finished yet)", highlight=False)
     other = run_arrow(connect(results, sid), OTHER_SQL).to_pylist()
     stages: dict[str, list[str]] = {}
     for r in other:
