@@ -32,7 +32,7 @@ SHAPE = ("task", "cell", "depth", "seq_len", "layer_norm", "hidden", "batch")  #
 def shape_of(spec: SweepSpec, group: dict) -> dict:
     """The cost-relevant shape of one group of ``spec``."""
     return {**{a: group[a] for a in ("task", "cell", "depth", "seq_len", "layer_norm")},
-            "hidden": spec.hidden, "batch": spec.batch}
+            "hidden": group.get("hidden", spec.hidden), "batch": group.get("batch", spec.batch)}  # or their axes
 
 
 def work(shape: dict) -> float:
@@ -83,8 +83,9 @@ def trials_of(spec: SweepSpec) -> list[tuple[str, dict, int]]:
     """(stage, group, steps) for every training trial of the spec (search trials, then seed trials)."""
     out = []
     for g in spec.grid():
-        out += [("lr_search", g, spec.steps)] * spec.lr_search_trials
-        out += [("seed", g, spec.steps)] * spec.seeds
+        steps = g.get("steps", spec.steps)  # steps may be an axis (orchestrator.axes)
+        out += [("lr_search", g, steps)] * spec.lr_search_trials
+        out += [("seed", g, steps)] * spec.seeds
     return out
 
 

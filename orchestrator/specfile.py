@@ -3,7 +3,9 @@
     base = "curse-of-memory"   # optional: the named sweep to start from (its preset at `scale`)
     scale = "smoke"            # the base's preset: smoke | quick | paper (default quick; --scale wins)
     name = "my-memory-sweep"   # the sweep's name: sweep id prefix, `sweep ls`; default: the file's stem
-    [grid]       tasks, cells, depths, nus, seq_lens, clips, layer_norms: lists (a single value may be a scalar)
+    [grid]       tasks, cells, depths, nus, seq_lens, clips, layer_norms: lists (a single value may be a scalar);
+                 and any field of orchestrator.axes.VARIABLE given a list (hidden = [32, 64]) is an axis too, here
+                 or in [train]
     [train]      every other SweepSpec field by its --set name: seeds, steps, batch, hidden, optimizer, ...;
                  `lr` here is a fixed rate, so it turns the search off ([lr_search] as well is an error)
     [lr_search]  trials, range = [low, high], ranges = {cell = [low, high]}, seed
@@ -31,6 +33,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
     import tomli as tomllib
 
+from .axes import VARIABLE, entry
 from .spec import AXES, SCALES, Resources, SpecError, SweepSpec, apply_overrides, coerce
 from .sweeps import SWEEPS, resolve
 
@@ -279,17 +282,26 @@ class _Fields:
         #                                         built from tables (lr_ranges, probes)
 
     def put(self, field: str, keys: tuple, value) -> None:
+        if field in VARIABLE and isinstance(value, list):  # several values: an extra grid axis
+            values = [self._coerce(field, keys + (i,), v) for i, v in enumerate(value)]
+            if not values:
+                raise self.doc.error(keys, "[] is not valid; expected one or more values")
+            self.changes["vary"] = self.changes.get("vary", ()) + ((entry(field, values),) if len(values) > 1 else ())
+            self.changes[field], self.origin[field] = values[0], keys
+            return
+        self.changes[field], self.origin[field] = self._coerce(field, keys, value), keys
+
+    def _coerce(self, field: str, keys: tuple, value):
         try:
-            self.changes[field] = coerce(field, value)
+            return coerce(field, value)
         except SpecError as e:
             raise self.doc.error(keys, f"{value!r} is not valid; expected {e.valid}") from None
-        self.origin[field] = keys
 
     def read(self, data: dict) -> None:
         doc = self.doc
         for key, value in data.get("grid", {}).items():
-            if key not in GRID:
-                raise _unknown(doc, ("grid", key), GRID, _belongs(("train", TRAIN), ("resources", RESOURCES)))
+            if key not in GRID and not (key in VARIABLE and isinstance(value, list)):
+                raise _unknown(doc, ("grid", key), GRID + VARIABLE, _belongs(("train", TRAIN), ("resources", RESOURCES)))
             self.put(key, ("grid", key), value)
         for key, value in data.get("train", {}).items():
             if key not in TRAIN:
