@@ -16,6 +16,7 @@ import platform
 from dataclasses import dataclass
 from importlib import metadata
 
+from analysis import report_charts
 from analysis.db import AnalysisError, connect, resolve_sweep, run_arrow
 from analysis.figures import FIGURES
 from analysis.report_html import INDEX_COLUMNS, demote, page
@@ -59,7 +60,9 @@ def report(results: str, target: str, out: str | None = None) -> Report:
     tables = [p for p in paths if p.endswith(".md") and os.path.basename(p) not in (INDEX, HTML)]
     index, html = os.path.join(out, INDEX), os.path.join(out, HTML)
     _write(index, _index(sweep, pngs, tables, out, note))
-    _write(html, page(sweep, pngs, tables, _trials(con, sid), _versions(con, sid), note))
+    charts = report_charts.build(con, sweep)
+    _write(html, page(sweep, pngs, tables, _trials(con, sid), _versions(con, sid), note, charts,
+                      report_charts.script() if charts else ""))
     return Report(paths + [index, html], note)
 
 
