@@ -67,20 +67,26 @@ def launch(
     max_concurrent: Optional[int] = ConcurrentOpt,
     seeds: Optional[int] = SeedsOpt,
     set_: List[str] = SetOpt,
+    log_to: Optional[str] = typer.Option(None, "--log-to", metavar="LOGGERS",
+                                         help="Also log the trials' losses to tensorboard, mlflow and/or wandb "
+                                              "(comma-separated): Ray Tune's logger callbacks (docs/trackers.md)."),
 ):
     """Launch a sweep: every (cell, depth, nu0) gets an Optuna-chosen learning rate, then every seed runs.
     NAME is a named sweep or your own spec file (README: "Your own sweep"), validated before anything runs.
 
     Example: sweep launch curse-of-memory --scale smoke --set cells=rnn,lru --set nus=0.9,0.99
     """
+    from .loggers import parse
     from .tune import launch as run
 
+    loggers = parse(log_to)
     target, res = _target(name, scale, seeds, set_, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                           max_concurrent=max_concurrent)
     loc = results_location(results)
     extra = {"base": target.base, **({"spec_file": target.source} if target.source else {})}
     sweep_id = run(target.spec, loc, address=address, cpus_per_trial=res.cpus_per_trial,
-                   gpus_per_trial=res.gpus_per_trial, max_concurrent=res.max_concurrent, extra=extra)
+                   gpus_per_trial=res.gpus_per_trial, max_concurrent=res.max_concurrent, extra=extra,
+                   log_to=loggers)
     base, _, options = loc.partition("?")
     typer.echo(f"results: {base.rstrip('/')}/{sweep_id}" + (f"?{options}" if options else ""))
     typer.echo("try:")

@@ -30,6 +30,7 @@ from trainers.record import TrialWriter, canonical_location, open_location, swee
 from trainers.train import FINAL, open_trial, run_trial
 
 from .live import LiveLine
+from .loggers import callbacks as logger_callbacks, with_step
 from .spec import SweepSpec, UserError
 
 SWEEP_FILE = "sweep.json"
@@ -47,12 +48,14 @@ def _trainable(config: dict) -> None:
     node = ray.get_runtime_context().get_node_id()
     if "members" in config["trial"]:  # a seed bundle: one report for its seeds, counted per seed by Progress
         cfgs = [TrialConfig.from_dict(m) for m in config["trial"]["members"]]
-        summaries = run_bundle(config["trial"]["trial_id"], cfgs, on_progress=tune.report, node=node)
+        summaries = run_bundle(config["trial"]["trial_id"], cfgs, on_progress=with_step(tune.report), node=node)
         statuses = [s["status"] for s in summaries]
-        tune.report({"status": "bundle", **{f"seeds_{k}": statuses.count(k) for k in FINAL}})
+        tune.report({"status": "bundle", **{f"seeds_{k}": statuses.count(k) for k in FINAL},
+                     **{f"final_loss_seed{c.seed}": s["final_loss"] for c, s in zip(cfgs, summaries)
+                        if s.get("final_loss") is not None}})
         return
     cfg = TrialConfig.from_dict(config["trial"])
-    summary = run_trial(cfg, on_progress=tune.report, node=node)
+    summary = run_trial(cfg, on_progress=with_step(tune.report), node=node)
     tune.report({k: v for k, v in summary.items() if v is not None})
 
 
@@ -435,13 +438,20 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
             max_concurrent_trials=res.get("max_concurrent"), trial_dirname_creator=_dirname),
             run_config=tune.RunConfig(
                 name=EXPERIMENT, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
-                callbacks=[progress], failure_config=tune.FailureConfig(max_failures=spec.max_failures))).fit()
+                callbacks=[progress, *logger_callbacks(tuple(meta.get("log_to", ())), storage_root(results),
+                                                       sweep_id, spec.name)],
+                failure_config=tune.FailureConfig(max_failures=spec.max_failures))).fit()
         # as the run left it: complete unless a trial is unfinished (an interrupt); errored trials are final here
         searcher = SweepSearcher.load(spec, sweep_id, results, threads=searcher.threads, retry_errored=False)
     meta["lrs"] = dict(sorted(searcher.lrs.items()))
     if not searcher.remaining():
         meta["status"] = "completed"
     write_sweep_file(results, sweep_id, meta)
+
+
+def storage_root(results: str) -> str | None:
+    """The local folder of ``results``; None for a remote location (s3://...)."""
+    return None if "://" in results else canonical_location(results)
 
 
 def init_ray(address: str | None) -> None:
@@ -454,9 +464,10 @@ def init_ray(address: str | None) -> None:
 
 def launch(spec: SweepSpec, results: str, *, address: str | None = None, cpus_per_trial: float = 1.0,
            gpus_per_trial: float = 0.0, max_concurrent: int | None = None, out=None,
-           extra: dict | None = None) -> str:
+           extra: dict | None = None, log_to: tuple[str, ...] = ()) -> str:
     """Run every trial of ``spec``; returns the sweep id. Validation happens before anything is written.
-    ``extra``: more fields for sweep.json (a spec file's ``base`` and ``spec_file``)."""
+    ``extra``: more fields for sweep.json (a spec file's ``base`` and ``spec_file``); ``log_to``: Tune logger
+    callbacks (``orchestrator.loggers``), recorded in sweep.json so that a resume logs to them too."""
     results = canonical_location(results)
     check_writable(results)
     sweep_id = new_sweep_id(spec.name)
@@ -464,7 +475,8 @@ def launch(spec: SweepSpec, results: str, *, address: str | None = None, cpus_pe
     meta = dict(sweep_id=sweep_id, name=spec.name, scale=spec.scale, spec=spec.to_dict(),
                 created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status="running",
                 resources=dict(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-                               max_concurrent=max_concurrent), **(extra or {}))
+                               max_concurrent=max_concurrent), **(extra or {}),
+                **({"log_to": list(log_to)} if log_to else {}))
     write_sweep_file(results, sweep_id, meta)
     init_ray(address)
     run_sweep(spec, sweep_id, results, meta)
