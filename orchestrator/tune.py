@@ -464,23 +464,29 @@ def init_ray(address: str | None) -> None:
 
 def launch(spec: SweepSpec, results: str, *, address: str | None = None, cpus_per_trial: float = 1.0,
            gpus_per_trial: float = 0.0, max_concurrent: int | None = None, out=None,
-           extra: dict | None = None, log_to: tuple[str, ...] = ()) -> str:
+           extra: dict | None = None, log_to: tuple[str, ...] = (), sweep_id: str | None = None) -> str:
     """Run every trial of ``spec``; returns the sweep id. Validation happens before anything is written.
     ``extra``: more fields for sweep.json (a spec file's ``base`` and ``spec_file``); ``log_to``: Tune logger
-    callbacks (``orchestrator.loggers``), recorded in sweep.json so that a resume logs to them too."""
+    callbacks (``orchestrator.loggers``), recorded in sweep.json so that a resume logs to them too; ``sweep_id``:
+    the id a submitter chose (``orchestrator.submit``), else a new one."""
     results = canonical_location(results)
     check_writable(results)
-    sweep_id = new_sweep_id(spec.name)
+    sweep_id = sweep_id or new_sweep_id(spec.name)
     print(f"sweep {sweep_id}", file=out or sys.stdout, flush=True)
-    meta = dict(sweep_id=sweep_id, name=spec.name, scale=spec.scale, spec=spec.to_dict(),
-                created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status="running",
-                resources=dict(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-                               max_concurrent=max_concurrent), **(extra or {}),
-                **({"log_to": list(log_to)} if log_to else {}))
+    meta = new_meta(spec, sweep_id, dict(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                                         max_concurrent=max_concurrent),
+                    dict(extra or {}, **({"log_to": list(log_to)} if log_to else {})))
     write_sweep_file(results, sweep_id, meta)
     init_ray(address)
     run_sweep(spec, sweep_id, results, meta)
     return sweep_id
+
+
+def new_meta(spec: SweepSpec, sweep_id: str, resources: dict, extra: dict, status: str = "running") -> dict:
+    """A new sweep's sweep.json."""
+    return dict(sweep_id=sweep_id, name=spec.name, scale=spec.scale, spec=spec.to_dict(),
+                created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status=status, resources=resources,
+                **extra)
 
 
 def read_sweep_file(results: str, sweep_id: str) -> dict:
