@@ -345,6 +345,9 @@ def apply_overrides(spec: SweepSpec, sets: list[str]) -> SweepSpec:
             changes["vary"] = vary + ((entry(key, values),) if len(values) > 1 else ())
             changes[key] = values[0]
             continue
+        if "," in value and typing.get_origin(typing.get_type_hints(SweepSpec)[key]) is not tuple:
+            raise SpecError(f"invalid --set {key}={value!r}: {key} takes one value; fields that take several, as "
+                            f"a grid axis: {', '.join(VARIABLE)}")
         changes[key] = _parse(fields[key], value)
     return dataclasses.replace(spec, **changes)
 

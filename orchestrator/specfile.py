@@ -12,6 +12,10 @@
     [probes]     NAME = true | {option = value, ...}: replaces the base's probes (an empty section: none)
     [resources]  cpus_per_trial, gpus_per_trial, max_concurrent (the launch flags of the same names win)
 
+``--scale smoke`` on a file is a plumbing check of that very file: the file's grid, probes and settings, with its
+budget capped at ``SMOKE_CAPS`` (at most 30 steps, 2 seeds, 2 search trials, batch 16, ...); ``--set`` still wins.
+``--scale quick|paper`` picks the base's preset the file starts from; the file's own values win over it.
+
 Without ``base`` the grid's axes without a default (tasks, cells, depths, nus, seq_lens) must be given. Values
 keep their TOML/YAML types and are checked against the field's declared type (``spec.coerce``); the spec then
 goes through ``SweepSpec.validate``, as a named sweep does, after ``--set key=value`` overrides. Every error is
@@ -47,6 +51,8 @@ TRAIN = tuple(f.name for f in dataclasses.fields(SweepSpec)
               if f.name not in {*TOP, "probes", *GRID, *LR_SEARCH.values()})
 REQUIRED = tuple(f.name for f in dataclasses.fields(SweepSpec)
                  if f.default is dataclasses.MISSING and f.name not in TOP)
+# --scale smoke on a spec file: the budget fields, capped (never raised); every other field stays the file's
+SMOKE_CAPS = {"steps": 30, "seeds": 2, "lr_search_trials": 2, "batch": 16, "eval_batch": 64, "checkpoint_every": 10}
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -233,7 +239,7 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
     fields.read(data)
     resources = _resources(doc, data.get("resources", {}))
 
-    scale = scale or file_scale or "quick"
+    flag_scale, scale = scale, scale or file_scale or "quick"
     if base is None:
         missing = [f for f in REQUIRED if f not in fields.changes]
         if missing:
@@ -242,6 +248,8 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
         spec = SweepSpec(name=name, scale=scale, **fields.changes)
     else:
         spec = dataclasses.replace(resolve(base, scale), name=name, **fields.changes)
+    if flag_scale == "smoke":
+        spec = smoke(spec)
     spec = apply_overrides(spec, sets or [])
     for item in sets or []:
         fields.origin.pop(item.partition("=")[0].strip(), None)  # --set's own errors carry no file line
@@ -250,6 +258,18 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
     except SpecError as e:
         raise fields.located(e, data) from None
     return Target(spec, resources, base, {"path": str(path), "format": fmt, "text": text})
+
+
+def smoke(spec: SweepSpec) -> SweepSpec:
+    """``spec`` with its budget capped at ``SMOKE_CAPS`` (an extra axis over a capped field: its values capped)."""
+    caps = {k: min(getattr(spec, k), v) if getattr(spec, k) else getattr(spec, k) for k, v in SMOKE_CAPS.items()}
+    caps["checkpoint_every"] = min(spec.checkpoint_every, SMOKE_CAPS["checkpoint_every"]) or 0
+    vary = []
+    for field, values in spec.extra_axes():
+        if field in SMOKE_CAPS:
+            values = tuple(dict.fromkeys(min(v, SMOKE_CAPS[field]) for v in values))
+        vary.append(entry(field, values) if len(values) > 1 else None)
+    return dataclasses.replace(spec, **caps, vary=tuple(v for v in vary if v))
 
 
 def _top(doc: _Doc, data: dict, path: str) -> tuple[str | None, str | None, str]:
