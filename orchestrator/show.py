@@ -91,7 +91,12 @@ def show(target: Target, resources: Resources, rates: dict | None = None) -> str
     lines.append(f"  an estimate from orchestrator/{RATES_FILE.name} (median solo CPU step times, 1 thread, by "
                  f"bench/project.py --write; latest run {latest.get('at', '?')} at load {latest.get('load', '?')}): "
                  f"{how}; other shapes scale linearly in depth x T x batch x hidden^2")
-    lines.append("  not counted: Ray's start and per-trial bookkeeping, probes, analysis trials, early stops, other "
+    if e.probe_s:
+        lines.append(f"  probes: {hours(e.probe_s)} of that (calls x a call's cost in training steps, "
+                     f"orchestrator/probe_rates.json from bench/probes.py --write"
+                     + (f"; not measured for {', '.join(e.probe_guessed)}: the probe's slowest measured cell"
+                        if e.probe_guessed else "") + ")")
+    lines.append("  not counted: Ray's start and per-trial bookkeeping, analysis trials, early stops, other "
                  "load on the machine; seed bundles run 1.3-1.9x faster on CPU than these solo rates (bench/bundle.py)"
                  + ("; GPUs (the rates are CPU rates)" if resources.gpus_per_trial else ""))
     return "\n".join(lines)

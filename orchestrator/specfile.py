@@ -48,7 +48,7 @@ GRID = tuple(f"{a}s" for a in AXES)
 LR_SEARCH = {"trials": "lr_search_trials", "range": "lr_range", "ranges": "lr_ranges", "seed": "lr_search_seed"}
 RESOURCES = tuple(f.name for f in dataclasses.fields(Resources))
 TRAIN = tuple(f.name for f in dataclasses.fields(SweepSpec)
-              if f.name not in {*TOP, "probes", *GRID, *LR_SEARCH.values()})
+              if f.name not in {*TOP, "probes", "vary", *GRID, *LR_SEARCH.values()})
 REQUIRED = tuple(f.name for f in dataclasses.fields(SweepSpec)
                  if f.default is dataclasses.MISSING and f.name not in TOP)
 # --scale smoke on a spec file: the budget fields, capped (never raised); every other field stays the file's
