@@ -4,6 +4,7 @@ the group key, the trial configs, `sweep show`, the cost estimate, and, on a rea
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pytest
 from typer.testing import CliRunner
@@ -94,3 +95,16 @@ def test_a_sweep_over_hidden_and_batch_writes_each_combination(ray_session, tmp_
                                      f" status FROM trials WHERE sweep_id = '{sid}' ORDER BY ALL").to_pylist()
     assert [(x["trial_id"], x["hidden"], x["batch"], x["b"], x["status"]) for x in rows] == [
         (f"rnn-d1-nu0.9-hidden{h}-batch{b}-s0", h, b, b, "completed") for h in (16, 8) for b in (4, 8)]
+    # the figures: once per combination of the extra axes, each from that combination's trials only
+    from analysis.report import report
+
+    done = report(str(results), sid)
+    pngs = sorted(pathlib.Path(p).relative_to(results / sid / "report").as_posix() for p in done.paths
+                  if p.endswith(".png"))
+    assert pngs == [f"hidden{h}-batch{b}/{f}" for h in (16, 8) for b in (4, 8) for f in ("fig3a.png", "fig3b.png")]
+    for h in (16, 8):
+        for b in (4, 8):
+            table = (results / sid / "report" / f"hidden{h}-batch{b}" / "curse-of-memory.md").read_text()
+            loss = next(x["final_loss"] for x in query_arrow(str(results), f"SELECT final_loss FROM trials WHERE "
+                        f"sweep_id = '{sid}' AND hidden = {h} AND batch = {b}").to_pylist())
+            assert f"{loss:.4g}" in table  # this combination's own seed, not a mean over all four
