@@ -48,6 +48,8 @@ def scoped(con, sid: str, values: dict[str, str]):
 def combinations(sweep: dict) -> list[tuple[dict[str, str], str]]:
     """Each combination of the extra axes' values, and its folder name (``hidden32-batch16``)."""
     axes = extra_axes(sweep)
+    if not axes:
+        return []
     out = []
     for combo in itertools.product(*(v for _, v in axes)):
         values = dict(zip((a for a, _ in axes), combo))

@@ -92,7 +92,7 @@ def show(target: Target, resources: Resources, rates: dict | None = None) -> str
                  f"bench/project.py --write; latest run {latest.get('at', '?')} at load {latest.get('load', '?')}): "
                  f"{how}; other shapes scale linearly in depth x T x batch x hidden^2")
     if e.probe_s:
-        lines.append(f"  probes: {hours(e.probe_s)} of that (calls x a call's cost in training steps, "
+        lines.append(f"  probes: {hours(e.probe_s)} of the {hours(e.core_s)} of training (calls x a call's cost in training steps, "
                      f"orchestrator/probe_rates.json from bench/probes.py --write"
                      + (f"; not measured for {', '.join(e.probe_guessed)}: the probe's slowest measured cell"
                         if e.probe_guessed else "") + ")")
