@@ -1,4 +1,4 @@
-"""The papers' figures of a sweep with extra grid axes (``--set hidden=32,64``: ``orchestrator.axes``), drawn once
+"""The papers' figures of a sweep with extra grid axes (``--set hidden=32,64``: the spec's ``vary``), drawn once
 per combination of those axes' values. The figure modules group by the paper's own axes (cell, nu, depth, ...)
 and know nothing of the extra ones, so each combination gets a DuckDB schema whose views (``trials``, ``steps``,
 every table) hold only that combination's trials, first on the search path: the figure modules' SQL runs
@@ -14,13 +14,16 @@ import os
 from contextlib import contextmanager
 
 from analysis.db import run_arrow
-from orchestrator.axes import axes_of, key_suffix
 from analysis.report_charts import axis_sql
 
 
 def extra_axes(sweep: dict) -> list[tuple[str, list[str]]]:
     """The axes of ``vary`` (not the built-in ones, which the figures group by themselves)."""
-    return axes_of({"vary": (sweep.get("spec") or {}).get("vary") or []})
+    out = []
+    for entry in (sweep.get("spec") or {}).get("vary") or []:  # "field=v1,v2", values as the group keys spell them
+        field, _, values = entry.partition("=")
+        out.append((field, [v for v in values.split(",") if v]))
+    return out
 
 
 @contextmanager
@@ -53,7 +56,7 @@ def combinations(sweep: dict) -> list[tuple[dict[str, str], str]]:
     out = []
     for combo in itertools.product(*(v for _, v in axes)):
         values = dict(zip((a for a, _ in axes), combo))
-        out.append((values, "".join(key_suffix(a, v) for a, v in values.items()).lstrip("-")))
+        out.append((values, "-".join(f"{a}{v}" for a, v in values.items())))
     return out
 
 

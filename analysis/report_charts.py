@@ -3,7 +3,7 @@ vl-convert ships (altair's own way to save a chart offline), inlined once in the
 of ours beyond one ``vegaEmbed(...)`` call per chart.
 
 - ``curves``: loss and gradient norm against step, one line per training trial, with a drop-down filter per grid
-  axis that varies (``orchestrator.axes``: cell, nu, ..., and extra axes such as hidden or batch) and per stage;
+  axis that varies (sweep.json's ``axes``: cell, nu, ..., and extra axes such as hidden or batch) and per stage;
   hovering a line shows its trial id, stage, seed and learning rate. Each curve keeps at most ``POINTS`` of its
   steps (evenly spaced, the last always), so the page stays a few hundred kB per hundred trials.
 - one panel per other table the sweep wrote (``grad_norms`` and the probes' tables: hessian, attractors, signal,
@@ -20,14 +20,15 @@ import math
 from dataclasses import dataclass
 
 from analysis.db import run_arrow
-from orchestrator.axes import axes_of
 
 POINTS = 150  # steps kept per curve
 ROWS = 5000  # rows kept per probe panel
 EMBED = {"actions": False, "renderer": "svg"}  # no export menu (its links leave the page); SVG: one path per line
 TABLE_Y = {"hessian": "value", "signal": "value", "attractors": "x", "attractor_summary": "lyapunov",
            "lattice": "grad_norm", "grad_norms": "norm", "surface": "loss"}  # the column a panel plots
-SKIP = ("trials", "steps")  # drawn by the curves chart (steps) or the trial index (trials)
+SKIP = ("trials", "steps")
+# trials columns that can be grid axes: the filters of a sweep whose sweep.json predates its ``axes`` record
+AXIS_COLUMNS = ("task", "cell", "depth", "nu", "seq_len", "clip", "layer_norm", "hidden", "batch")  # drawn by the curves chart (steps) or the trial index (trials)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _curves(con, sweep: dict) -> Chart | None:
 
     sid = sweep["sweep_id"]
     columns = {r["column_name"] for r in run_arrow(con, "SELECT column_name FROM (DESCRIBE trials)").to_pylist()}
-    axes = [a for a, _ in axes_of(sweep.get("spec") or {})]
+    axes = list(sweep.get("axes") or {}) or _varying_columns(con, sid)
     if "cell" not in axes:
         axes.insert(0, "cell")  # the colour, and a filter worth having even when only one cell ran
     names = [f"axis_{a}" for a in axes]
@@ -126,6 +127,12 @@ def _curves(con, sweep: dict) -> Chart | None:
     chart = alt.hconcat(panel("loss", "training loss"), panel("grad_norm", "gradient norm")).add_params(*params)
     return Chart("chart-curves", f"Training curves ({len(info)} trials, at most {POINTS} points each)",
                  chart.to_dict())
+
+
+def _varying_columns(con, sid: str) -> list[str]:
+    counts = run_arrow(con, "SELECT " + ", ".join(f'count(DISTINCT "{c}") AS "{c}"' for c in AXIS_COLUMNS)
+                       + " FROM trials WHERE sweep_id = ?", [sid]).to_pylist()[0]
+    return [c for c in AXIS_COLUMNS if counts[c] > 1]
 
 
 def _panel(con, sid: str, table: str) -> Chart | None:

@@ -2,9 +2,10 @@
 several values (``--set hidden=32,64``, ``--set batch=16,32``, a list in a spec file), kept in the spec's ``vary``
 field as ``"field=v1,v2"`` entries. Every combination of the axes is one group; an axis that varies names the
 group (``rnn-d1-nu0.9-hidden32``), and its value reaches each trial's config (and so the ``trials`` table: its
-own column where there is one, e.g. ``hidden``, else ``config_json``; ``analysis.axes`` reads both).
+own column where there is one, e.g. ``hidden``, else ``config_json``). sweep.json records the axes that vary
+(``axes``) for the report.
 
-No torch and no Ray here: ``sweep show`` and the report read it.
+No torch and no Ray here.
 """
 from __future__ import annotations
 
@@ -43,12 +44,12 @@ def _text(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def axes_of(spec: dict) -> list[tuple[str, list]]:
-    """The axes that vary in a sweep.json ``spec`` (a dict): [(name, values)], built-in ones first (name without
-    the plural ``s``). For the report and the figures, which read sweep.json, not a SweepSpec."""
-    out = [(a, list(spec.get(f"{a}s") or [])) for a in AXES]
-    out = [(a, v) for a, v in out if len(v) > 1]
-    for e in spec.get("vary") or []:
-        field, _, values = e.partition("=")
-        out.append((field, [v for v in values.split(",") if v]))
-    return out
+def varying(grid: list[dict]) -> dict[str, list]:
+    """The axes that vary over a spec's ``grid()`` groups, each with its values in grid order: recorded in
+    sweep.json as ``axes`` for the report's filters (``analysis`` reads data, not this module)."""
+    out: dict[str, list] = {}
+    for g in grid:
+        for k, v in g.items():
+            if v not in out.setdefault(k, []):
+                out[k].append(v)
+    return {k: v for k, v in out.items() if len(v) > 1}

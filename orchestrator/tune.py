@@ -29,6 +29,7 @@ from trainers.bundle import run_bundle
 from trainers.record import TrialWriter, canonical_location, open_location, sweep_rows, write_atomic
 from trainers.train import FINAL, open_trial, run_trial
 
+from .axes import varying
 from .live import LiveLine
 from .loggers import callbacks as logger_callbacks, with_step
 from .spec import SweepSpec, UserError
@@ -486,7 +487,7 @@ def new_meta(spec: SweepSpec, sweep_id: str, resources: dict, extra: dict, statu
     """A new sweep's sweep.json."""
     return dict(sweep_id=sweep_id, name=spec.name, scale=spec.scale, spec=spec.to_dict(),
                 created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status=status, resources=resources,
-                **extra)
+                axes=varying(spec.grid()), **extra)
 
 
 def read_sweep_file(results: str, sweep_id: str) -> dict:
