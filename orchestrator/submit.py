@@ -18,9 +18,11 @@ import os
 import shlex
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
+AGENT_WAIT_S = 60.0  # how long a submit waits for a fresh head's job agent
 ENV = "SWEEP_JOB"  # JSON {"sweep_id", "submission_id", "address"} handed to the job's driver
 
 
@@ -66,12 +68,31 @@ def submit(target, name: str, flags: list[str], results: str, address: str, reso
     write_sweep_file(results, sweep_id, new_meta(target.spec, sweep_id, resources, dict(extra, job=job),
                                                  status="submitted"))
     try:
-        client.submit_job(entrypoint=entrypoint(name, flags), submission_id=job["submission_id"],
-                          runtime_env=runtime_env, metadata={"sweep_id": sweep_id})
+        deadline = time.monotonic() + AGENT_WAIT_S
+        while True:
+            try:
+                client.submit_job(entrypoint=entrypoint(name, flags), submission_id=job["submission_id"],
+                                  runtime_env=runtime_env, metadata={"sweep_id": sweep_id})
+                break
+            except RuntimeError as e:  # a head just started has no job agent yet: Ray says to try again later
+                if "No available agent" not in str(e) or time.monotonic() > deadline:
+                    raise UserError(f"the job server at {address} refused the sweep: {str(e).splitlines()[0]}"
+                                    ) from None
+                time.sleep(2)
+    except BaseException:
+        _remove(results, sweep_id)  # nothing left behind for a sweep that never started
+        raise
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     return sweep_id, job["submission_id"]
+
+
+def _remove(results: str, sweep_id: str) -> None:
+    from trainers.record import open_location
+
+    fs, root = open_location(results)
+    fs.delete_dir(f"{root}/{sweep_id}")
 
 
 def from_env() -> dict | None:

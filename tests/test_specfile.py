@@ -172,7 +172,9 @@ def test_show_counts_and_cost_match_the_rates_file():
     assert "grid: 20 groups = tasks teacher_student x cells rnn, blockdiag, cdiag, cdiag_norm, lru x depths 1" in text
     assert ("trials: 80 lr_search (20 groups x 4) + 60 seed (20 x 3 seeds, in 20 Ray trials as seed bundles) "
             "+ 3 analysis = 143 trials rows, 103 Ray trials") in text
-    assert f"estimated cost: {e.core_s / 3600:.3g} core-hours of training" in text and "an estimate from" in text
+    priced = cost.estimate(spec, 2, rates)  # the text counts the probes too (orchestrator/probe_rates.json)
+    assert priced.core_s == pytest.approx(e.core_s + priced.probe_s) and priced.probe_s > 0
+    assert f"estimated cost: {priced.core_s / 3600:.3g} core-hours of training" in text and "an estimate from" in text
 
 
 def test_unmeasured_shapes_scale_linearly_in_depth_T_batch_hidden_squared():

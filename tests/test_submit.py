@@ -126,3 +126,11 @@ def test_submit_runs_the_sweep_as_a_ray_job(head, tmp_path):
     assert ls.exit_code == 0 and f"job={job}" in ls.stdout and sid in ls.stdout
     st = runner.invoke(app, ["status", sid, "--results", str(results)])
     assert st.exit_code == 0 and st.stdout.splitlines()[0] == f"Ray Job {job} at {head}: SUCCEEDED"
+
+
+def test_no_job_server_is_a_one_line_error_and_leaves_nothing(tmp_path):
+    results = tmp_path / "results"
+    r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--submit", "--address",
+                            f"http://127.0.0.1:{free_port()}", "--results", str(results)])
+    assert r.exit_code == 2 and r.stderr.startswith("error: no Ray job server at http://127.0.0.1:"), r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and not list(results.glob("*/sweep.json"))
