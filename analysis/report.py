@@ -16,6 +16,8 @@ import platform
 from dataclasses import dataclass
 from importlib import metadata
 
+from analysis import report_charts
+from analysis.axis_views import combinations, scoped
 from analysis.db import AnalysisError, connect, resolve_sweep, run_arrow
 from analysis.figures import FIGURES
 from analysis.report_html import INDEX_COLUMNS, demote, page
@@ -52,14 +54,21 @@ def report(results: str, target: str, out: str | None = None) -> Report:
             base = f", base {sweep['base']!r}" if sweep.get("base") else ""
             raise AnalysisError(f"no figures for sweep {sid} (name {name!r}{base}); sweeps with figures: "
                                 f"{', '.join(sorted(FIGURES))}")
-        paths = draw(con, sweep, out)
+        paths = []
+        for values, folder in combinations(sweep):  # extra grid axes: the figures once per combination
+            with scoped(con, sid, values):
+                paths += draw(con, sweep, os.path.join(out, folder))
+        if not paths:
+            paths = draw(con, sweep, out)
     except AnalysisError as e:
         note = str(e)
     pngs = [p for p in paths if p.endswith(".png")]
     tables = [p for p in paths if p.endswith(".md") and os.path.basename(p) not in (INDEX, HTML)]
     index, html = os.path.join(out, INDEX), os.path.join(out, HTML)
     _write(index, _index(sweep, pngs, tables, out, note))
-    _write(html, page(sweep, pngs, tables, _trials(con, sid), _versions(con, sid), note))
+    charts = report_charts.build(con, sweep)
+    _write(html, page(sweep, pngs, tables, _trials(con, sid), _versions(con, sid), note, charts,
+                      report_charts.script() if charts else ""))
     return Report(paths + [index, html], note)
 
 

@@ -73,13 +73,16 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 
 def page(sweep: dict, pngs: list[str], tables: list[str], trials: list[dict],
-         versions: list[tuple[str, str, str]], note: str | None) -> str:
+         versions: list[tuple[str, str, str]], note: str | None, charts: list | None = None,
+         chart_script: str = "") -> str:
     """The whole page. ``sweep``: as ``analysis.db.resolve_sweep`` gives it (sweep.json fields + counts);
     ``pngs`` / ``tables``: the figure modules' PNG and Markdown files; ``trials``: one dict per trial with the
     INDEX_COLUMNS; ``versions``: (package, versions the trials ran, version drawing this report) rows;
-    ``note``: why there are no figures, or None."""
+    ``note``: why there are no figures, or None; ``charts``: ``analysis.report_charts.Chart``s for the Explore
+    section, drawn by ``chart_script`` (the Vega bundle), inlined once."""
     sid, name = sweep["sweep_id"], sweep.get("name")
-    sections = [("figures", "Figures"), ("tables", "Tables"), ("trials", "Trials"), ("spec", "Spec"),
+    charts = charts or []
+    sections = [("figures", "Figures"), *([("explore", "Explore")] if charts else []), ("tables", "Tables"), ("trials", "Trials"), ("spec", "Spec"),
                 ("versions", "Versions")]
     body = [f"<h1>Report: {escape(str(name))}</h1>",
             "<nav>" + "".join(f'<a href="#{k}">{t}</a>' for k, t in sections) + "</nav>",
@@ -88,6 +91,12 @@ def page(sweep: dict, pngs: list[str], tables: list[str], trials: list[dict],
         body.append(f'<p class="note" id="note"><strong>No figures:</strong> {escape(note)}</p>')
     body.append('<h2 id="figures">Figures</h2>')
     body += [_figure(p) for p in pngs] or ["<p>None.</p>"]
+    if charts:
+        from analysis.report_charts import embed_call
+
+        body.append('<h2 id="explore">Explore</h2><p>Drop-downs filter by grid axis; hover a line for its trial.</p>')
+        body += [f'<h3>{escape(c.title)}</h3><div class="chart" id="{escape(c.anchor)}"></div>' for c in charts]
+        body.append("<script>" + "\n".join(embed_call(c) for c in charts) + "</script>")
     body.append('<h2 id="tables">Tables</h2>')
     body += [f'<section class="scroll">{_MD.render(demote(_read(p), 2))}</section>' for p in tables] or ["<p>None.</p>"]
     body += ['<h2 id="trials">Trials</h2>', _trial_index(trials),
@@ -95,7 +104,8 @@ def page(sweep: dict, pngs: list[str], tables: list[str], trials: list[dict],
              '<h2 id="versions">Versions</h2>', _versions(versions)]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{escape(f'{name} — {sid}')}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+            f"<title>{escape(f'{name} — {sid}')}</title>\n<style>{CSS}</style>\n"
+            + (f"<script>{chart_script}</script>\n" if charts else "") + "</head>\n<body>\n<main>\n"
             + "\n".join(body) + f"\n</main>\n<script>{SORT_JS}</script>\n</body>\n</html>\n")
 
 

@@ -7,7 +7,10 @@ lattice and signal, only mean something with depth). One training step = forward
 median of 5 after a warm-up; one probe call = one call after a warm-up call. The ratio says how many training steps a
 probe call costs: a cadence of `every` steps costs about ratio / every of the training time.
 
-    python bench/probes.py [--threads 1] [--cells lru vrnn] [--depths 1 4]
+    python bench/probes.py [--threads 1] [--cells lru vrnn] [--depths 1 4] [--write]
+
+``--write`` merges the ratios into orchestrator/probe_rates.json, which `sweep show` prices probes with
+(``orchestrator.probe_cost``).
 """
 from __future__ import annotations
 
@@ -40,7 +43,9 @@ def main() -> None:
     ap.add_argument("--cells", nargs="+", default=["lru"])
     ap.add_argument("--depths", nargs="+", type=int, default=[1, 4])
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--write", action="store_true", help="merge the ratios into orchestrator/probe_rates.json")
     args = ap.parse_args()
+    measured = []
     torch.set_num_threads(args.threads)
     print(f"threads {args.threads}, load average {os.getloadavg()[0]:.1f}\n")
     print("| cell | depth | training step | probe | probe call | probe / step |")
@@ -71,6 +76,13 @@ def main() -> None:
                 probe_s = median_time(lambda: probe(ctx), 1)
                 print(f"| {cell} | {depth} | {step_s * 1e3:.1f} ms | {name} | {probe_s:.2f} s | "
                       f"{probe_s / step_s:.0f}x |", flush=True)
+                measured.append({"probe": name, "cell": cell, "depth": depth, "ratio": round(probe_s / step_s, 2)})
+    if args.write:
+        from orchestrator.probe_cost import write
+
+        write(measured, {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "threads": args.threads,
+                         "batch": args.batch, "load": round(os.getloadavg()[0], 1), "entries": len(measured)})
+        print("wrote orchestrator/probe_rates.json")
 
 
 if __name__ == "__main__":

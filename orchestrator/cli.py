@@ -76,6 +76,11 @@ def launch(
     set_: List[str] = SetOpt,
     tag: List[str] = typer.Option([], "--tag", help="A tag for `sweep ls` and the report (repeatable)."),
     note: Optional[str] = typer.Option(None, "--note", help="A note on the sweep, for `sweep ls` and the report."),
+    log_to: Optional[str] = typer.Option(None, "--log-to", metavar="LOGGERS",
+                                         help="Also log the trials' losses to tensorboard, mlflow and/or wandb "
+                                              "(comma-separated): Ray Tune's logger callbacks (docs/trackers.md)."),
+    submit: bool = typer.Option(False, "--submit", help="Run the driver on the cluster at --address "
+                                "http://HEAD:8265 as a Ray Job; print the job id and return (docs/cluster.md)."),
 ):
     """Launch a sweep: every (cell, depth, nu0) gets an Optuna-chosen learning rate, then every seed runs.
     NAME is a named sweep or your own spec file (README: "Your own sweep"), validated before anything runs.
@@ -87,9 +92,14 @@ def launch(
     import sys
     import time
 
+    from .loggers import parse
     from .provenance import provenance
+    from .submit import check_address, from_env
     from .tags import check_tags
 
+    loggers = parse(log_to)
+    if submit:
+        check_address(address)
     quiet_local_ray(address)
     from .tune import launch as run
 
@@ -101,8 +111,27 @@ def launch(
     extra = {"base": target.base, **({"spec_file": target.source} if target.source else {}),
              "tags": check_tags(list(tag)), "note": note,
              **provenance(sys.argv[1:], name, target.spec.scale, sets, target.source)}
+    if submit:
+        from trainers.record import canonical_location
+
+        from .submit import submit as send
+
+        loc = canonical_location(loc)
+        flags = [f for k, v in (("--scale", scale), ("--seeds", seeds), ("--cpus-per-trial", cpus_per_trial),
+                                ("--gpus-per-trial", gpus_per_trial), ("--max-concurrent", max_concurrent),
+                                ("--log-to", log_to), ("--note", note)) if v is not None for f in (k, str(v))]
+        flags += [f for s in set_ for f in ("--set", s)] + [f for t in tag for f in ("--tag", t)] + ["--results", loc]
+        sweep_id, job = send(target, name, flags, loc, address, dataclasses.asdict(res), extra)
+        typer.echo(f"submitted: job {job}, sweep {sweep_id} (driver on the cluster at {address})")
+        typer.echo(f"  sweep status {sweep_id} --results {loc}")
+        typer.echo(f"  ray job logs {job} --address {address} --follow")
+        return
+    job = from_env()  # the driver of a submitted sweep: the submitter's sweep id, the job in sweep.json
+    if job:
+        extra["job"] = {k: job[k] for k in ("submission_id", "address")}
     sweep_id = run(target.spec, loc, address=address, cpus_per_trial=res.cpus_per_trial,
-                   gpus_per_trial=res.gpus_per_trial, max_concurrent=res.max_concurrent, extra=extra)
+                   gpus_per_trial=res.gpus_per_trial, max_concurrent=res.max_concurrent, extra=extra,
+                   log_to=loggers, sweep_id=job["sweep_id"] if job else None)
     _finish(loc, sweep_id, time.monotonic() - t0)
 
 
@@ -278,7 +307,7 @@ def ls(results: Optional[str] = ResultsOpt):
         typer.echo(f"{s['sweep_id']}  {s.get('name') or '?'}  {s.get('scale') or '?'}  {s['status']}  "
                    f"{s.get('created_at') or '?'}  trials={s.get('n_trials', 0)} completed={c.get('completed', 0)} "
                    f"diverged={c.get('diverged', 0)} failed={c.get('failed', 0)} running={c.get('running', 0)}"
-                   + tags + note)
+                   + tags + note + (f"  job={s['job']['submission_id']}" if s.get("job") else ""))
 
 
 @app.command()
@@ -295,9 +324,16 @@ def status(sweep_id: str = typer.Argument(..., help="A sweep id or name (latest 
 
     Example: sweep status curse-of-memory --watch 5
     """
-    from .live import show
+    from analysis.live import find_sweep, read_meta
 
-    show(results_location(results), sweep_id, watch=watch, limit=trials)
+    from .live import show
+    from .submit import job_status
+
+    loc = results_location(results)
+    meta = read_meta(loc, find_sweep(loc, sweep_id))
+    if meta.get("job"):  # a submitted sweep (--submit): its Ray Job, as the job server reports it
+        typer.echo(f"Ray Job {meta['job']['submission_id']} at {meta['job']['address']}: {job_status(meta)}")
+    show(loc, sweep_id, watch=watch, limit=trials)
 
 
 @app.command()

@@ -10,7 +10,9 @@ shrink); a cell never measured takes the nearest shape of any cell, and says so.
 A sweep's cost is the sum over its training trials (search trials, then seed trials) of steps x seconds per step
 plus the trial's measured fixed part ``start_s`` (build, data, the final evaluation); trials with ``steps = 0``
 are timed whole. Its wall time on N workers (one trial per worker) is max(total / N, the longest search trial
-plus the longest seed trial): one Tuner runs the whole sweep, a group's seeds as soon as its search ends. Not counted: probes (``bench/probes.py`` prices them in training steps), Ray's start
+plus the longest seed trial): one Tuner runs the whole sweep, a group's seeds as soon as its search ends. Probes
+count in the seed trials (``orchestrator.probe_cost``: calls x a call's measured cost in training steps). Not
+counted: Ray's start
 and per-trial bookkeeping, analysis trials, early stops (``solve_every``), and seed bundles, which run a
 group's seeds 1.3-1.9x faster on CPU (bench/bundle.py, bench/README.md): the seed stage is an upper bound.
 """
@@ -32,7 +34,7 @@ SHAPE = ("task", "cell", "depth", "seq_len", "layer_norm", "hidden", "batch")  #
 def shape_of(spec: SweepSpec, group: dict) -> dict:
     """The cost-relevant shape of one group of ``spec``."""
     return {**{a: group[a] for a in ("task", "cell", "depth", "seq_len", "layer_norm")},
-            "hidden": spec.hidden, "batch": spec.batch}
+            "hidden": group.get("hidden", spec.hidden), "batch": group.get("batch", spec.batch)}  # or their axes
 
 
 def work(shape: dict) -> float:
@@ -83,8 +85,9 @@ def trials_of(spec: SweepSpec) -> list[tuple[str, dict, int]]:
     """(stage, group, steps) for every training trial of the spec (search trials, then seed trials)."""
     out = []
     for g in spec.grid():
-        out += [("lr_search", g, spec.steps)] * spec.lr_search_trials
-        out += [("seed", g, spec.steps)] * spec.seeds
+        steps = g.get("steps", spec.steps)  # steps may be an axis (orchestrator.axes)
+        out += [("lr_search", g, steps)] * spec.lr_search_trials
+        out += [("seed", g, steps)] * spec.seeds
     return out
 
 
@@ -107,11 +110,17 @@ class Estimate:
     scaled: int  # groups scaled from another shape of their cell
     other_cell: tuple[str, ...]  # cells never measured (scaled from another cell's shape)
     no_start: int  # groups whose rate has no measured per-trial fixed part (start_s): steps only
+    probe_s: float = 0.0  # of core_s: seconds in probes (seed trials; orchestrator.probe_cost)
+    probe_guessed: tuple[str, ...] = ()  # "probe:cell" whose ratio was not measured for that cell
 
 
-def estimate(spec: SweepSpec, workers: int, rates: dict | None = None) -> Estimate:
-    """The spec's training cost from the rates file (see the module docstring for the rule)."""
+def estimate(spec: SweepSpec, workers: int, rates: dict | None = None, probe_rates: dict | None = None) -> Estimate:
+    """The spec's training cost from the rates file (see the module docstring for the rule), probes included."""
+    from . import probe_cost
+
     rates = (rates or read_rates())["rates"]
+    ratios = (probe_rates or probe_cost.read())["ratios"]
+    probe_s, guessed = 0.0, set()
     per = "step" if spec.steps else "trial"
     found = {}
     for g in spec.grid():
@@ -119,12 +128,16 @@ def estimate(spec: SweepSpec, workers: int, rates: dict | None = None) -> Estima
     stages: dict[str, list[float]] = {}
     for stage, g, steps in trials_of(spec):
         seconds, start, _ = found[spec.group_key(g)]
-        stages.setdefault(stage, []).append(seconds * max(steps, 1) + (start or 0.0))
+        extra = 0.0
+        if stage == "seed" and steps and spec.probes:  # steps = 0 trials are timed whole, probes included
+            extra, missing = probe_cost.trial_probe_s(spec.probes, steps, g["cell"], g["depth"], seconds, ratios)
+            probe_s, guessed = probe_s + extra, guessed | missing
+        stages.setdefault(stage, []).append(seconds * max(steps, 1) + (start or 0.0) + extra)
     hows = [h for *_, h in found.values()]
     other = sorted({g["cell"] for g in spec.grid() if found[spec.group_key(g)][2] == "other cell"})
     no_start = sum(per == "step" and s is None for _, s, _ in found.values())
     return Estimate(stages, workers, sum(sum(c) for c in stages.values()), wall_time(stages, workers),
-                    hows.count("measured"), hows.count("scaled"), tuple(other), no_start)
+                    hows.count("measured"), hows.count("scaled"), tuple(other), no_start, probe_s, tuple(sorted(guessed)))
 
 
 def local_workers(cpus_per_trial: float, max_concurrent: int | None) -> tuple[int, int]:

@@ -19,8 +19,8 @@ def plan(spec: SweepSpec) -> list[Planned]:
     for g in spec.grid():
         match = tuple((a, (g[a] or None) if a == "clip" else g[a]) for a in AXES)
         if spec.lr_search_trials:
-            out.append(Planned("lr_search", match, spec.lr_search_trials, spec.steps, g["cell"]))
-        out.append(Planned("seed", match, spec.seeds, spec.steps, g["cell"]))
+            out.append(Planned("lr_search", match, spec.lr_search_trials, g.get("steps", spec.steps), g["cell"]))
+        out.append(Planned("seed", match, spec.seeds, g.get("steps", spec.steps), g["cell"]))
     if spec.analyses:
         out.append(Planned("analysis", (), len(spec.analyses), 0))
     return out

@@ -13,7 +13,7 @@ from .cost import RATES_FILE, estimate, hours, local_workers, read_rates
 from .spec import AXES, Resources, SweepSpec
 from .specfile import Target
 
-FIXED = ("name", "scale", *(f"{a}s" for a in AXES))  # shown on their own lines
+FIXED = ("name", "scale", "vary", *(f"{a}s" for a in AXES))  # shown on their own lines
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,9 @@ def _text(value) -> str:
 
 def changed(spec: SweepSpec) -> list[str]:
     """``key=value`` for every non-grid field that differs from SweepSpec's default."""
-    out = []
+    out, axes = [], {f for f, _ in spec.extra_axes()}
     for f in dataclasses.fields(SweepSpec):
-        if f.name in FIXED:
+        if f.name in FIXED or f.name in axes:
             continue
         default = f.default if f.default is not dataclasses.MISSING else None
         if getattr(spec, f.name) != default:
@@ -67,7 +67,8 @@ def show(target: Target, resources: Resources, rates: dict | None = None) -> str
     origin = f"from {target.source['path']}" if target.source else "a named sweep"
     lines = [f"{spec.name}: {origin}, base {target.base or 'none'}, scale {spec.scale}",
              f"grid: {c.groups} groups = " + " x ".join(
-                 f"{a}s {', '.join(_text(v) for v in getattr(spec, f'{a}s'))}" for a in AXES)]
+                 [f"{a}s {', '.join(_text(v) for v in getattr(spec, f'{a}s'))}" for a in AXES]
+                 + [f"{f} {', '.join(_text(v) for v in vs)}" for f, vs in spec.extra_axes()])]
     lines.append("settings (differ from the defaults): " + (" ".join(changed(spec)) or "none"))
     bundled = f", in {c.seed_ray} Ray trials as seed bundles" if c.seed_ray != c.seed else ""
     lines.append(f"trials: {c.lr_search} lr_search ({c.groups} groups x {spec.lr_search_trials}"
@@ -90,7 +91,12 @@ def show(target: Target, resources: Resources, rates: dict | None = None) -> str
     lines.append(f"  an estimate from orchestrator/{RATES_FILE.name} (median solo CPU step times, 1 thread, by "
                  f"bench/project.py --write; latest run {latest.get('at', '?')} at load {latest.get('load', '?')}): "
                  f"{how}; other shapes scale linearly in depth x T x batch x hidden^2")
-    lines.append("  not counted: Ray's start and per-trial bookkeeping, probes, analysis trials, early stops, other "
+    if e.probe_s:
+        lines.append(f"  probes: {hours(e.probe_s)} of the {hours(e.core_s)} of training (calls x a call's cost in training steps, "
+                     f"orchestrator/probe_rates.json from bench/probes.py --write"
+                     + (f"; not measured for {', '.join(e.probe_guessed)}: the probe's slowest measured cell"
+                        if e.probe_guessed else "") + ")")
+    lines.append("  not counted: Ray's start and per-trial bookkeeping, analysis trials, early stops, other "
                  "load on the machine; seed bundles run 1.3-1.9x faster on CPU than these solo rates (bench/bundle.py)"
                  + ("; GPUs (the rates are CPU rates)" if resources.gpus_per_trial else ""))
     return "\n".join(lines)

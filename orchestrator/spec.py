@@ -17,8 +17,9 @@ from trainers.registry import UnknownName
 # The trainers' registries (cells, tasks, probes, analyses) import torch: ``validate`` and ``bundles`` import
 # them when called, so a spec can be read, gridded and counted (`sweep status`, `sweep ls`) without torch.
 
+from .axes import AXES, VARIABLE, entry, key_suffix, varied
+
 SCALES = ("smoke", "quick", "paper")
-AXES = ("task", "cell", "depth", "nu", "seq_len", "clip", "layer_norm")  # grid axes; field = axis + "s"
 
 
 class UserError(ValueError):
@@ -46,6 +47,8 @@ class SweepSpec:
     seq_lens: tuple[int, ...]  # sequence lengths T
     clips: tuple[float, ...] = (0.0,)  # global-norm clipping thresholds; 0 = off
     layer_norms: tuple[bool, ...] = (False,)  # LayerNorm before each layer of deep stacks, off/on
+    vary: tuple[str, ...] = ()  # more axes: "field=v1,v2" for any field of orchestrator.axes.VARIABLE (hidden, batch,
+    #                             ...); `--set hidden=32,64` or a list in a spec file puts one here
     # -- per trial
     seeds: int = 1  # seeds per group in the seed stage: 0 .. seeds-1
     bundle_seeds: bool = True  # a group's seeds train as one batched model in one Ray trial where the cell allows
@@ -86,7 +89,14 @@ class SweepSpec:
 
     def grid(self) -> list[dict]:
         """The groups (one per combination of the axes); each gets one learning rate, then ``seeds`` trials."""
-        return [dict(zip(AXES, combo)) for combo in itertools.product(*(getattr(self, f"{a}s") for a in AXES))]
+        extra = self.extra_axes()
+        names = AXES + tuple(f for f, _ in extra)
+        return [dict(zip(names, combo)) for combo in
+                itertools.product(*(getattr(self, f"{a}s") for a in AXES), *(v for _, v in extra))]
+
+    def extra_axes(self) -> list[tuple[str, tuple]]:
+        """The ``vary`` axes, typed: [(field, values)]."""
+        return varied(self.vary, lambda f, v: _parse(_FIELDS[f], v))
 
     def group_key(self, group: dict) -> str:
         """A group's id: cell, depth and nu always, the other axes only where the spec varies them (so ids
@@ -100,7 +110,7 @@ class SweepSpec:
             key += f"-clip{group['clip']:g}"
         if len(self.layer_norms) > 1:
             key += "-ln" if group["layer_norm"] else "-noln"
-        return key
+        return key + "".join(key_suffix(f, group[f]) for f, _ in self.extra_axes())
 
     def nu_max(self, nu: float) -> float:
         return 1.0 - self.nu_max_frac * (1.0 - nu) if self.nu_max_frac else 1.0
@@ -130,6 +140,15 @@ class SweepSpec:
 
         if self.scale not in SCALES:
             bad("scale", self.scale, ", ".join(SCALES))
+        for e in self.vary:
+            field = e.partition("=")[0]
+            if field not in VARIABLE or [x.partition("=")[0] for x in self.vary].count(field) > 1:
+                bad("vary", e, f"one entry field=v1,v2 per field, field one of {', '.join(VARIABLE)}")
+        for field, values in self.extra_axes():  # every value of an extra axis, checked as the field's own value
+            if not values:
+                bad(field, "", "one or more values")
+            for v in values:
+                dataclasses.replace(self, vary=(), **{field: v}).validate()
         for axis in AXES:
             if not getattr(self, f"{axis}s"):
                 bad(f"{axis}s", "", "one or more values")
@@ -325,5 +344,17 @@ def apply_overrides(spec: SweepSpec, sets: list[str]) -> SweepSpec:
             raise SpecError(f"invalid --set {item!r}; expected key=value")
         if key not in fields:
             raise SpecError(f"unknown --set key {key!r}; valid: {', '.join(sorted(fields))}")
+        if key in VARIABLE:  # several values: an axis; one value: the field, no longer an axis
+            values = tuple(_parse(fields[key], v) for v in value.split(",") if v.strip()) or (_parse(fields[key], value),)
+            vary = tuple(e for e in changes.get("vary", spec.vary) if e.partition("=")[0] != key)
+            changes["vary"] = vary + ((entry(key, values),) if len(values) > 1 else ())
+            changes[key] = values[0]
+            continue
+        if "," in value and typing.get_origin(typing.get_type_hints(SweepSpec)[key]) is not tuple:
+            raise SpecError(f"invalid --set {key}={value!r}: {key} takes one value; fields that take several, as "
+                            f"a grid axis: {', '.join(VARIABLE)}")
         changes[key] = _parse(fields[key], value)
     return dataclasses.replace(spec, **changes)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(SweepSpec)}

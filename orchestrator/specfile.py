@@ -3,12 +3,18 @@
     base = "curse-of-memory"   # optional: the named sweep to start from (its preset at `scale`)
     scale = "smoke"            # the base's preset: smoke | quick | paper (default quick; --scale wins)
     name = "my-memory-sweep"   # the sweep's name: sweep id prefix, `sweep ls`; default: the file's stem
-    [grid]       tasks, cells, depths, nus, seq_lens, clips, layer_norms: lists (a single value may be a scalar)
+    [grid]       tasks, cells, depths, nus, seq_lens, clips, layer_norms: lists (a single value may be a scalar);
+                 and any field of orchestrator.axes.VARIABLE given a list (hidden = [32, 64]) is an axis too, here
+                 or in [train]
     [train]      every other SweepSpec field by its --set name: seeds, steps, batch, hidden, optimizer, ...;
                  `lr` here is a fixed rate, so it turns the search off ([lr_search] as well is an error)
     [lr_search]  trials, range = [low, high], ranges = {cell = [low, high]}, seed
     [probes]     NAME = true | {option = value, ...}: replaces the base's probes (an empty section: none)
     [resources]  cpus_per_trial, gpus_per_trial, max_concurrent (the launch flags of the same names win)
+
+``--scale smoke`` on a file is a plumbing check of that very file: the file's grid, probes and settings, with its
+budget capped at ``SMOKE_CAPS`` (at most 30 steps, 2 seeds, 2 search trials, batch 16, ...); ``--set`` still wins.
+``--scale quick|paper`` picks the base's preset the file starts from; the file's own values win over it.
 
 Without ``base`` the grid's axes without a default (tasks, cells, depths, nus, seq_lens) must be given. Values
 keep their TOML/YAML types and are checked against the field's declared type (``spec.coerce``); the spec then
@@ -31,6 +37,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
     import tomli as tomllib
 
+from .axes import VARIABLE, entry
 from .spec import AXES, SCALES, Resources, SpecError, SweepSpec, apply_overrides, coerce
 from .sweeps import SWEEPS, resolve
 
@@ -41,9 +48,11 @@ GRID = tuple(f"{a}s" for a in AXES)
 LR_SEARCH = {"trials": "lr_search_trials", "range": "lr_range", "ranges": "lr_ranges", "seed": "lr_search_seed"}
 RESOURCES = tuple(f.name for f in dataclasses.fields(Resources))
 TRAIN = tuple(f.name for f in dataclasses.fields(SweepSpec)
-              if f.name not in {*TOP, "probes", *GRID, *LR_SEARCH.values()})
+              if f.name not in {*TOP, "probes", "vary", *GRID, *LR_SEARCH.values()})
 REQUIRED = tuple(f.name for f in dataclasses.fields(SweepSpec)
                  if f.default is dataclasses.MISSING and f.name not in TOP)
+# --scale smoke on a spec file: the budget fields, capped (never raised); every other field stays the file's
+SMOKE_CAPS = {"steps": 30, "seeds": 2, "lr_search_trials": 2, "batch": 16, "eval_batch": 64, "checkpoint_every": 10}
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -230,7 +239,7 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
     fields.read(data)
     resources = _resources(doc, data.get("resources", {}))
 
-    scale = scale or file_scale or "quick"
+    flag_scale, scale = scale, scale or file_scale or "quick"
     if base is None:
         missing = [f for f in REQUIRED if f not in fields.changes]
         if missing:
@@ -239,6 +248,8 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
         spec = SweepSpec(name=name, scale=scale, **fields.changes)
     else:
         spec = dataclasses.replace(resolve(base, scale), name=name, **fields.changes)
+    if flag_scale == "smoke":
+        spec = smoke(spec)
     spec = apply_overrides(spec, sets or [])
     for item in sets or []:
         fields.origin.pop(item.partition("=")[0].strip(), None)  # --set's own errors carry no file line
@@ -247,6 +258,18 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
     except SpecError as e:
         raise fields.located(e, data) from None
     return Target(spec, resources, base, {"path": str(path), "format": fmt, "text": text})
+
+
+def smoke(spec: SweepSpec) -> SweepSpec:
+    """``spec`` with its budget capped at ``SMOKE_CAPS`` (an extra axis over a capped field: its values capped)."""
+    caps = {k: min(getattr(spec, k), v) if getattr(spec, k) else getattr(spec, k) for k, v in SMOKE_CAPS.items()}
+    caps["checkpoint_every"] = min(spec.checkpoint_every, SMOKE_CAPS["checkpoint_every"]) or 0
+    vary = []
+    for field, values in spec.extra_axes():
+        if field in SMOKE_CAPS:
+            values = tuple(dict.fromkeys(min(v, SMOKE_CAPS[field]) for v in values))
+        vary.append(entry(field, values) if len(values) > 1 else None)
+    return dataclasses.replace(spec, **caps, vary=tuple(v for v in vary if v))
 
 
 def _top(doc: _Doc, data: dict, path: str) -> tuple[str | None, str | None, str]:
@@ -279,17 +302,26 @@ class _Fields:
         #                                         built from tables (lr_ranges, probes)
 
     def put(self, field: str, keys: tuple, value) -> None:
+        if field in VARIABLE and isinstance(value, list):  # several values: an extra grid axis
+            values = [self._coerce(field, keys + (i,), v) for i, v in enumerate(value)]
+            if not values:
+                raise self.doc.error(keys, "[] is not valid; expected one or more values")
+            self.changes["vary"] = self.changes.get("vary", ()) + ((entry(field, values),) if len(values) > 1 else ())
+            self.changes[field], self.origin[field] = values[0], keys
+            return
+        self.changes[field], self.origin[field] = self._coerce(field, keys, value), keys
+
+    def _coerce(self, field: str, keys: tuple, value):
         try:
-            self.changes[field] = coerce(field, value)
+            return coerce(field, value)
         except SpecError as e:
             raise self.doc.error(keys, f"{value!r} is not valid; expected {e.valid}") from None
-        self.origin[field] = keys
 
     def read(self, data: dict) -> None:
         doc = self.doc
         for key, value in data.get("grid", {}).items():
-            if key not in GRID:
-                raise _unknown(doc, ("grid", key), GRID, _belongs(("train", TRAIN), ("resources", RESOURCES)))
+            if key not in GRID and not (key in VARIABLE and isinstance(value, list)):
+                raise _unknown(doc, ("grid", key), GRID + VARIABLE, _belongs(("train", TRAIN), ("resources", RESOURCES)))
             self.put(key, ("grid", key), value)
         for key, value in data.get("train", {}).items():
             if key not in TRAIN:

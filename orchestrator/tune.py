@@ -32,6 +32,8 @@ from trainers.train import FINAL, open_trial, run_trial
 from .progress import Progress
 from .result_file import ResultFile
 from .stop import StopWatch, clear_stop
+from .axes import varying
+from .loggers import callbacks as logger_callbacks, with_step
 from .spec import SweepSpec, UserError
 
 SWEEP_FILE = "sweep.json"
@@ -49,12 +51,14 @@ def _trainable(config: dict) -> None:
     node = ray.get_runtime_context().get_node_id()
     if "members" in config["trial"]:  # a seed bundle: one report for its seeds, counted per seed by Progress
         cfgs = [TrialConfig.from_dict(m) for m in config["trial"]["members"]]
-        summaries = run_bundle(config["trial"]["trial_id"], cfgs, on_progress=tune.report, node=node)
+        summaries = run_bundle(config["trial"]["trial_id"], cfgs, on_progress=with_step(tune.report), node=node)
         statuses = [s["status"] for s in summaries]
-        tune.report({"status": "bundle", **{f"seeds_{k}": statuses.count(k) for k in FINAL}})
+        tune.report({"status": "bundle", **{f"seeds_{k}": statuses.count(k) for k in FINAL},
+                     **{f"final_loss_seed{c.seed}": s["final_loss"] for c, s in zip(cfgs, summaries)
+                        if s.get("final_loss") is not None}})
         return
     cfg = TrialConfig.from_dict(config["trial"])
-    summary = run_trial(cfg, on_progress=tune.report, node=node)
+    summary = run_trial(cfg, on_progress=with_step(tune.report), node=node)
     tune.report({k: v for k, v in summary.items() if v is not None})
 
 
@@ -358,7 +362,9 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
                 max_concurrent_trials=res.get("max_concurrent"), trial_dirname_creator=_dirname),
                 run_config=tune.RunConfig(
                     name=EXPERIMENT, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
-                    callbacks=[progress, ResultFile(), StopWatch(results, sweep_id)],
+                    callbacks=[progress, ResultFile(), StopWatch(results, sweep_id),
+                               *logger_callbacks(tuple(meta.get("log_to", ())), storage_root(results),
+                                                 sweep_id, spec.name)],
                     failure_config=tune.FailureConfig(max_failures=spec.max_failures))).fit()
         finally:
             progress.close()
@@ -373,6 +379,11 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
     write_sweep_file(results, sweep_id, meta)
 
 
+def storage_root(results: str) -> str | None:
+    """The local folder of ``results``; None for a remote location (s3://...)."""
+    return None if "://" in results else canonical_location(results)
+
+
 def init_ray(address: str | None) -> None:
     """Join the cluster at ``address``, or start a private local Ray (``local``: never attach by accident to
     a cluster that `ray start` left running on this machine). An already initialised Ray is used as is."""
@@ -383,17 +394,18 @@ def init_ray(address: str | None) -> None:
 
 def launch(spec: SweepSpec, results: str, *, address: str | None = None, cpus_per_trial: float = 1.0,
            gpus_per_trial: float = 0.0, max_concurrent: int | None = None, out=None,
-           extra: dict | None = None) -> str:
+           extra: dict | None = None, log_to: tuple[str, ...] = (), sweep_id: str | None = None) -> str:
     """Run every trial of ``spec``; returns the sweep id. Validation happens before anything is written.
-    ``extra``: more fields for sweep.json (a spec file's ``base`` and ``spec_file``)."""
+    ``extra``: more fields for sweep.json (a spec file's ``base`` and ``spec_file``); ``log_to``: Tune logger
+    callbacks (``orchestrator.loggers``), recorded in sweep.json so that a resume logs to them too; ``sweep_id``:
+    the id a submitter chose (``orchestrator.submit``), else a new one."""
     results = canonical_location(results)
     check_writable(results)
-    sweep_id = new_sweep_id(spec.name)
+    sweep_id = sweep_id or new_sweep_id(spec.name)
     print(f"sweep {sweep_id}", file=out or sys.stdout, flush=True)
-    meta = dict(sweep_id=sweep_id, name=spec.name, scale=spec.scale, spec=spec.to_dict(),
-                created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status="running",
-                resources=dict(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-                               max_concurrent=max_concurrent), **(extra or {}))
+    meta = new_meta(spec, sweep_id, dict(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                                         max_concurrent=max_concurrent),
+                    dict(extra or {}, **({"log_to": list(log_to)} if log_to else {})))
     write_sweep_file(results, sweep_id, meta)
     drive(spec, sweep_id, results, meta, address)
     return sweep_id
@@ -407,6 +419,13 @@ def drive(spec: SweepSpec, sweep_id: str, results: str, meta: dict, address: str
     except KeyboardInterrupt:
         meta["status"] = "interrupted"
         write_sweep_file(results, sweep_id, meta)
+
+
+def new_meta(spec: SweepSpec, sweep_id: str, resources: dict, extra: dict, status: str = "running") -> dict:
+    """A new sweep's sweep.json."""
+    return dict(sweep_id=sweep_id, name=spec.name, scale=spec.scale, spec=spec.to_dict(),
+                created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status=status, resources=resources,
+                axes=varying(spec.grid()), **extra)
 
 
 def read_sweep_file(results: str, sweep_id: str) -> dict:

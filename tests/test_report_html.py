@@ -243,3 +243,85 @@ def test_make_test_installs_chromium_when_missing_and_launch_does_not(tmp_path):
     assert "apt-get" not in dry("launch")
     assert "apt-get" not in subprocess.run(["make", "-n", "-C", str(root), "test", f"VENV={tmp_path}/venv"],
                                            capture_output=True, text=True, timeout=60).stdout  # installed here
+
+
+# ------------------------------------------------------------------ the Explore section: altair charts, in Chromium
+DRAWN = """(async () => {
+  for (let i = 0; i < 200 && document.querySelectorAll('.chart svg').length < document.querySelectorAll('.chart').length; i++)
+    await new Promise(r => setTimeout(r, 50));
+  return Object.fromEntries([...document.querySelectorAll('.chart')].map(d => [d.id,
+    d.querySelectorAll('g.mark-line path').length]));
+})()"""
+
+
+def choose(b: Chromium, label: str, value: str) -> int:
+    """Pick ``value`` in the curves chart's drop-down named ``label``; the number of lines drawn after."""
+    return b.evaluate(f"""(async () => {{
+      const s = [...document.querySelectorAll('#chart-curves select')]
+        .find(s => s.parentElement.textContent.trim().startsWith({json.dumps(label)}));
+      s.value = {json.dumps(value)}; s.dispatchEvent(new Event('change'));
+      await new Promise(r => setTimeout(r, 300));
+      return document.querySelectorAll('#chart-curves g.mark-line path').length; }})()""")
+
+
+@pytest.fixture
+def axis_sweep(tmp_path) -> pathlib.Path:
+    """A sweep over cell x hidden (an extra axis), one seed each, 400 steps per trial, and a Hessian table."""
+    from trainers.record import TrialWriter
+
+    r = tmp_path / "results"
+    write_sweep_json(r, "ax", "curse-of-memory", "2026-01-03T00:00:00+00:00")
+    meta = json.loads((r / "ax" / "sweep.json").read_text())
+    meta["spec"] = {"name": "curse-of-memory", "cells": ["rnn", "lru"], "nus": [0.9], "vary": ["hidden=8,16"]}
+    (r / "ax" / "sweep.json").write_text(json.dumps(meta))
+    for cell in ("rnn", "lru"):
+        for hidden in (8, 16):
+            tid = f"{cell}-d1-nu0.9-hidden{hidden}-s0"
+            write_trial(r, "ax", tid, steps=400, cell=cell, hidden=hidden, lr=0.003 if cell == "lru" else 0.0007,
+                        config_json=json.dumps({"hidden": hidden}))
+    w = TrialWriter(str(r), "ax", "rnn-d1-nu0.9-hidden8-s0")
+    for step in (0, 100, 200):
+        for stat in ("top", "trace"):
+            w.append("hessian", {"step": step, "stat": stat, "idx": 0, "value": 1.0 + step, "weight": None})
+    w.flush()
+    return r
+
+
+def test_explore_curves_filter_by_axis_and_probe_panels(axis_sweep, tmp_path):
+    from analysis.db import connect, resolve_sweep
+    from analysis.report_charts import POINTS, build
+
+    charts = {c.anchor: c for c in build(connect(str(axis_sweep)), resolve_sweep(str(axis_sweep), "ax"))}
+    assert sorted(charts) == ["chart-curves", "chart-hessian"]  # the steps as curves; the Hessian table's panel
+    points = charts["chart-curves"].spec["data"]["values"]
+    per_trial = {}
+    for p in points:
+        per_trial.setdefault(p["trial_id"], []).append(p["step"])
+    assert len(per_trial) == 4 and all(len(s) <= POINTS + 1 and s[-1] == 400 for s in per_trial.values())
+    assert per_trial["rnn-d1-nu0.9-hidden8-s0"][:3] == [3, 6, 9]  # every 3rd step of 400: 134 points
+    assert len(charts["chart-hessian"].spec["data"]["values"]) == 6
+
+    report(str(axis_sweep), "ax")
+    page = axis_sweep / "ax" / "report" / HTML
+    text = page.read_text()
+    assert_self_contained(text, Page(text))
+    with Chromium(tmp_path / "profile") as b:
+        b.open(page.as_uri())
+        drawn = b.evaluate(DRAWN)
+        assert drawn["chart-curves"] == 8  # 4 trials x (loss, gradient norm)
+        assert drawn["chart-hessian"] == 2  # one trial's top and trace
+        assert choose(b, "cell", "rnn") == 4
+        assert choose(b, "hidden", "16") == 2  # filters combine
+        assert choose(b, "cell", "all") == 4
+        assert choose(b, "hidden", "all") == 8
+        # hover a curve: the tooltip names its trial and rate
+        x, y = b.evaluate("""(() => { const p = document.querySelector('#chart-curves g.mark-line path');
+            p.scrollIntoView({block: "center"});
+            const q = p.getPointAtLength(p.getTotalLength() / 2).matrixTransform(p.getScreenCTM());
+            return [q.x, q.y]; })()""")
+        for dx in (0, 0.5, 1):  # onto the line: the browser hit-tests its stroke
+            b.send("Input.dispatchMouseEvent", type="mouseMoved", x=x + dx, y=y)
+        tip = b.evaluate("""(async () => { await new Promise(r => setTimeout(r, 300));
+            return (document.getElementById('vg-tooltip-element') || {}).textContent || ''; })()""")
+    assert "-hidden" in tip and "lr" in tip, tip
+    assert b.requests and all(u.startswith(("file://", "data:", "about:")) for u in b.requests), b.requests

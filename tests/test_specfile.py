@@ -163,7 +163,7 @@ def test_show_counts_and_cost_match_the_rates_file():
     n_nus = len(spec.nus)  # 4 nus x (4 search + 3 seed trials) per cell
     search = [per_trial[c] for c in spec.cells for _ in range(n_nus * 4)]
     seed = [per_trial[c] for c in spec.cells for _ in range(n_nus * 3)]
-    e = cost.estimate(spec, 2, rates)
+    e = cost.estimate(spec, 2, rates, {"measured": [], "ratios": []})  # probes priced apart: test_probe_cost.py
     assert e.core_s == pytest.approx(sum(search) + sum(seed), rel=1e-12) and e.core_s > 0
     # one Tuner: max(all trial time / 2 workers, the longest search trial then the longest seed trial)
     assert e.wall_s == pytest.approx(max((sum(search) + sum(seed)) / 2, max(search) + max(seed)), rel=1e-12)
@@ -172,7 +172,9 @@ def test_show_counts_and_cost_match_the_rates_file():
     assert "grid: 20 groups = tasks teacher_student x cells rnn, blockdiag, cdiag, cdiag_norm, lru x depths 1" in text
     assert ("trials: 80 lr_search (20 groups x 4) + 60 seed (20 x 3 seeds, in 20 Ray trials as seed bundles) "
             "+ 3 analysis = 143 trials rows, 103 Ray trials") in text
-    assert f"estimated cost: {e.core_s / 3600:.3g} core-hours of training" in text and "an estimate from" in text
+    priced = cost.estimate(spec, 2, rates)  # the text counts the probes too (orchestrator/probe_rates.json)
+    assert priced.core_s == pytest.approx(e.core_s + priced.probe_s) and priced.probe_s > 0
+    assert f"estimated cost: {priced.core_s / 3600:.3g} core-hours of training" in text and "an estimate from" in text
 
 
 def test_unmeasured_shapes_scale_linearly_in_depth_T_batch_hidden_squared():

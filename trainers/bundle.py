@@ -228,7 +228,7 @@ class _BundleRun:
             sched.step()
             wall = time.perf_counter() - self.t0
             checkpoint = bool(cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps)
-            reported = None
+            reported, per_seed = None, {}  # per_seed: each seed's loss, for Tune's loggers (--log-to)
             for j, i in enumerate(rows):
                 metric = task.metric(y_hat[j], y[j]) if task.has_metric else None
                 pending[i].append((step, losses[j].detach(), norms[j], lr, metric, wall))
@@ -248,12 +248,14 @@ class _BundleRun:
                     if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
                         evals[i].append(evaluate(solo(i), task, eval_x, eval_y)[0])
                     reported = writers[i].last_value("steps", "loss") if writers[i].pending("steps") else reported
+                    if writers[i].pending("steps"):
+                        per_seed[f"loss_seed{self.cfgs[i].seed}"] = writers[i].last_value("steps", "loss")
                 if solved[i] is not None:
                     finish_final(i)
             if checkpoint and any(active):
                 self._checkpoint(step, rows, params, opt, sched, datas, evals, active)
             if self.on_progress and reported is not None and progress_due(cfg, step, checkpoint):
-                self.on_progress({"step": step, "loss": reported, "seeds_training": sum(active)})
+                self.on_progress({"step": step, "loss": reported, "seeds_training": sum(active), **per_seed})
         for i in range(S):
             if active[i]:
                 finish_final(i)

@@ -59,6 +59,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         col("cell", pa.string(), "cell registry name (analysis trials: the analysis name or its cell)"),
         col("depth", pa.int32(), "stacked recurrent layers (1 = the bare cell)"),
         col("hidden", pa.int32(), "recurrent units per layer"),
+        col("batch", pa.int32(), "sequences per training step (null in files written before this column)"),
         col("nu", pa.float64(), "memory parameter nu0 of the task"),
         col("seq_len", pa.int32(), "sequence length T"),
         col("layer_norm", pa.bool_(), "LayerNorm in the deep stack"),

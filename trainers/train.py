@@ -63,7 +63,8 @@ def trial_row(cfg: TrialConfig, **fields) -> dict:
     """The ``trials`` row: config columns plus the given outcome fields."""
     return dict(
         sweep=cfg.sweep, stage=cfg.stage, task=cfg.task, cell=cfg.cell, depth=cfg.depth, hidden=cfg.hidden,
-        nu=cfg.nu, seq_len=cfg.seq_len, layer_norm=cfg.layer_norm, seed=cfg.seed, lr=cfg.lr, clip=cfg.clip,
+        batch=cfg.batch, nu=cfg.nu, seq_len=cfg.seq_len, layer_norm=cfg.layer_norm, seed=cfg.seed, lr=cfg.lr,
+        clip=cfg.clip,
         host=socket.gethostname(), versions=versions(), config_json=cfg.to_json(), **fields)
 
 

@@ -1,0 +1,136 @@
+"""`sweep launch --submit`: the driver runs as a Ray Job on a real head started here on loopback (`ray start
+--head` with its dashboard's job server, auth off). The head runs in its own process group with its own temp
+dir and is ended by that group and that folder only (never `ray stop`, which would end every Ray on the box).
+Checked: the job id printed, sweep.json with the job, the job succeeding, every trial's row exactly once, and
+`ls` / `status` naming the job."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from analysis.db import query_arrow
+from orchestrator.cli import app
+from orchestrator.submit import job_status
+
+runner = CliRunner()
+SPEC = """base = "curse-of-memory"
+scale = "smoke"
+name = "submitted"
+[grid]
+cells = ["rnn"]
+nus = [0.9]
+[train]
+seeds = 2
+steps = 20
+[lr_search]
+trials = 1
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def head(tmp_path):
+    """A Ray head on loopback with its job server: its http address."""
+    port, dash = free_port(), free_port()
+    temp = pathlib.Path("/tmp") / f"rayh-{os.getpid()}-{port}"  # short: Ray's socket paths have a length limit
+    bindir = os.path.dirname(sys.executable)
+    env = dict(os.environ, RAY_AUTH_MODE="disabled", PATH=f"{bindir}:{os.environ['PATH']}")
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.Popen([f"{bindir}/ray", "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
+                             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--include-dashboard",
+                             "true", "--temp-dir", str(temp), "--disable-usage-stats"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    address = f"http://127.0.0.1:{dash}"
+    try:
+        for _ in range(240):
+            if job_status({"job": {"address": address, "submission_id": "none"}}) is not None and \
+                    not str(job_status({"job": {"address": address, "submission_id": "none"}})).startswith("unr"):
+                break
+            assert proc.poll() is None, "ray start --head exited"
+            time.sleep(0.5)
+        yield address
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        # any of this head's processes that left the group: found by its own temp dir, ended by pid
+        for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+            try:
+                cmd = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(temp).encode() in cmd:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_submit_needs_an_http_address():
+    r = runner.invoke(app, ["launch", "curse-of-memory", "--submit", "--address", "auto"])
+    assert r.exit_code == 2 and r.stderr.startswith("error: --submit needs --address http://HEAD:8265")
+
+
+@pytest.mark.slow
+def test_submit_runs_the_sweep_as_a_ray_job(head, tmp_path):
+    spec = tmp_path / "my.toml"
+    spec.write_text(SPEC)
+    results = tmp_path / "results"
+    r = runner.invoke(app, ["launch", str(spec), "--submit", "--address", head, "--results", str(results),
+                            "--log-to", "tensorboard"])
+    assert r.exit_code == 0, r.output
+    first = r.stdout.splitlines()[0]
+    assert first.startswith("submitted: job sweep-submitted-") and ", sweep submitted-" in first
+    sid = first.split(", sweep ")[1].split()[0]
+    job = f"sweep-{sid}"
+    meta = json.loads((results / sid / "sweep.json").read_text())
+    assert meta["job"] == {"submission_id": job, "address": head} and meta["status"] in ("submitted", "running")
+    assert meta["spec_file"]["text"] == SPEC
+
+    deadline = time.monotonic() + 400
+    while (state := job_status(meta)) in ("PENDING", "RUNNING") and time.monotonic() < deadline:
+        time.sleep(2)
+    assert state == "SUCCEEDED", (state, subprocess.run(
+        [os.path.dirname(sys.executable) + "/ray", "job", "logs", job, "--address", head],
+        capture_output=True, text=True).stdout[-3000:])
+    meta = json.loads((results / sid / "sweep.json").read_text())
+    assert meta["status"] == "completed" and meta["job"]["submission_id"] == job and meta["log_to"] == ["tensorboard"]
+    rows = query_arrow(str(results), f"SELECT trial_id, stage, status FROM trials WHERE sweep_id = '{sid}' "
+                                     "ORDER BY trial_id").to_pylist()
+    assert [(x["trial_id"], x["stage"], x["status"]) for x in rows] == [
+        ("lr-rnn-d1-nu0.9-0", "lr_search", "completed"), ("rnn-d1-nu0.9-s0", "seed", "completed"),
+        ("rnn-d1-nu0.9-s1", "seed", "completed")]  # each trial exactly once
+    steps = query_arrow(str(results), f"SELECT trial_id, count(*) AS n, count(DISTINCT step) AS d FROM steps "
+                                      f"WHERE sweep_id = '{sid}' GROUP BY ALL").to_pylist()
+    assert len(steps) == 3 and all(s["n"] == s["d"] == 20 for s in steps)
+
+    ls = runner.invoke(app, ["ls", "--results", str(results)])
+    assert ls.exit_code == 0 and f"job={job}" in ls.stdout and sid in ls.stdout
+    st = runner.invoke(app, ["status", sid, "--results", str(results)])
+    assert st.exit_code == 0 and st.stdout.splitlines()[0] == f"Ray Job {job} at {head}: SUCCEEDED"
+
+
+def test_no_job_server_is_a_one_line_error_and_leaves_nothing(tmp_path):
+    results = tmp_path / "results"
+    r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--submit", "--address",
+                            f"http://127.0.0.1:{free_port()}", "--results", str(results)])
+    assert r.exit_code == 2 and r.stderr.startswith("error: no Ray job server at http://127.0.0.1:"), r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and not list(results.glob("*/sweep.json"))
