@@ -73,17 +73,18 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 
 def page(sweep: dict, pngs: list[str], tables: list[str], trials: list[dict],
-         versions: list[tuple[str, str, str]], note: str | None) -> str:
+         versions: list[tuple[str, str, str]], note: str | None, paper: str = "") -> str:
     """The whole page. ``sweep``: as ``analysis.db.resolve_sweep`` gives it (sweep.json fields + counts);
     ``pngs`` / ``tables``: the figure modules' PNG and Markdown files; ``trials``: one dict per trial with the
     INDEX_COLUMNS; ``versions``: (package, versions the trials ran, version drawing this report) rows;
-    ``note``: why there are no figures, or None."""
+    ``note``: why there are no figures, or None; ``paper``: the "Paper vs this run" section
+    (``analysis.claims_table.html``), first on the page."""
     sid, name = sweep["sweep_id"], sweep.get("name")
-    sections = [("figures", "Figures"), ("tables", "Tables"), ("trials", "Trials"), ("spec", "Spec"),
-                ("versions", "Versions")]
+    sections = [("paper", "Paper vs this run")] * bool(paper) + [
+        ("figures", "Figures"), ("tables", "Tables"), ("trials", "Trials"), ("spec", "Spec"), ("versions", "Versions")]
     body = [f"<h1>Report: {escape(str(name))}</h1>",
             "<nav>" + "".join(f'<a href="#{k}">{t}</a>' for k, t in sections) + "</nav>",
-            _meta(sweep)]
+            paper, _meta(sweep)]
     if note:
         body.append(f'<p class="note" id="note"><strong>No figures:</strong> {escape(note)}</p>')
     body.append('<h2 id="figures">Figures</h2>')

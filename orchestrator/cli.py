@@ -279,11 +279,29 @@ def report(target: str = typer.Argument(..., help="A sweep name (its latest run)
     """
     from analysis.report import report as draw
 
-    done = draw(results_location(results), target, out)
+    from .sweeps import CLAIMS
+
+    done = draw(results_location(results), target, out, claims=CLAIMS)
     for path in done.paths:
         typer.echo(path)
     if done.note:
         typer.echo(f"note: no figures: {done.note}", err=True)
+
+
+@app.command()
+@user_errors
+def verify(target: str = typer.Argument(..., help="A sweep name (its latest run) or a sweep id."),
+           results: Optional[str] = ResultsOpt,
+           why: bool = typer.Option(False, "--why", help="Show each claim's tolerance and its reason.")):
+    """Set the paper's claims beside a sweep's results: the "Paper vs this run" table (claim, paper's value,
+    this run's mean ± standard error over seeds, verdict). Exits 1 when a claim expected to hold at the
+    sweep's scale does not (claims of quick-scale shape or paper-scale numbers; smoke expects none).
+
+    Example: sweep verify signal-propagation
+    """
+    from .verify import verify as run
+
+    raise typer.Exit(run(results_location(results), target, why))
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from trainers.registry import lookup
 
 from ..spec import SCALES, SpecError, SweepSpec, apply_overrides
 from . import attractors, curse_of_memory, deep_rnn, exploding_gradients, signal_propagation
+from . import signal_propagation_claims
 
 SWEEPS: dict[str, ModuleType] = {
     attractors.NAME: attractors,
@@ -14,6 +15,11 @@ SWEEPS: dict[str, ModuleType] = {
     deep_rnn.NAME: deep_rnn,
     exploding_gradients.NAME: exploding_gradients,
     signal_propagation.NAME: signal_propagation,
+}
+
+# The paper's claims each named sweep is judged against (`sweep report`'s first table, `sweep verify`)
+CLAIMS = {
+    signal_propagation.NAME: signal_propagation_claims.CLAIMS,
 }
 
 
