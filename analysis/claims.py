@@ -217,9 +217,10 @@ class Dominates:
     a: str
     b: str
     strictly_somewhere: bool = False
+    axis: str = "x"  # the name of x in the text, e.g. "T"
 
     def paper(self) -> str:
-        return f"{self.a} ≥ {self.b} at every x" + (", > at one or more" if self.strictly_somewhere else "")
+        return f"{self.a} ≥ {self.b} at every {self.axis}" + (", > at one or more" if self.strictly_somewhere else "")
 
     def judge(self, stats: Stats) -> Judged | None:
         sa, sb = dict(_series(stats, self.a)), dict(_series(stats, self.b))
@@ -229,10 +230,10 @@ class Dominates:
         pairs = [(x, sa[x].mean, sb[x].mean) for x in xs]
         if any(m is None for _, a, b in pairs for m in (a, b)):
             return Judged(False, "some points have no finished seed", "missing points")
-        value = "; ".join(f"{x}: {_g(a)} vs {_g(b)}" for x, a, b in pairs)
+        value = "; ".join(f"{self.axis} = {x}: {sa[x].short()} vs {sb[x].short()}" for x in xs)
         worse = [x for x, a, b in pairs if a < b]
         if worse:
-            return Judged(False, value, f"lower at x = {', '.join(map(str, worse))}")
+            return Judged(False, value, f"lower at {self.axis} = {', '.join(map(str, worse))}")
         if self.strictly_somewhere and not any(a > b for _, a, b in pairs):
             return Judged(False, value, "never strictly higher")
         return Judged(True, value)
