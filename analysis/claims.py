@@ -239,7 +239,32 @@ class Dominates:
         return Judged(True, value)
 
 
-Expectation = Number | Range | Ratio | Trend | Dominates
+@dataclass(frozen=True)
+class Closes:
+    """On a log scale, ``mid`` closes at least ``at_least`` of the gap from ``start`` down to ``end`` at ``x``:
+    log(start / mid) / log(start / end) >= at_least (0: no better than start, 1: as good as end)."""
+    start: str
+    mid: str
+    end: str
+    at_least: float
+    x: Any = None
+
+    def paper(self) -> str:
+        return f"{self.mid} closes ≥ {self.at_least:.0%} of the {self.start} → {self.end} gap (log scale){_at(self.x)}"
+
+    def judge(self, stats: Stats) -> Judged | None:
+        s, m, e = (_pick(stats, g, self.x) for g in (self.start, self.mid, self.end))
+        if s is None or m is None or e is None:
+            return None
+        if any(v.mean is None or v.mean <= 0 for v in (s, m, e)) or s.mean <= e.mean:
+            return Judged(False, f"{self.start} {s.text()}, {self.mid} {m.text()}, {self.end} {e.text()}",
+                          f"no gap from {self.start} down to {self.end}")
+        f = math.log(s.mean / m.mean) / math.log(s.mean / e.mean)
+        value = f"{f:.0%} closed ({self.start} {s.short()}; {self.mid} {m.short()}; {self.end} {e.short()})"
+        return Judged(f >= self.at_least, value, "" if f >= self.at_least else f"{f:.0%} < {self.at_least:.0%}")
+
+
+Expectation = Number | Range | Ratio | Trend | Dominates | Closes
 
 
 @dataclass(frozen=True)
@@ -288,7 +313,11 @@ def stats(con: duckdb.DuckDBPyConnection, claim: Claim, sweep_id: str) -> Stats:
 def judge(con: duckdb.DuckDBPyConnection, claim: Claim, sweep_id: str, scale: str | None) -> Verdict:
     expected = scale in claim.scales
     paper = claim.paper or claim.expect.paper()
-    got = claim.expect.judge(stats(con, claim, sweep_id))
+    try:
+        got = claim.expect.judge(stats(con, claim, sweep_id))
+    except duckdb.BinderException as e:  # a column or table this sweep's rows do not have (an older sweep)
+        missing = str(e).splitlines()[0].removeprefix("Binder Error: ")
+        return Verdict(claim, paper, f"— ({missing})", NOT_MEASURED, "", expected)
     if got is None:
         return Verdict(claim, paper, "—", NOT_MEASURED, "", expected)
     if not expected:
