@@ -279,7 +279,7 @@ def report(target: str = typer.Argument(..., help="A sweep name (its latest run)
     """
     from analysis.report import report as draw
 
-    from .sweeps import CLAIMS
+    from .sweeps.claims import CLAIMS
 
     done = draw(results_location(results), target, out, claims=CLAIMS)
     for path in done.paths:

@@ -9,7 +9,7 @@ from analysis.claims import verdicts
 from analysis.claims_table import TITLE, rich_table, summary
 from analysis.db import connect, resolve_sweep
 
-from .sweeps import CLAIMS
+from .sweeps.claims import CLAIMS
 
 
 def verify(results: str, target: str, why: bool = False, console: Console | None = None) -> int:

@@ -7,8 +7,6 @@ from trainers.registry import lookup
 
 from ..spec import SCALES, SpecError, SweepSpec, apply_overrides
 from . import attractors, curse_of_memory, deep_rnn, exploding_gradients, signal_propagation
-from . import (attractors_claims, curse_of_memory_claims, deep_rnn_claims, exploding_gradients_claims,
-               signal_propagation_claims)
 
 SWEEPS: dict[str, ModuleType] = {
     attractors.NAME: attractors,
@@ -16,15 +14,6 @@ SWEEPS: dict[str, ModuleType] = {
     deep_rnn.NAME: deep_rnn,
     exploding_gradients.NAME: exploding_gradients,
     signal_propagation.NAME: signal_propagation,
-}
-
-# The paper's claims each named sweep is judged against (`sweep report`'s first table, `sweep verify`)
-CLAIMS = {
-    attractors.NAME: attractors_claims.CLAIMS,
-    curse_of_memory.NAME: curse_of_memory_claims.CLAIMS,
-    deep_rnn.NAME: deep_rnn_claims.CLAIMS,
-    exploding_gradients.NAME: exploding_gradients_claims.CLAIMS,
-    signal_propagation.NAME: signal_propagation_claims.CLAIMS,
 }
 
 
