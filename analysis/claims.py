@@ -24,15 +24,17 @@ reason for its tolerance.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
-from analysis.db import run_arrow
+from analysis.db import AnalysisError, run_arrow
 
 HOLDS, DIFFERS, NOT_AT_SCALE, NOT_MEASURED = ("holds", "differs", "not expected at this scale",
                                               "not measured by this sweep")
+MISSING_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
 SE_WIDTH = 2.0  # the run's interval: mean +- this many standard errors over seeds (about 95% for a normal mean)
 
 
@@ -315,9 +317,11 @@ def judge(con: duckdb.DuckDBPyConnection, claim: Claim, sweep_id: str, scale: st
     paper = claim.paper or claim.expect.paper()
     try:
         got = claim.expect.judge(stats(con, claim, sweep_id))
-    except duckdb.BinderException as e:  # a column or table this sweep's rows do not have (an older sweep)
-        missing = str(e).splitlines()[0].removeprefix("Binder Error: ")
-        return Verdict(claim, paper, f"— ({missing})", NOT_MEASURED, "", expected)
+    except AnalysisError as e:  # a column these rows do not have (a sweep older than the claim): not measured
+        m = MISSING_COLUMN.search(str(e))
+        if m is None:
+            raise
+        return Verdict(claim, paper, f"— (no column {m.group(1)} in this sweep's rows)", NOT_MEASURED, "", expected)
     if got is None:
         return Verdict(claim, paper, "—", NOT_MEASURED, "", expected)
     if not expected:

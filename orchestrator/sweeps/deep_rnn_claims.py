@@ -28,14 +28,14 @@ WITH g AS (
     FROM lattice l JOIN trials t USING (sweep_id, trial_id)
     WHERE l.sweep_id = ? AND t.stage = 'analysis' AND t.status = 'completed' AND l.step = 0
       AND l.loss = 'last' AND l.wrt = 'params'
-), d AS (SELECT cell, max(layer) AS L, max(t) AS T FROM g GROUP BY cell)
+), d AS (SELECT cell, max(layer) AS n_layers, max(t) AS n_t FROM g GROUP BY cell)
 SELECT cell || ': corner' AS grp, NULL AS x, NULL AS seed,
-       max(grad_norm) FILTER (WHERE layer = 1 AND t = 1) / max(grad_norm) FILTER (WHERE layer = L AND t = T) AS value
+       max(grad_norm) FILTER (WHERE layer = 1 AND t = 1) / max(grad_norm) FILTER (WHERE layer = n_layers AND t = n_t) AS value
 FROM g JOIN d USING (cell) GROUP BY cell
 UNION ALL
 SELECT cell || ': diagonal max / min', NULL, NULL, max(grad_norm) / min(grad_norm)
 FROM g JOIN d USING (cell)
-WHERE t = 1 + round((layer - 1) * (T - 1) / greatest(L - 1, 1)) GROUP BY cell
+WHERE t = 1 + round((layer - 1) * (n_t - 1) / greatest(n_layers - 1, 1)) GROUP BY cell
 """
 SCALES = ("quick", "paper")
 TABLE = "Sec. 5.1, results table (Table 3 in Appendix E by depth)"
