@@ -120,7 +120,7 @@ def _meta(sweep: dict) -> str:
             ("scale", escape(str(sweep.get("scale")))), ("created", escape(str(sweep.get("created_at")))),
             ("status", escape(status)), ("trials", escape(trials)),
             ("redraw", f"<code>sweep report {escape(sweep['sweep_id'])}</code>")]
-    return '<table class="meta">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+    return '<table class="meta" id="meta">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
 def _figure(path: str) -> str:
