@@ -2,8 +2,18 @@
 
 Reads only the files and ``trainers.record`` (schemas, ``open_location``); never the orchestrator.
 For notebooks (docs/api.md): ``connect``, ``frame``, ``trials``, ``curve``, ``sweep_id``, ``sweeps``.
+The names load on first use (PEP 562), so ``import analysis.errors`` (the CLI) costs no DuckDB or pyarrow.
 """
-from analysis.api import curve, frame, sweep_id, trials
-from analysis.db import AnalysisError, connect, resolve_sweep, sweeps
+from __future__ import annotations
 
-__all__ = ["AnalysisError", "connect", "curve", "frame", "resolve_sweep", "sweep_id", "sweeps", "trials"]
+import importlib
+
+_WHERE = {"curve": "api", "frame": "api", "sweep_id": "api", "trials": "api", "AnalysisError": "errors",
+          "connect": "db", "resolve_sweep": "db", "sweeps": "db"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"analysis.{_WHERE[name]}"), name)

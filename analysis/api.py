@@ -34,6 +34,9 @@ TRIALS_SQL = """
 SELECT * FROM trials WHERE ($sweep IS NULL OR sweep_id = $sweep) AND ($stage IS NULL OR stage = $stage)
 ORDER BY sweep_id, trial_id
 """
+OWNERS_SQL = """
+SELECT DISTINCT sweep_id FROM trials WHERE trial_id = $t AND ($s IS NULL OR sweep_id = $s) ORDER BY sweep_id
+"""
 
 
 def open_source(source: Source) -> duckdb.DuckDBPyConnection:
@@ -83,13 +86,17 @@ def trials(source: Source, sweep: str | None = None, stage: str | None = None, *
 
 
 def curve(source: Source, trial_id: str, column: str = "loss", table: str = "steps", by: str | None = None, *,
-          arrow: bool = False) -> "pd.DataFrame | pa.Table":
+          sweep: str | None = None, arrow: bool = False) -> "pd.DataFrame | pa.Table":
     """One trial's ``column`` over its steps: columns ``step``, ``by`` (when given: one curve per value, e.g.
     the parameter group of ``grad_norms``) and ``column``, ordered by ``by`` then step. Any table with a
     ``step`` column works (``steps``, ``grad_norms``, ``hessian``, ``lattice``, a probe's own table).
 
-    >>> curve("results", tid)                                          # the training loss
-    >>> curve("results", tid, "norm", table="grad_norms", by="group")  # per-group gradient norms
+    Trial ids repeat across sweeps (``rnn-d1-nu0.99-s0`` in every run of a sweep): ``sweep`` (an id, or a name:
+    its latest sweep) says whose. AnalysisError when the trial is in no sweep (or not in ``sweep``), or when
+    ``sweep`` is not given and several sweeps have it (the message names them).
+
+    >>> curve("results", tid, sweep="curse-of-memory")                 # the training loss
+    >>> curve("results", tid, "norm", table="grad_norms", by="group", sweep=sid)  # per-group gradient norms
     """
     con = open_source(source)
     views = run_arrow(con, "SELECT DISTINCT table_name FROM information_schema.columns "
@@ -100,7 +107,16 @@ def curve(source: Source, trial_id: str, column: str = "loss", table: str = "ste
     for name in (column, by):
         if name is not None and name not in columns:
             raise AnalysisError(f"table {table!r} has no column {name!r}; valid: {', '.join(columns)}")
+    sid = sweep_id(con, sweep) if sweep is not None else None
+    owners = run_arrow(con, OWNERS_SQL, {"t": trial_id, "s": sid}).column(0).to_pylist()
+    if not owners:
+        where = f"sweep {sid!r}" if sid else "any sweep"
+        raise AnalysisError(f"unknown trial {trial_id!r} in {where}; the trials table lists the trial ids")
+    if len(owners) > 1:
+        raise AnalysisError(f"trial {trial_id!r} is in {len(owners)} sweeps ({', '.join(owners)}); pass sweep=ID "
+                            "or sweep=NAME (its latest)")
+    sid = owners[0]
     keys = [_ident(by)] if by else []
-    sql = (f"SELECT {', '.join(['step', *keys, _ident(column)])} FROM {_ident(table)} WHERE trial_id = ? "
-           f"ORDER BY {', '.join([*keys, 'step'])}")
-    return frame(con, sql, [trial_id], arrow=arrow)
+    sql = (f"SELECT {', '.join(['step', *keys, _ident(column)])} FROM {_ident(table)} WHERE sweep_id = ? AND "
+           f"trial_id = ? ORDER BY {', '.join([*keys, 'step'])}")
+    return frame(con, sql, [sid, trial_id], arrow=arrow)

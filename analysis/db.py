@@ -35,19 +35,19 @@ import pyarrow.parquet as pq
 
 from trainers.record import SCHEMAS, open_location, table_files
 
+from .errors import AnalysisError
+from .state import sweep_state
+
 FORMATS = ("table", "csv", "json")
 log = logging.getLogger("analysis")
 SWEEP_FILE = "sweep.json"
 STATUSES = ("running", "completed", "diverged", "failed")
 
 
-class AnalysisError(Exception):
-    """A user-facing error with a one-line message (the CLI prints ``error: <msg>``, no traceback)."""
-
-
 # --------------------------------------------------------------------------------------------- connect
-def connect(results: str) -> duckdb.DuckDBPyConnection:
-    """In-memory DuckDB connection with one view per table in SCHEMAS over all sweeps under ``results``.
+def connect(results: str, sweep: str | None = None) -> duckdb.DuckDBPyConnection:
+    """In-memory DuckDB connection with one view per table in SCHEMAS over all sweeps under ``results``, or
+    over sweep ``sweep`` alone (a sweep id: its directory name). The views are the only tables it lists.
 
     The connection is read-only by construction: the tables are pyarrow datasets (local paths and
     object stores alike), and once they are registered DuckDB's own file access is switched off and the
@@ -58,18 +58,20 @@ def connect(results: str) -> duckdb.DuckDBPyConnection:
     if not _sweep_dirs(fs, root):
         raise AnalysisError(f"no sweeps under {results!r}: run `sweep launch NAME` first "
                             f"(e.g. `sweep launch curse-of-memory --scale smoke`)")
+    if sweep is not None and sweep not in _sweep_dirs(fs, root):
+        raise AnalysisError(f"no sweep {sweep!r} under {results!r}; `sweep ls` lists them")
     con = duckdb.connect()
     try:
         con.sql("SET TimeZone = 'UTC'")
     except duckdb.Error:  # ICU not available: timestamps still read, printed in local time
         pass
     try:
-        tables = {**SCHEMAS, **_declared_elsewhere(fs, root)}
+        tables = {**SCHEMAS, **_declared_elsewhere(fs, root, sweep)}
     except (pa.ArrowException, OSError) as e:
         raise AnalysisError(f"cannot read the tables under {results!r}: {_first_line(e)}") from None
     for table, schema in tables.items():
         try:
-            con.sql(f"CREATE VIEW {_ident(table)} AS {_relation(con, fs, root, table, schema)}")
+            _relation(con, fs, root, table, schema, sweep).create_view(table)
         except (duckdb.Error, pa.ArrowException, OSError) as e:
             raise AnalysisError(f"cannot read table {table!r} under {results!r}: {_first_line(e)}") from None
     con.sql("SET enable_external_access = false")
@@ -77,32 +79,35 @@ def connect(results: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _relation(con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, root: str, table: str, schema: pa.Schema) -> str:
-    """SELECT giving ``table``'s rows with exactly the schema's columns and DuckDB types: a UNION ALL with one
-    branch per sweep, over a pyarrow dataset of that sweep's files registered on ``con`` (older files lacking a
-    later column read it as null). A sweep's rows all carry its directory name as ``sweep_id`` (the writer
+def _relation(con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, root: str, table: str, schema: pa.Schema,
+              only: str | None = None) -> duckdb.DuckDBPyRelation:
+    """``table``'s rows with exactly the schema's columns and DuckDB types: a UNION ALL with one branch per
+    sweep (or sweep ``only``), over a pyarrow dataset of that sweep's files (older files lacking a later column
+    read it as null). The datasets are relations, not registered names, so the views are the only tables a
+    user sees (``SHOW TABLES``). A sweep's rows all carry its directory name as ``sweep_id`` (the writer
     puts them there), so the branch gives it as a constant: no file is read for it (decoding 10 M id strings
     took 0.4 s of a full scan), and a filter on ``sweep_id`` drops the other branches before any file opens."""
     types = [str(t) for t in con.from_arrow(schema.empty_table()).types]
-    branches = []
-    for i, (sweep, files) in enumerate(_list_files(fs, root, table)):
-        name = f"_arrow_{table}_{i}"
-        con.register(name, pads.FileSystemDataset.from_paths(
+    out = None
+    for sweep, files in _list_files(fs, root, table, only):
+        data = pads.FileSystemDataset.from_paths(
             [path for path, _ in files], schema=schema, format=pads.ParquetFileFormat(), filesystem=fs,
-            partitions=[guarantee for _, guarantee in files]))
+            partitions=[guarantee for _, guarantee in files])
         cols = ", ".join(f"CAST({_literal(sweep) if f.name == 'sweep_id' else _ident(f.name)} AS {t}) AS "
                          f"{_ident(f.name)}" for f, t in zip(schema, types))
-        branches.append(f"SELECT {cols} FROM {_ident(name)}")
-    if not branches:
-        return f"SELECT {', '.join(f'CAST(NULL AS {t}) AS {_ident(f.name)}' for f, t in zip(schema, types))} LIMIT 0"
-    return " UNION ALL ".join(branches)
+        branch = con.from_arrow(data).project(cols)
+        out = branch if out is None else out.union(branch)
+    if out is None:
+        return con.sql(f"SELECT {', '.join(f'CAST(NULL AS {t}) AS {_ident(f.name)}' for f, t in zip(schema, types))} "
+                       "LIMIT 0")
+    return out
 
 
-def _declared_elsewhere(fs: pafs.FileSystem, root: str) -> dict[str, pa.Schema]:
+def _declared_elsewhere(fs: pafs.FileSystem, root: str, only: str | None = None) -> dict[str, pa.Schema]:
     """{table: schema} of the table directories under any sweep that SCHEMAS lacks and that hold files written
     by trials: the schema their files carry (unified over one file per sweep)."""
     found: dict[str, list[pa.Schema]] = {}
-    for sweep in _sweep_dirs(fs, root):
+    for sweep in _sweep_dirs(fs, root, only):
         base = f"{root.rstrip('/')}/{sweep}"
         for d in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
             name = d.base_name
@@ -122,13 +127,14 @@ def _location(results: str) -> tuple[pafs.FileSystem, str]:
         raise AnalysisError(f"cannot open results location {results!r}: {_first_line(e)}") from None
 
 
-def _list_files(fs: pafs.FileSystem, root: str, table: str) -> list[tuple[str, list[tuple[str, pc.Expression]]]]:
+def _list_files(fs: pafs.FileSystem, root: str, table: str,
+                only: str | None = None) -> list[tuple[str, list[tuple[str, pc.Expression]]]]:
     """Per sweep holding files of ``table``: (sweep_id, [(path, guarantee)]), on any pyarrow filesystem:
     trial files and compacted files as ``trainers.record.table_files`` sorts them (superseded and temporary
     files left out, foreign files named in a warning). The guarantee (a trial file's trial_id) lets a query on
     one trial skip the other trials' files without opening them."""
     out = []
-    for sweep in _sweep_dirs(fs, root):
+    for sweep in _sweep_dirs(fs, root, only):
         files = table_files(fs, f"{root.rstrip('/')}/{sweep}", table)
         paths = [(path, pc.field("trial_id") == trial) for path, trial in files.parts]
         paths += [(path, pc.scalar(True)) for path in files.merged]
@@ -139,8 +145,9 @@ def _list_files(fs: pafs.FileSystem, root: str, table: str) -> list[tuple[str, l
     return out
 
 
-def _sweep_dirs(fs: pafs.FileSystem, root: str) -> list[str]:
-    """Names of the sweep directories under root: those holding a sweep.json or a table directory."""
+def _sweep_dirs(fs: pafs.FileSystem, root: str, only: str | None = None) -> list[str]:
+    """Names of the sweep directories under root: those holding a sweep.json or a table directory (``only``:
+    that one alone, if it is one)."""
     try:
         infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
     except (pa.ArrowException, OSError):  # root is a file, or unreadable
@@ -149,6 +156,8 @@ def _sweep_dirs(fs: pafs.FileSystem, root: str) -> list[str]:
     out = []
     for d in infos:
         if d.type != pafs.FileType.Directory or d.base_name.startswith((".", "_")):
+            continue
+        if only is not None and d.base_name != only:
             continue
         children = fs.get_file_info(pafs.FileSelector(d.path, allow_not_found=True))
         if any(c.base_name in marks for c in children):
@@ -172,7 +181,7 @@ def _first_line(e: BaseException) -> str:
 # ---------------------------------------------------------------------------------------------- sweeps
 def sweeps(results: str) -> list[dict]:
     """Every sweep under ``results``, oldest first: the sweep.json fields (sweep_id, name, scale,
-    created_at, spec) plus ``counts`` ({status: n}, running/completed/diverged/failed always present)
+    created_at, spec, tags, note; ``status`` as ``analysis.state.sweep_state`` reads it) plus ``counts`` ({status: n}, running/completed/diverged/failed always present)
     and ``n_trials``, from the trials view. A sweep directory without a readable sweep.json still
     appears, with name taken from its trials' ``sweep`` column (or None) and created_at None."""
     con = connect(results)
@@ -187,8 +196,10 @@ def sweeps(results: str) -> list[dict]:
     out = []
     for sid in _sweep_dirs(fs, root):
         meta = _read_sweep_json(fs, f"{root.rstrip('/')}/{sid}/{SWEEP_FILE}")
-        info = {"sweep_id": sid, "name": names.get(sid), "scale": None, "created_at": None, "spec": {}}
+        info = {"sweep_id": sid, "name": names.get(sid), "scale": None, "created_at": None, "spec": {}, "tags": [],
+                "note": None}
         info.update(meta or {})
+        info["status"] = sweep_state(meta or {}, bool(counts.get(sid, {}).get("running")))
         info["sweep_id"] = sid  # the directory name is what rows carry
         c = dict.fromkeys(STATUSES, 0)
         c.update(counts.get(sid, {}))
@@ -229,10 +240,11 @@ def resolve_sweep(results: str, name_or_id: str) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- query
-def query_arrow(results: str, sql: str) -> pa.Table:
-    """Run ``sql`` over the views; the result as a pyarrow Table (empty, no columns, for statements
-    that return nothing). Malformed SQL or unknown names raise AnalysisError with DuckDB's first line."""
-    return run_arrow(connect(results), sql)
+def query_arrow(results: str, sql: str, sweep: str | None = None) -> pa.Table:
+    """Run ``sql`` over the views (of sweep id ``sweep`` alone, if given); the result as a pyarrow Table (empty,
+    no columns, for statements that return nothing). Malformed SQL or unknown names raise AnalysisError with
+    DuckDB's first line."""
+    return run_arrow(connect(results, sweep), sql)
 
 
 def run_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pa.Table:
@@ -244,12 +256,12 @@ def run_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
         raise AnalysisError(f"query failed: {_first_line(e)}") from None
 
 
-def query(results: str, sql: str, fmt: str = "table") -> str:
+def query(results: str, sql: str, fmt: str = "table", sweep: str | None = None) -> str:
     """Run ``sql`` and render the result as ``table`` (aligned plain text), ``csv`` (with header) or
     ``json`` (an array of row objects; NaN and ±inf become null, timestamps ISO-8601 strings)."""
     if fmt not in FORMATS:
         raise AnalysisError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
-    return {"table": to_text, "csv": to_csv, "json": to_json}[fmt](query_arrow(results, sql))
+    return {"table": to_text, "csv": to_csv, "json": to_json}[fmt](query_arrow(results, sql, sweep))
 
 
 def to_text(tbl: pa.Table) -> str:

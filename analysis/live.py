@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from trainers.record import read_rows, table_files
 
 from .db import SWEEP_FILE, _location, _read_sweep_json, resolve_sweep
+from .state import sweep_state
 
 RECENT = 10  # a running trial's loss so far: the mean training loss of its last RECENT flushed steps
 FINISHED = ("completed", "diverged", "failed")
@@ -78,7 +79,7 @@ class LiveState:
     sweep_id: str
     name: str | None
     scale: str | None
-    status: str  # sweep.json's: running | completed (a killed driver leaves running)
+    status: str  # analysis.state.sweep_state: running | completed | interrupted
     elapsed_s: float | None  # since created_at; a finished sweep: to its last trial's end
     eta_s: float | None  # None: no rate measured yet
     trials: tuple[TrialState, ...]  # started trials, then one entry per pending trial
@@ -180,7 +181,7 @@ def live_state(results: str, sweep_id: str, plan: list[Planned], now: dt.datetim
     rows = _trial_rows(fs, sweep_dir, {} if cache is None else cache)
     started = [_started(fs, sweep_dir, r) for r in sorted(rows, key=lambda r: r["trial_id"])]
     trials = started + _pending(plan, rows)
-    status = meta.get("status") or ("running" if any(t.status == "running" for t in trials) else "completed")
+    status = sweep_state(meta, any(t.status == "running" for t in trials))
     rem = remaining(trials, now)
     eta = 0.0 if status != "running" else (eta_s(*rem) if rem is not None else None)
     counts = {stage: dict.fromkeys(STATES, 0) for stage in dict.fromkeys([p.stage for p in plan] + [t.stage for t in trials])}

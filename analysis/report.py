@@ -117,6 +117,10 @@ def _index(sweep: dict, pngs: list[str], tables: list[str], out: str, note: str 
     lines = [f"# Report: {name} — sweep `{sid}`", "",
              f"Scale `{sweep.get('scale')}`, created {sweep.get('created_at')}. "
              f"Redraw with `sweep report {sid}`. The whole report in one page: [{HTML}]({HTML}).", ""]
+    if sweep.get("reproduce"):
+        lines += [f"Reproduce: `{sweep['reproduce']}`", ""]
+    if sweep.get("tags") or sweep.get("note"):
+        lines += [f"Tags: {', '.join(sweep.get('tags') or []) or '—'}. Note: {sweep.get('note') or '—'}", ""]
     if paper:
         lines += paper.splitlines() + [""]
     if note:

@@ -119,8 +119,17 @@ def _meta(sweep: dict) -> str:
     rows = [("sweep id", f"<code>{escape(sweep['sweep_id'])}</code>"), ("name", escape(str(sweep.get("name")))),
             ("scale", escape(str(sweep.get("scale")))), ("created", escape(str(sweep.get("created_at")))),
             ("status", escape(status)), ("trials", escape(trials)),
+            ("tags", escape(", ".join(sweep.get("tags") or []) or "—")), ("note", escape(sweep.get("note") or "—")),
+            ("reproduce", f"<code>{escape(sweep['reproduce'])}</code>" if sweep.get("reproduce") else "not recorded"),
+            ("git", escape(_git(sweep.get("git")))),
             ("redraw", f"<code>sweep report {escape(sweep['sweep_id'])}</code>")]
     return '<table class="meta" id="meta">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+
+
+def _git(git: dict | None) -> str:
+    if not git:
+        return "not run from a checkout (or not recorded)"
+    return git["commit"] + (" with uncommitted changes" if git.get("dirty") else "")
 
 
 def _figure(path: str) -> str:

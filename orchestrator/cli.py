@@ -22,9 +22,16 @@ def results_location(results: str | None) -> str:
     return results or os.environ.get("SWEEP_RESULTS") or "results"
 
 
+def quiet_local_ray(address: str | None) -> None:
+    """Before Ray is imported: a new local Ray gets Ray's own default, token authentication, said explicitly
+    (``RAY_AUTH_MODE=token``), so Ray does not warn that it chose it. Ray reads the mode when it is imported."""
+    if not address:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
 def user_errors(fn):
     """Turn the library's user-facing errors into `error: <one line>` and exit status 2."""
-    from analysis.db import AnalysisError
+    from analysis.errors import AnalysisError
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -67,27 +74,45 @@ def launch(
     max_concurrent: Optional[int] = ConcurrentOpt,
     seeds: Optional[int] = SeedsOpt,
     set_: List[str] = SetOpt,
+    tag: List[str] = typer.Option([], "--tag", help="A tag for `sweep ls` and the report (repeatable)."),
+    note: Optional[str] = typer.Option(None, "--note", help="A note on the sweep, for `sweep ls` and the report."),
 ):
     """Launch a sweep: every (cell, depth, nu0) gets an Optuna-chosen learning rate, then every seed runs.
     NAME is a named sweep or your own spec file (README: "Your own sweep"), validated before anything runs.
+    It ends with a summary per group; Ctrl-C (or `sweep stop ID` from another terminal) stops it, exit status
+    130, and `sweep resume ID` continues it.
 
-    Example: sweep launch curse-of-memory --scale smoke --set cells=rnn,lru --set nus=0.9,0.99
+    Example: sweep launch curse-of-memory --scale smoke --set cells=rnn,lru --set nus=0.9,0.99 --tag first
     """
+    import sys
+    import time
+
+    from .provenance import provenance
+    from .tags import check_tags
+
+    quiet_local_ray(address)
     from .tune import launch as run
 
-    target, res = _target(name, scale, seeds, set_, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+    t0 = time.monotonic()
+    sets = list(set_) + ([f"seeds={seeds}"] if seeds is not None else [])
+    target, res = _target(name, scale, None, sets, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                           max_concurrent=max_concurrent)
     loc = results_location(results)
-    extra = {"base": target.base, **({"spec_file": target.source} if target.source else {})}
+    extra = {"base": target.base, **({"spec_file": target.source} if target.source else {}),
+             "tags": check_tags(list(tag)), "note": note,
+             **provenance(sys.argv[1:], name, target.spec.scale, sets, target.source)}
     sweep_id = run(target.spec, loc, address=address, cpus_per_trial=res.cpus_per_trial,
                    gpus_per_trial=res.gpus_per_trial, max_concurrent=res.max_concurrent, extra=extra)
-    base, _, options = loc.partition("?")
-    typer.echo(f"results: {base.rstrip('/')}/{sweep_id}" + (f"?{options}" if options else ""))
-    typer.echo("try:")
-    typer.echo(f"  sweep query \"SELECT cell, nu, lr, count(*) AS seeds, avg(final_loss) AS loss FROM trials "
-               f"WHERE sweep_id = '{sweep_id}' AND stage = 'seed' GROUP BY ALL ORDER BY ALL\""
-               + (f" --results {loc}" if results else ""))
-    typer.echo(f"  sweep report {sweep_id}" + (f" --results {loc}" if results else ""))
+    _finish(loc, sweep_id, time.monotonic() - t0)
+
+
+def _finish(loc: str, sweep_id: str, wall_s: float) -> None:
+    """The summary of a launch or resume; exit status 130 and how to continue when it was interrupted."""
+    from .summary import finish
+
+    if finish(loc, sweep_id, wall_s) == "interrupted":
+        typer.echo(f"interrupted: sweep resume {sweep_id}" + ("" if loc == "results" else f" --results {loc}"), err=True)
+        raise typer.Exit(130)
 
 
 @app.command()
@@ -100,14 +125,23 @@ def show(
     max_concurrent: Optional[int] = ConcurrentOpt,
     seeds: Optional[int] = SeedsOpt,
     set_: List[str] = SetOpt,
+    results: Optional[str] = ResultsOpt,
 ):
     """Show a sweep before running it: its resolved grid, trial counts per stage and an estimated cost on this
     machine's cores, from the measured step rates in orchestrator/step_rates.json. Runs nothing.
+    Given a past sweep's id instead, show how it was run: its resolved spec, command, git commit and versions.
 
     Example: sweep show examples/my_sweep.toml --set steps=2000
     """
     from .show import show as text
+    from .specfile import is_spec_file
+    from .sweeps import SWEEPS
 
+    if not is_spec_file(name) and name not in SWEEPS:
+        from .past import past
+
+        typer.echo(past(results_location(results), name))
+        return
     target, res = _target(name, scale, seeds, set_, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                           max_concurrent=max_concurrent)
     typer.echo(text(target, res))
@@ -174,12 +208,57 @@ def resume(sweep_id: str = typer.Argument(..., help="The id of an interrupted sw
 
     Example: sweep resume curse-of-memory-20261122-101500-ab12
     """
+    import time
+
+    quiet_local_ray(address)
     from .tune import resume as run
 
+    t0 = time.monotonic()
     loc = results_location(results)
-    meta = run(sweep_id, loc, address=address)
-    typer.echo(f"sweep {sweep_id}: {meta.get('status')}")
-    typer.echo(f"  sweep status {sweep_id}" + (f" --results {loc}" if results else ""))
+    run(sweep_id, loc, address=address)
+    _finish(loc, sweep_id, time.monotonic() - t0)
+
+
+@app.command()
+@user_errors
+def stop(target: str = typer.Argument(..., help="A sweep id or name (latest of that name)."),
+         results: Optional[str] = ResultsOpt):
+    """Stop a running sweep from any terminal: its driver notices within seconds (a request file in the
+    results location, so this works against s3:// too), its trials stop at their last checkpoint, and the
+    sweep reads `interrupted`. `sweep resume ID` continues it with every row exactly once.
+
+    Example: sweep stop curse-of-memory
+    """
+    from analysis.db import resolve_sweep
+
+    from .stop import request_stop
+
+    loc = results_location(results)
+    sweep = resolve_sweep(loc, target)
+    if sweep.get("status") != "running":
+        raise UserError(f"sweep {sweep['sweep_id']} is {sweep.get('status')}, not running; nothing to stop")
+    request_stop(loc, sweep["sweep_id"])
+    where = f" --results {loc}" if results else ""
+    typer.echo(f"stop requested: {sweep['sweep_id']} ends within seconds; then `sweep resume "
+               f"{sweep['sweep_id']}{where}` continues it")
+
+
+@app.command()
+@user_errors
+def tag(target: str = typer.Argument(..., help="A sweep id or name (latest of that name)."),
+        tags: List[str] = typer.Argument(None, help="Tags to add."),
+        remove: List[str] = typer.Option([], "--remove", help="A tag to remove (repeatable)."),
+        note: Optional[str] = typer.Option(None, "--note", help="Set the sweep's note (\"\" clears it)."),
+        results: Optional[str] = ResultsOpt):
+    """Tag a sweep, or set its note; `sweep ls`, the report and analysis.sweeps show them.
+
+    Example: sweep tag curse-of-memory baseline --note "before the init change"
+    """
+    from .tags import retag
+
+    meta = retag(results_location(results), target, list(tags or []), list(remove), note)
+    typer.echo(f"{meta['sweep_id']}: tags {','.join(meta['tags']) or '-'}"
+               + (f"; note: {meta['note']}" if meta.get("note") else ""))
 
 
 @app.command("ls")
@@ -194,9 +273,12 @@ def ls(results: Optional[str] = ResultsOpt):
     rows = sweeps(results_location(results))
     for s in rows:
         c = s.get("counts", {})
-        typer.echo(f"{s['sweep_id']}  {s.get('name') or '?'}  {s.get('scale') or '?'}  "
+        tags = f"  tags={','.join(s['tags'])}" if s.get("tags") else ""
+        note = f"  note={s['note']!r}" if s.get("note") else ""
+        typer.echo(f"{s['sweep_id']}  {s.get('name') or '?'}  {s.get('scale') or '?'}  {s['status']}  "
                    f"{s.get('created_at') or '?'}  trials={s.get('n_trials', 0)} completed={c.get('completed', 0)} "
-                   f"diverged={c.get('diverged', 0)} failed={c.get('failed', 0)} running={c.get('running', 0)}")
+                   f"diverged={c.get('diverged', 0)} failed={c.get('failed', 0)} running={c.get('running', 0)}"
+                   + tags + note)
 
 
 @app.command()
@@ -225,23 +307,27 @@ def query(
     format: str = typer.Option("table", "--format", "-f", help="table | csv | json | parquet."),
     out: Optional[str] = typer.Option(None, help="Write to this file instead of standard output."),
     results: Optional[str] = ResultsOpt,
+    sweep: Optional[str] = typer.Option(None, "--sweep", metavar="ID|NAME",
+                                        help="Only this sweep's rows (a name: its latest sweep)."),
 ):
-    """Run SQL over every sweep's tables (one view per table, every row tagged with sweep_id and trial_id).
+    """Run SQL over the sweeps' tables (one view per table, every row tagged with sweep_id and trial_id): every
+    sweep under the results location, or one with --sweep.
 
-    Example: sweep query "SELECT cell, nu, avg(final_loss) FROM trials WHERE stage='seed' GROUP BY ALL"
+    Example: sweep query --sweep curse-of-memory "SELECT cell, nu, avg(final_loss) FROM trials WHERE stage='seed' GROUP BY ALL"
     """
     from analysis import db
 
     loc = results_location(results)
+    scope = db.resolve_sweep(loc, sweep)["sweep_id"] if sweep is not None else None
     if format == "parquet":
         if not out:
             raise UserError("--format parquet needs --out FILE")
         import pyarrow.parquet as pq
 
-        pq.write_table(db.query_arrow(loc, sql), out)
+        pq.write_table(db.query_arrow(loc, sql, scope), out)
         typer.echo(f"wrote {out}")
         return
-    text = db.query(loc, sql, format)
+    text = db.query(loc, sql, format, scope)
     if out:
         with open(out, "w") as f:
             f.write(text if text.endswith("\n") else text + "\n")
@@ -280,7 +366,6 @@ def report(target: str = typer.Argument(..., help="A sweep name (its latest run)
     from analysis.report import report as draw
 
     from .sweeps.claims import CLAIMS
-
     done = draw(results_location(results), target, out, claims=CLAIMS)
     for path in done.paths:
         typer.echo(path)
@@ -288,20 +373,21 @@ def report(target: str = typer.Argument(..., help="A sweep name (its latest run)
         typer.echo(f"note: no figures: {done.note}", err=True)
 
 
-@app.command()
-@user_errors
-def verify(target: str = typer.Argument(..., help="A sweep name (its latest run) or a sweep id."),
-           results: Optional[str] = ResultsOpt,
-           why: bool = typer.Option(False, "--why", help="Show each claim's tolerance and its reason.")):
-    """Set the paper's claims beside a sweep's results: the "Paper vs this run" table (claim, paper's value,
-    this run's mean ± standard error over seeds, verdict). Exits 1 when a claim expected to hold at the
-    sweep's scale does not (claims of quick-scale shape or paper-scale numbers; smoke expects none).
+def _version(value: bool) -> None:
+    if value:
+        from .provenance import PROJECT, version
 
-    Example: sweep verify signal-propagation
-    """
-    from .verify import verify as run
+        typer.echo(f"sweep ({PROJECT}) {version(PROJECT) or 'unknown'}")
+        raise typer.Exit()
 
-    raise typer.Exit(run(results_location(results), target, why))
+
+@app.callback()
+def _options(_: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                    help="Print the version and exit.")) -> None:
+    pass
+
+
+from . import verify  # noqa: E402,F401  `sweep verify` (its own module: this file stays under 400 lines)
 
 
 def main() -> None:

@@ -84,6 +84,15 @@ class LiveLine:
 
     def fields(self, trials, total: int) -> str:
         """`` · ETA mm:ss · loss best x worst y`` (``?`` until rates are measured)."""
+        eta, losses = self.eta(trials, total), self.losses(trials)
+        out = f" · ETA {clock(eta)}"
+        if losses:
+            out += f" · loss best {min(losses):.2e} worst {max(losses):.2e}"
+        return out
+
+    def eta(self, trials, total: int) -> float | None:
+        """Seconds until the sweep ends (``analysis.live.eta_s``); None until rates are measured. ``total``: the
+        trials (rows of ``trials``) this Tuner runs in all, issued or not."""
         rates = [r for r in (self.rate(t.trial_id) for t in trials) if r]
         mean = sum(rates) / len(rates) if rates else None
         running_s, pending_s, unknown, counted = [], [], False, 0
@@ -104,13 +113,12 @@ class LiveLine:
         if total > counted:  # trials a searcher has not issued yet: as long as the mean one
             seen = [_steps(t.config) for t in trials] or [0]
             pending_s += [seconds(sum(seen) / len(seen), mean)] * (total - counted)
-        eta = "?" if unknown else clock(eta_s(running_s, pending_s))
-        losses = [self._loss(t) for t in trials]
-        losses = [x for x in losses if x is not None and math.isfinite(x)]
-        out = f" · ETA {eta}"
-        if losses:
-            out += f" · loss best {min(losses):.2e} worst {max(losses):.2e}"
-        return out
+        return None if unknown else eta_s(running_s, pending_s)
+
+    def losses(self, trials) -> list[float]:
+        """The finite losses so far of the trials that trained (``_loss``)."""
+        out = [self._loss(t) for t in trials]
+        return [x for x in out if x is not None and math.isfinite(x)]
 
     @staticmethod
     def failure(trial) -> str | None:

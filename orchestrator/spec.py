@@ -12,15 +12,10 @@ import types
 import typing
 from dataclasses import dataclass
 
-from trainers.analyses import ANALYSES
-from trainers.bundle import bundle_supported
-from trainers.cells import CELLS
-from trainers.cells.spec import INITS
-from trainers.probes import build_probe
 from trainers.registry import UnknownName
-from trainers.stack import BLOCKS
-from trainers.tasks import TASKS
-from trainers.train import OPTIMIZERS, SCHEDULES
+
+# The trainers' registries (cells, tasks, probes, analyses) import torch: ``validate`` and ``bundles`` import
+# them when called, so a spec can be read, gridded and counted (`sweep status`, `sweep ls`) without torch.
 
 SCALES = ("smoke", "quick", "paper")
 AXES = ("task", "cell", "depth", "nu", "seq_len", "clip", "layer_norm")  # grid axes; field = axis + "s"
@@ -117,9 +112,19 @@ class SweepSpec:
 
     def bundles(self, cell: str) -> bool:
         """Whether a group of ``cell`` trains its seeds as one bundle, one Ray trial (trainers.bundle)."""
+        from trainers.bundle import bundle_supported
+
         return self.bundle_seeds and self.seeds > 1 and bundle_supported(cell)
 
     def validate(self) -> "SweepSpec":
+        from trainers.analyses import ANALYSES
+        from trainers.cells import CELLS
+        from trainers.cells.spec import INITS
+        from trainers.probes import build_probe
+        from trainers.stack import BLOCKS
+        from trainers.tasks import TASKS
+        from trainers.train import OPTIMIZERS, SCHEDULES
+
         def bad(field, value, valid):
             raise SpecError(f"invalid {field}={value!r}; valid: {valid}", field=field, value=value, valid=valid)
 

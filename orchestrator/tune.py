@@ -15,7 +15,7 @@ import math
 import os
 import pickle
 import secrets
-import shutil
+import logging
 import sys
 import time
 
@@ -29,7 +29,9 @@ from trainers.bundle import run_bundle
 from trainers.record import TrialWriter, canonical_location, open_location, sweep_rows, write_atomic
 from trainers.train import FINAL, open_trial, run_trial
 
-from .live import LiveLine
+from .progress import Progress
+from .result_file import ResultFile
+from .stop import StopWatch, clear_stop
 from .spec import SweepSpec, UserError
 
 SWEEP_FILE = "sweep.json"
@@ -269,92 +271,6 @@ def _state_file(results: str, sweep_id: str) -> tuple[pafs.FileSystem, str]:
     return fs, f"{root}/{sweep_id}/_tune/{SEARCH_STATE}"
 
 
-def _seed_count(trial) -> int:
-    """How many trials of the ``trials`` table a Tune trial runs: a seed bundle's members, else one."""
-    return len(members(trial.config["trial"]))
-
-
-def _stage(trial) -> str:
-    return members(trial.config["trial"])[0]["stage"]
-
-
-def _outcomes(trial) -> dict[str, int]:
-    """A finished Tune trial's outcomes per status, counted per seed (a bundle reports ``seeds_<status>``)."""
-    r = trial.last_result or {}
-    if trial.status == "ERROR":
-        return {"failed": _seed_count(trial)}
-    if r.get("status") == "bundle":
-        return {k: int(r.get(f"seeds_{k}", 0)) for k in FINAL}
-    return {r.get("status"): 1}
-
-
-class Progress(tune.Callback):
-    """One live line: per stage, trials done of its total, then running / failed / diverged, the elapsed time,
-    the ETA and the best and worst loss so far (``live.LiveLine``), counted per trial of the ``trials`` table (a
-    seed bundle counts its seeds); ``before`` holds what an interrupted run had finished (counts by stage and by
-    status), Tune's trial list the rest."""
-
-    def __init__(self, totals: dict[str, int], before: dict[str, int] | None = None):
-        self.totals, self.before = totals, before or {}
-        self.t0 = time.monotonic()
-        self._last = 0.0
-        self._line = ""
-        self.live = LiveLine()
-
-    def setup(self, **info) -> None:
-        self.t0 = time.monotonic()
-
-    def _print(self, trials, force: bool = False) -> None:
-        tty = sys.stderr.isatty()
-        now = time.monotonic()
-        if not force and now - self._last < (0.5 if tty else 10.0):
-            return
-        self._last = now
-        done = {"failed": 0, "diverged": 0, **self.before}
-        for t in trials:
-            if t.status in ("TERMINATED", "ERROR"):
-                stage = _stage(t)
-                done[stage] = done.get(stage, 0) + _seed_count(t)
-                for k, n in _outcomes(t).items():
-                    done[k] = done.get(k, 0) + n
-        running = sum(_seed_count(t) for t in trials if t.status == "RUNNING")
-        e = int(now - self.t0)
-        stages = " · ".join(f"{s} {done.get(s, 0)}/{n}" for s, n in self.totals.items() if n)
-        left = sum(self.totals.values()) - sum(self.before.get(s, 0) for s in self.totals)  # Tune's trials
-        line = (f"{stages} done · {running} running · {done['failed']} failed · {done['diverged']} diverged · "
-                f"{e // 60:02d}:{e % 60:02d} elapsed" + self.live.fields(trials, left))
-        if tty:  # a line longer than the terminal would wrap, and "\r" would not return to its start
-            line = line[:shutil.get_terminal_size((200, 24)).columns - 1]
-        if line != self._line or force:
-            self._line = line
-            print(("\r\033[K" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
-
-    def on_step_end(self, iteration, trials, **info):
-        self._print(trials)
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.live.report(trial, result)
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self._failure(trial)
-        self._print(trials, force=True)
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self._failure(trial)
-        self._print(trials, force=True)
-
-    def _failure(self, trial) -> None:
-        """A trial that failed or diverged gets a line of its own, with its reason, above the live line."""
-        note = self.live.failure(trial)
-        if note:
-            print(("\r\033[K" if sys.stderr.isatty() else "") + note, file=sys.stderr, flush=True)
-
-    def on_experiment_end(self, trials, **info):
-        self._print(trials, force=True)
-        if sys.stderr.isatty():
-            print(file=sys.stderr)
-
-
 def new_sweep_id(name: str) -> str:
     return f"{name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
@@ -430,17 +346,30 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
         os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(2, int(ray.cluster_resources().get("CPU", 2))))
         storage_path, storage_fs = _storage(results, sweep_id)
         progress = Progress(spec.stage_trials(), _finished_before(results, sweep_id, searcher))
-        tune.Tuner(trainable, tune_config=tune.TuneConfig(
-            search_alg=searcher, num_samples=searcher.remaining(), reuse_actors=True,
-            max_concurrent_trials=res.get("max_concurrent"), trial_dirname_creator=_dirname),
-            run_config=tune.RunConfig(
-                name=EXPERIMENT, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
-                callbacks=[progress], failure_config=tune.FailureConfig(max_failures=spec.max_failures))).fit()
+        clear_stop(results, sweep_id)
+        # Tune's own words at the end (a stop, an interrupt: "resume with Tuner.restore"; "Trials did not
+        # complete") are ours to say: `sweep resume`, and each failed trial's line from Progress.
+        tune_log = logging.getLogger("ray.tune.tune")
+        level = tune_log.level
+        tune_log.setLevel(logging.CRITICAL)
+        try:
+            tune.Tuner(trainable, tune_config=tune.TuneConfig(
+                search_alg=searcher, num_samples=searcher.remaining(), reuse_actors=True,
+                max_concurrent_trials=res.get("max_concurrent"), trial_dirname_creator=_dirname),
+                run_config=tune.RunConfig(
+                    name=EXPERIMENT, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
+                    callbacks=[progress, ResultFile(), StopWatch(results, sweep_id)],
+                    failure_config=tune.FailureConfig(max_failures=spec.max_failures))).fit()
+        finally:
+            progress.close()
+            tune_log.setLevel(level)
+            clear_stop(results, sweep_id)
         # as the run left it: complete unless a trial is unfinished (an interrupt); errored trials are final here
         searcher = SweepSearcher.load(spec, sweep_id, results, threads=searcher.threads, retry_errored=False)
     meta["lrs"] = dict(sorted(searcher.lrs.items()))
-    if not searcher.remaining():
-        meta["status"] = "completed"
+    meta["status"] = "interrupted" if searcher.remaining() else "completed"
+    now = read_sweep_file(results, sweep_id)  # tags and a note set by `sweep tag` while it ran
+    meta.update({k: now[k] for k in ("tags", "note") if k in now})
     write_sweep_file(results, sweep_id, meta)
 
 
@@ -466,9 +395,18 @@ def launch(spec: SweepSpec, results: str, *, address: str | None = None, cpus_pe
                 resources=dict(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                                max_concurrent=max_concurrent), **(extra or {}))
     write_sweep_file(results, sweep_id, meta)
-    init_ray(address)
-    run_sweep(spec, sweep_id, results, meta)
+    drive(spec, sweep_id, results, meta, address)
     return sweep_id
+
+
+def drive(spec: SweepSpec, sweep_id: str, results: str, meta: dict, address: str | None) -> None:
+    """``run_sweep`` on Ray; a second Ctrl-C (or one before Tune took over SIGINT) leaves it ``interrupted``."""
+    try:
+        init_ray(address)
+        run_sweep(spec, sweep_id, results, meta)
+    except KeyboardInterrupt:
+        meta["status"] = "interrupted"
+        write_sweep_file(results, sweep_id, meta)
 
 
 def read_sweep_file(results: str, sweep_id: str) -> dict:
@@ -490,6 +428,7 @@ def resume(sweep_id: str, results: str, *, address: str | None = None) -> dict:
     if meta.get("status") == "completed":
         return meta
     spec = SweepSpec.from_dict(meta["spec"]).validate()
-    init_ray(address)
-    run_sweep(spec, sweep_id, results, meta)
+    meta["status"] = "running"
+    write_sweep_file(results, sweep_id, meta)
+    drive(spec, sweep_id, results, meta, address)
     return meta
