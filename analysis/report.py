@@ -7,6 +7,9 @@ figures embedded, the tables, the per-trial index, the spec and the versions (``
 
 A sweep whose figures cannot be drawn (a name with no figure module, no finished trials yet) still gets its
 index.md and report.html, with the reason as ``Report.note`` and on the page.
+
+Both open with the "Paper vs this run" table when ``claims`` (sweep name -> its ``analysis.claims.Claim``s;
+the CLI passes ``orchestrator.sweeps.CLAIMS``) has claims for the sweep's name or its base.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from importlib import metadata
 
 from analysis import report_charts
 from analysis.axis_views import combinations, scoped
+from analysis import claims_table
+from analysis.claims import Claim, verdicts
 from analysis.db import AnalysisError, connect, resolve_sweep, run_arrow
 from analysis.figures import FIGURES
 from analysis.report_html import INDEX_COLUMNS, demote, page
@@ -35,9 +40,11 @@ class Report:
     note: str | None  # why there are no figures (the index and the page are still written); None when drawn
 
 
-def report(results: str, target: str, out: str | None = None) -> Report:
+def report(results: str, target: str, out: str | None = None,
+           claims: dict[str, tuple[Claim, ...]] | None = None) -> Report:
     """Draw the figures of sweep ``target`` (a sweep id, or a name: its latest sweep) into ``out``
-    (default ``<results>/<sweep_id>/report/``, local results only), then index.md and report.html."""
+    (default ``<results>/<sweep_id>/report/``, local results only), then index.md and report.html, each opening
+    with the verdicts of the sweep's ``claims`` (by name, else by base)."""
     sweep = resolve_sweep(results, target)
     sid, name = sweep["sweep_id"], sweep.get("name")
     if out is None:
@@ -65,10 +72,13 @@ def report(results: str, target: str, out: str | None = None) -> Report:
     pngs = [p for p in paths if p.endswith(".png")]
     tables = [p for p in paths if p.endswith(".md") and os.path.basename(p) not in (INDEX, HTML)]
     index, html = os.path.join(out, INDEX), os.path.join(out, HTML)
-    _write(index, _index(sweep, pngs, tables, out, note))
+    judged, scale = verdicts(con, sweep, claims or {}), sweep.get("scale")
+    paper_md = claims_table.markdown(judged, scale) if judged else ""
+    paper_html = claims_table.html(judged, scale) if judged else ""
+    _write(index, _index(sweep, pngs, tables, out, note, paper_md))
     charts = report_charts.build(con, sweep)
     _write(html, page(sweep, pngs, tables, _trials(con, sid), _versions(con, sid), note, charts,
-                      report_charts.script() if charts else ""))
+                      report_charts.script() if charts else "", paper_html))
     return Report(paths + [index, html], note)
 
 
@@ -111,7 +121,7 @@ def _versions(con, sid: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _index(sweep: dict, pngs: list[str], tables: list[str], out: str, note: str | None) -> str:
+def _index(sweep: dict, pngs: list[str], tables: list[str], out: str, note: str | None, paper: str) -> str:
     sid, name = sweep["sweep_id"], sweep.get("name")
     lines = [f"# Report: {name} — sweep `{sid}`", "",
              f"Scale `{sweep.get('scale')}`, created {sweep.get('created_at')}. "
@@ -120,6 +130,8 @@ def _index(sweep: dict, pngs: list[str], tables: list[str], out: str, note: str 
         lines += [f"Reproduce: `{sweep['reproduce']}`", ""]
     if sweep.get("tags") or sweep.get("note"):
         lines += [f"Tags: {', '.join(sweep.get('tags') or []) or '—'}. Note: {sweep.get('note') or '—'}", ""]
+    if paper:
+        lines += paper.splitlines() + [""]
     if note:
         lines += [f"**No figures:** {note}", ""]
     if pngs:

@@ -74,19 +74,21 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 def page(sweep: dict, pngs: list[str], tables: list[str], trials: list[dict],
          versions: list[tuple[str, str, str]], note: str | None, charts: list | None = None,
-         chart_script: str = "") -> str:
+         chart_script: str = "", paper: str = "") -> str:
     """The whole page. ``sweep``: as ``analysis.db.resolve_sweep`` gives it (sweep.json fields + counts);
     ``pngs`` / ``tables``: the figure modules' PNG and Markdown files; ``trials``: one dict per trial with the
     INDEX_COLUMNS; ``versions``: (package, versions the trials ran, version drawing this report) rows;
     ``note``: why there are no figures, or None; ``charts``: ``analysis.report_charts.Chart``s for the Explore
-    section, drawn by ``chart_script`` (the Vega bundle), inlined once."""
+    section, drawn by ``chart_script`` (the Vega bundle), inlined once; ``paper``: the "Paper vs this run"
+    section (``analysis.claims_table.html``), first on the page."""
     sid, name = sweep["sweep_id"], sweep.get("name")
     charts = charts or []
-    sections = [("figures", "Figures"), *([("explore", "Explore")] if charts else []), ("tables", "Tables"), ("trials", "Trials"), ("spec", "Spec"),
-                ("versions", "Versions")]
+    sections = [("paper", "Paper vs this run")] * bool(paper) + [
+        ("figures", "Figures"), *([("explore", "Explore")] if charts else []), ("tables", "Tables"),
+        ("trials", "Trials"), ("spec", "Spec"), ("versions", "Versions")]
     body = [f"<h1>Report: {escape(str(name))}</h1>",
             "<nav>" + "".join(f'<a href="#{k}">{t}</a>' for k, t in sections) + "</nav>",
-            _meta(sweep)]
+            paper, _meta(sweep)]
     if note:
         body.append(f'<p class="note" id="note"><strong>No figures:</strong> {escape(note)}</p>')
     body.append('<h2 id="figures">Figures</h2>')
@@ -132,7 +134,7 @@ def _meta(sweep: dict) -> str:
             ("reproduce", f"<code>{escape(sweep['reproduce'])}</code>" if sweep.get("reproduce") else "not recorded"),
             ("git", escape(_git(sweep.get("git")))),
             ("redraw", f"<code>sweep report {escape(sweep['sweep_id'])}</code>")]
-    return '<table class="meta">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+    return '<table class="meta" id="meta">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
 def _git(git: dict | None) -> str:

@@ -1,9 +1,7 @@
-"""The acceptance check of the `signal-propagation` sweep (Zucchet & Orvieto Fig. 5A) at a scale (quick by
-default): without normalisation, the cdiag's mean(h^2) grows as nu -> 1 and the LRU's stays flat.
-
-Runs the sweep on a private local Ray (or reads a finished one with --sweep-id), prints mean(h^2) (mean over
-layers and seeds) per cell and memory length t, and exits 1 if the check fails: cdiag increasing in t with a
-last/first ratio > 100, lru's max/min over t < 3.
+"""The acceptance check of the `signal-propagation` sweep at a scale (quick by default): launches it on a private local Ray
+(or reads a finished one with --sweep-id) and runs `sweep verify` on it: the paper's claims of
+orchestrator/sweeps/signal_propagation_claims.py beside this run, each with its tolerance; exits 1 when a claim expected at
+the sweep's scale does not hold.
 
     python bench/check_signal_propagation.py [--scale quick] [--results DIR] [--sweep-id ID] [--set key=value ...]
 """
@@ -11,40 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from analysis.db import query_arrow
-from sweep_check import sweep_under_check  # bench/, the script's own folder
-
-NAME = "signal-propagation"
-
-
-def main() -> int:
-    results, sid = sweep_under_check(NAME, __doc__.splitlines()[0])
-    rows = query_arrow(results, f"""
-        SELECT cell, nu, 1 / (1 - nu) AS t, count(DISTINCT seed) AS seeds, avg(value) AS act
-        FROM signal JOIN trials USING (sweep_id, trial_id)
-        WHERE sweep_id = '{sid}' AND quantity = 'act_sq' AND NOT layer_norm AND status = 'completed'
-        GROUP BY ALL ORDER BY cell, nu""").to_pylist()
-    by_cell: dict[str, list[dict]] = {}
-    for r in rows:
-        by_cell.setdefault(r["cell"], []).append(r)
-    ts = [r["t"] for r in by_cell["cdiag"]]
-    print("\nmean(h^2), mean over layers and seeds, no normalisation\n")
-    print("| cell | " + " | ".join(f"t = {t:.3g}" for t in ts) + " | last / first | max / min |")
-    print("| --- |" + " ---: |" * (len(ts) + 2))
-    for cell, rs in by_cell.items():
-        a = [r["act"] for r in rs]
-        print(f"| {cell} | " + " | ".join(f"{v:.3g}" for v in a) + f" | {a[-1] / a[0]:.3g} | {max(a) / min(a):.3g} |")
-    cd, lru = [r["act"] for r in by_cell["cdiag"]], [r["act"] for r in by_cell["lru"]]
-    checks = {
-        "cdiag mean(h^2) increases with t": all(a < b for a, b in zip(cd, cd[1:])),
-        "cdiag last/first > 100": cd[-1] / cd[0] > 100,
-        "lru max/min < 3 (flat)": max(lru) / min(lru) < 3,
-    }
-    print()
-    for name, ok in checks.items():
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
-    return 0 if all(checks.values()) else 1
-
+from sweep_check import check  # bench/, the script's own folder
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(check("signal-propagation", __doc__.splitlines()[0]))

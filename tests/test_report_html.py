@@ -188,7 +188,7 @@ def test_no_figures_still_writes_the_page_with_a_note(tmp_path):
         for name in (HTML, "index.md"):
             assert why.split(" (")[0] in (out / name).read_text()
     assert page.tables["trial-index"][1][0] == "x0"
-    meta = dict(r for r in Page((r / "y" / "report" / HTML).read_text()).tables["table1"])
+    meta = dict(r for r in Page((r / "y" / "report" / HTML).read_text()).tables["meta"])
     assert meta["status"] == "running (1 trials still running: the figures are partial)"
     assert meta["trials"] == "2 (running 1, completed 0, diverged 0, failed 1)"
     assert not list((r / "y" / "report").glob(".*"))  # no temporaries left behind
