@@ -6,6 +6,7 @@ final evaluation loss over its completed seed trials, and how many seed trials d
 """
 from __future__ import annotations
 
+import json
 import sys
 
 from rich.console import Console
@@ -20,8 +21,8 @@ from .spec import AXES, SweepSpec
 # The seed trials of each group. The chosen rate is sweep.json's ``lrs`` (looked up by group key): every seed
 # of a group runs at it. Once the ``trials`` table marks each group's chosen rate (a ``selected`` column), add
 # ``AND selected`` here and take the rate from the rows.
-GROUP_SQL = f"""
-SELECT {', '.join(AXES)}, count(*) AS seeds,
+GROUP_SQL = """
+SELECT {axes}, count(*) AS seeds,
        avg(final_loss) FILTER (status = 'completed' AND isfinite(final_loss)) AS mean,
        stddev_samp(final_loss) FILTER (status = 'completed' AND isfinite(final_loss))
          / sqrt(count(*) FILTER (status = 'completed' AND isfinite(final_loss))) AS se,
@@ -36,9 +37,12 @@ def group_rows(results: str, meta: dict) -> list[dict]:
     ``mean``, ``se``, ``diverged``, ``failed``."""
     spec = SweepSpec.from_dict(meta["spec"])
     lrs = meta.get("lrs") or {}
-    rows = run_arrow(connect(results, meta["sweep_id"]), GROUP_SQL).to_pylist()
+    extra = [f for f, _ in spec.extra_axes()]  # e.g. --set hidden=32,64: each trial's value is in its config
+    axes = ", ".join([*AXES, *(f"json_extract(config_json, '$.{f}') AS \"{f}\"" for f in extra)])
+    rows = run_arrow(connect(results, meta["sweep_id"]), GROUP_SQL.format(axes=axes)).to_pylist()
     for r in rows:
         group = {a: (r[a] if r[a] is not None else 0.0) for a in AXES}  # clipping off is a null ``clip``
+        group.update({f: json.loads(r[f]) for f in extra})
         r["group"] = spec.group_key(group)
         r["lr"] = lrs.get(r["group"], spec.lr if not spec.lr_search_trials else None)
     return rows
