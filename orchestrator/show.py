@@ -38,7 +38,7 @@ class Counts:
 def counts(spec: SweepSpec) -> Counts:
     grid, rows = spec.grid(), spec.stage_trials()
     return Counts(len(grid), rows["lr_search"], rows["seed"],
-                  sum(1 if spec.bundles(g["cell"]) else spec.seeds for g in grid), rows["analysis"])
+                  sum(1 if spec.bundles(g) else spec.seeds for g in grid), rows["analysis"])
 
 
 def _text(value) -> str:

@@ -71,13 +71,15 @@ def trial_config(spec: SweepSpec, sweep_id: str, results: str, group: dict, **fi
     return json.loads(TrialConfig(**{**shared, **group, **fields}).to_json())
 
 
-def seed_configs(spec: SweepSpec, sweep_id: str, results: str, group: dict, lr: float) -> list[dict]:
-    """A group's seed trials at its chosen rate ``lr``: its seeds as one bundle ``{"trial_id", "members"}`` (one
-    Ray trial) where ``spec.bundles``, else one trial per seed."""
+def seed_configs(spec: SweepSpec, sweep_id: str, results: str, group: dict, lrs: tuple[float, ...]) -> list[dict]:
+    """A group's seed-stage runs, every rate of ``lrs`` x every seed (trial id ``<group>-s<seed>``, with
+    ``-lr<rate>`` before the seed where the group has several rates): all as one bundle ``{"trial_id",
+    "members"}`` (one Ray trial) where ``spec.bundles``, else one trial per run."""
     key = spec.group_key(group)
-    seeds = [trial_config(spec, sweep_id, results, group, stage="seed", seed=s, lr=lr, trial_id=f"{key}-s{s}")
-             for s in range(spec.seeds)]
-    return [{"trial_id": f"{key}-seeds", "members": seeds}] if spec.bundles(group["cell"]) else seeds
+    runs = [trial_config(spec, sweep_id, results, group, stage="seed", seed=s, lr=lr, group_key=key,
+                         trial_id=f"{key}-lr{lr:g}-s{s}" if len(lrs) > 1 else f"{key}-s{s}")
+            for lr in lrs for s in range(spec.seeds)]
+    return [{"trial_id": f"{key}-seeds", "members": runs}] if spec.bundles(group) else runs
 
 
 def analysis_configs(spec: SweepSpec, sweep_id: str, results: str) -> list[dict]:
@@ -140,26 +142,26 @@ class SweepSearcher(Searcher):
         super().__init__()  # no metric: progress reports carry none; the final report has final_loss
         self.spec, self.sweep_id, self.results, self.threads = spec, sweep_id, results, threads
         self.groups = spec.grid()
-        budget = spec.lr_search_trials
+        self.budget = budget = spec.lr_search_trials if spec.lr_search == "tpe" else 0  # search trials per group
         self.studies = [
             optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(
                 seed=i, n_startup_trials=max(1, budget // 2)))
             for i in range(len(self.groups))]
         self.issued = [0] * len(self.groups)  # search trials handed out, per group
         self.told = [0] * len(self.groups)  # search trials finished and told to the study, per group
-        self.lrs: dict[str, float] = {}  # group key -> its chosen rate, once its search is over
+        self.lrs: dict[str, tuple[float, ...]] = {}  # group key -> its seed stage's rates (tpe: once searched)
         self.seeds_issued = [0] * len(self.groups)  # seed trials (bundles count once) handed out, per group
         self.analyses_issued = 0
         self.live: dict[str, dict] = {}  # Tune trial id -> {"trial": config, search trials: "study", "number"}
         self.queue: list[dict] = []  # entries of ``live`` left unfinished by an interrupted run: issued first
         self.errored: list[dict] = []  # entries of trials Tune gave up on (process lost max_failures times)
-        self.n_seeds = [1 if spec.bundles(g["cell"]) else spec.seeds for g in self.groups]  # seed trials per group
+        self.n_seeds = [1 if spec.bundles(g) else spec.seeds * len(spec.rates(g)) for g in self.groups]
         if not budget:
-            self._choose(range(len(self.groups)))
+            self.lrs = {spec.group_key(g): spec.rates(g) for g in self.groups}
 
     def remaining(self) -> int:
         """How many trials are still to be handed out (the Tuner's ``num_samples``)."""
-        return (len(self.queue) + len(self.groups) * self.spec.lr_search_trials - sum(self.issued)
+        return (len(self.queue) + len(self.groups) * self.budget - sum(self.issued)
                 + sum(self.n_seeds) - sum(self.seeds_issued) + len(self.spec.analyses) - self.analyses_issued)
 
     def suggest(self, trial_id: str):
@@ -178,7 +180,7 @@ class SweepSearcher(Searcher):
                 self.seeds_issued[i] += 1
                 lr = self.lrs[self.spec.group_key(g)]
                 return {"trial": seed_configs(self.spec, self.sweep_id, self.results, g, lr)[self.seeds_issued[i] - 1]}
-        open_ = [i for i, n in enumerate(self.issued) if n < self.spec.lr_search_trials]
+        open_ = [i for i, n in enumerate(self.issued) if n < self.budget]
         if open_:
             i = min(open_, key=lambda j: (self.issued[j], j))
             g = self.groups[i]
@@ -189,7 +191,8 @@ class SweepSearcher(Searcher):
             self.issued[i] += 1
             return {"study": i, "number": ot.number,  # search trials only pick a rate: no probes
                     "trial": trial_config(self.spec, self.sweep_id, self.results, g, trial_id=tid, probes=(),
-                                          stage="lr_search", seed=self.spec.lr_search_seed, lr=lr)}
+                                          stage="lr_search", seed=self.spec.lr_search_seed, lr=lr,
+                                          group_key=self.spec.group_key(g))}
         if self.analyses_issued < len(self.spec.analyses):
             self.analyses_issued += 1
             return {"trial": analysis_configs(self.spec, self.sweep_id, self.results)[self.analyses_issued - 1]}
@@ -211,7 +214,7 @@ class SweepSearcher(Searcher):
         value = self.BAD if value is None or not math.isfinite(value) else min(float(value), self.BAD)
         self.studies[i].tell(entry["number"], value)
         self.told[i] += 1
-        if self.told[i] == self.spec.lr_search_trials:
+        if self.told[i] == self.budget:
             self._choose([i])
 
     def _choose(self, groups) -> None:
@@ -219,8 +222,8 @@ class SweepSearcher(Searcher):
         for i in groups:
             g = self.groups[i]
             rows = [TrialWriter(self.results, self.sweep_id, search_trial_id(self.spec, g, k)).read_trial()
-                    for k in range(self.spec.lr_search_trials)]
-            self.lrs[self.spec.group_key(g)] = best_lr(self.spec, [r for r in rows if r is not None])
+                    for k in range(self.budget)]
+            self.lrs[self.spec.group_key(g)] = (best_lr(self.spec, [r for r in rows if r is not None]),)
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
@@ -366,7 +369,8 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
             clear_stop(results, sweep_id)
         # as the run left it: complete unless a trial is unfinished (an interrupt); errored trials are final here
         searcher = SweepSearcher.load(spec, sweep_id, results, threads=searcher.threads, retry_errored=False)
-    meta["lrs"] = dict(sorted(searcher.lrs.items()))
+    # one rate per group (tpe, none); a grid's chosen rate is in the rows (``trials.selected``), not here
+    meta["lrs"] = {k: v[0] for k, v in sorted(searcher.lrs.items()) if len(v) == 1}
     meta["status"] = "interrupted" if searcher.remaining() else "completed"
     now = read_sweep_file(results, sweep_id)  # tags and a note set by `sweep tag` while it ran
     meta.update({k: now[k] for k in ("tags", "note") if k in now})
