@@ -83,8 +83,8 @@ def trials_of(spec: SweepSpec) -> list[tuple[str, dict, int]]:
     """(stage, group, steps) for every training trial of the spec (search trials, then seed trials)."""
     out = []
     for g in spec.grid():
-        out += [("lr_search", g, spec.steps)] * spec.lr_search_trials
-        out += [("seed", g, spec.steps)] * spec.seeds
+        out += [("lr_search", g, spec.steps)] * (spec.lr_search_trials if spec.lr_search == "tpe" else 0)
+        out += [("seed", g, spec.steps)] * (spec.seeds * len(spec.rates(g)))
     return out
 
 
