@@ -207,7 +207,7 @@ def sweep_proc(tmp_path):
     results = tmp_path / "results"
     proc = start_cli("launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
                      "--set", "cells=lru,blockdiag", "--set", "hidden=63", "--set", "nus=0.9", "--set", "seeds=2",
-                     "--set", "lr_search_trials=0", "--set", "steps=3000", "--set", "checkpoint_every=25")
+                     "--set", "lr_search=none", "--set", "steps=3000", "--set", "checkpoint_every=25")
     try:
         yield proc, results
     finally:

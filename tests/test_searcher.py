@@ -19,7 +19,7 @@ KEY = "lru-d1-nu0.9"
 
 
 def spec(budget: int):
-    return resolve("curse-of-memory", "smoke", SETS + [f"lr_search_trials={budget}"]).validate()
+    return resolve("curse-of-memory", "smoke", SETS + [f"lr_search={'tpe' if budget else 'none'}", f"lr_search_trials={budget}"]).validate()
 
 
 def run(suggestion: dict) -> dict:
