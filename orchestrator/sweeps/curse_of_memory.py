@@ -52,6 +52,12 @@ PAPER_GRIDS = (
 QUICK_GRIDS = (LrGrid("rnn", (1e-3, 3.2e-4)), LrGrid("blockdiag", (0.01, 0.0032)),
                *(LrGrid(c, (0.1, 0.032, 0.01)) for c in DIAGONAL))
 SMOKE_GRIDS = (LrGrid("rnn", (1e-3, 3.2e-4)), LrGrid("lru", (0.032, 0.01)))
+# The same ranges, log-uniform, for ``--set lr_search=tpe`` (Optuna picks the rate within them).
+LR_RANGES = (
+    "rnn:3.2e-5:3.2e-3", "blockdiag:3.2e-5:3.2e-3",
+    "cdiag:3.2e-3:0.32", "cdiag_norm:3.2e-3:0.32", "cdiag_exp:3.2e-3:0.32", "lru:3.2e-3:0.32",
+    "gru:1e-4:3.2e-2", "lstm:1e-4:3.2e-2",
+)
 PAPER_NUS = (0.36, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99)
 FIG4 = ("hessian_opt:rnn", "hessian_opt:cdiag", "hessian_opt:lru")  # Hessian at optimality: dense vs diagonal
 # Sharpness (top Hessian eigenvalues, x lr) along training in the seed stage. One call costs about 50-90
@@ -60,7 +66,7 @@ QUICK_PROBES = ("hessian:at_init=false",)
 PAPER_PROBES = ("hessian:every=1000",)
 
 _COMMON = dict(name=NAME, tasks=("teacher_student",), depths=(1,), seq_lens=(300,), hidden=64, teacher_hidden=10,
-               lr_search="grid", lr_min=1e-7)
+               lr_search="grid", lr_ranges=LR_RANGES, lr_search_trials=4, lr_min=1e-7)
 
 
 def get_spec(scale: str) -> SweepSpec:
