@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import duckdb
 
+DERIVED = {"trials": ("selected",)}  # columns a view adds after its table's schema (analysis.db.connect)
+
 # the group a row belongs to: its key, or (older rows) its grid axes
 _GROUP = ("coalesce(group_key, concat_ws('|', task, cell, depth, nu, seq_len, coalesce(clip, 0), layer_norm))")
 _BAD = "(status IN ('diverged', 'failed') OR (status = 'completed' AND NOT isfinite(final_loss)))"
