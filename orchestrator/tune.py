@@ -1,9 +1,11 @@
 """Ray Tune glue: the trainable, the sweep's searcher, progress, and the one Tuner that runs a whole sweep.
 
 A sweep is three kinds of trial, all issued by ``SweepSearcher`` to one Tuner (so its actors, reused, live for
-the whole sweep and no stage waits on another): ``lr_search`` (one Optuna TPE study per grid group: cell, depth,
-nu0, ...; OptunaSearch itself rejects grid_search in its space), ``seed`` (every seed of a group at the group's
-best rate, read back from the ``trials`` table, the source of truth, as soon as that group's search is over) and
+the whole sweep and no stage waits on another): ``seed`` (under the grid protocol, ``SweepSpec.lr_search``, every
+rate of the group's grid x every seed, one bundle where the cell allows; the chosen rate is derived from the rows,
+analysis.selection; under tpe every seed at the best searched rate, read back from the ``trials`` table, the
+source of truth, as soon as that group's search is over), ``lr_search`` (tpe only: one Optuna TPE study per grid
+group: cell, depth, nu0, ...; OptunaSearch itself rejects grid_search in its space) and
 ``analysis`` (the spec's analyses, trainers.analyses, one trial each; they need no search). Every trial lands
 in ``trials`` with its ``stage``.
 """

@@ -134,7 +134,8 @@ def test_failed_and_diverged_trials_do_not_stop_the_sweep(ray_session, tmp_path)
     # rnn searched at learning rates of 10..100 -> NaN within a few steps -> diverged; lru completes
     r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
                             "--set", "cells=rnn,lru,blockdiag", "--set", "hidden=63", "--set", "nus=0.9",
-                            "--set", "seeds=2", "--set", "lr_search=tpe", "--set", "lr_search_trials=1", "--set", "lr_ranges=rnn:10:100"])
+                            "--set", "seeds=2", "--set", "lr_search=tpe", "--set", "lr_search_trials=1",
+                            "--set", "lr_ranges=rnn:10:100"])
     assert r.exit_code == 0, r.output
     sweep_id = r.output.split()[1]
     rows = query_arrow(str(results), "SELECT cell, stage, status, error, steps_done FROM trials ORDER BY ALL").to_pylist()

@@ -34,7 +34,8 @@ def test_one_trials_row_per_trial_and_steps_per_trial(smoke):
     groups = len(spec.grid())
     n_seed = spec.stage_trials()["seed"]  # every rate of each group's grid x every seed; nothing searched
     assert n_seed == groups * 2 * spec.seeds
-    rows = q(results, f"SELECT stage, count(*) n, count(DISTINCT trial_id) d FROM trials WHERE sweep_id='{sweep_id}' GROUP BY stage ORDER BY stage")
+    rows = q(results, f"SELECT stage, count(*) n, count(DISTINCT trial_id) d FROM trials "
+                      f"WHERE sweep_id='{sweep_id}' GROUP BY stage ORDER BY stage")
     assert [(r["stage"], int(r["n"]), int(r["d"])) for r in rows] == [("seed", n_seed, n_seed)]
     # steps rows = trials x steps (a diverged trial stops early: its steps_done says where)
     (tot,) = q(results, f"SELECT (SELECT count(*) FROM steps WHERE sweep_id='{sweep_id}') AS rows, "

@@ -19,7 +19,8 @@ KEY = "lru-d1-nu0.9"
 
 
 def spec(budget: int):
-    return resolve("curse-of-memory", "smoke", SETS + [f"lr_search={'tpe' if budget else 'none'}", f"lr_search_trials={budget}"]).validate()
+    protocol = "tpe" if budget else "none"
+    return resolve("curse-of-memory", "smoke", SETS + [f"lr_search={protocol}", f"lr_search_trials={budget}"]).validate()
 
 
 def run(suggestion: dict) -> dict:
