@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from trainers.record import SCHEMAS, open_location, table_files
 
+from . import selection
 from .errors import AnalysisError
 from .state import sweep_state
 
@@ -71,9 +72,11 @@ def connect(results: str, sweep: str | None = None) -> duckdb.DuckDBPyConnection
         raise AnalysisError(f"cannot read the tables under {results!r}: {_first_line(e)}") from None
     for table, schema in tables.items():
         try:
-            _relation(con, fs, root, table, schema, sweep).create_view(table)
+            rel = _relation(con, fs, root, table, schema, sweep)
+            (selection.trials_view(rel) if table == "trials" else rel).create_view(table)
         except (duckdb.Error, pa.ArrowException, OSError) as e:
             raise AnalysisError(f"cannot read table {table!r} under {results!r}: {_first_line(e)}") from None
+    selection.add_landscape(con)
     con.sql("SET enable_external_access = false")
     con.sql("SET lock_configuration = true")
     return con

@@ -86,8 +86,8 @@ def trials_of(spec: SweepSpec) -> list[tuple[str, dict, int]]:
     out = []
     for g in spec.grid():
         steps = g.get("steps", spec.steps)  # steps may be an axis (orchestrator.axes)
-        out += [("lr_search", g, steps)] * spec.lr_search_trials
-        out += [("seed", g, steps)] * spec.seeds
+        out += [("lr_search", g, steps)] * (spec.lr_search_trials if spec.lr_search == "tpe" else 0)
+        out += [("seed", g, steps)] * (spec.seeds * len(spec.rates(g)))
     return out
 
 

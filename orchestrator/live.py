@@ -12,15 +12,17 @@ from .spec import AXES, SweepSpec, UserError
 
 
 def plan(spec: SweepSpec) -> list[Planned]:
-    """The trials ``spec`` runs, per stage and grid group: ``lr_search_trials`` search trials and ``seeds``
-    seed trials per group, and one trial per analysis (no training steps). A group's trials carry its axes
+    """The trials ``spec`` runs, per stage and grid group: its search trials (``stage_trials``) and its rates x
+    seeds seed trials, and one trial per analysis (no training steps). A group's trials carry its axes
     as ``trials`` columns (clipping off is a null ``clip``, as ``tune.trial_config`` records it)."""
     out = []
     for g in spec.grid():
         match = tuple((a, (g[a] or None) if a == "clip" else g[a]) for a in AXES)
-        if spec.lr_search_trials:
-            out.append(Planned("lr_search", match, spec.lr_search_trials, g.get("steps", spec.steps), g["cell"]))
-        out.append(Planned("seed", match, spec.seeds, g.get("steps", spec.steps), g["cell"]))
+        search = spec.stage_trials()["lr_search"] // len(spec.grid())
+        steps = g.get("steps", spec.steps)  # steps may be an axis (orchestrator.axes)
+        if search:
+            out.append(Planned("lr_search", match, search, steps, g["cell"]))
+        out.append(Planned("seed", match, spec.seeds * len(spec.rates(g)), steps, g["cell"]))
     if spec.analyses:
         out.append(Planned("analysis", (), len(spec.analyses), 0))
     return out

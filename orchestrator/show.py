@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from .cost import RATES_FILE, estimate, hours, local_workers, read_rates
+from .lr_grid import LrGrid
 from .spec import AXES, Resources, SweepSpec
 from .specfile import Target
 
@@ -38,10 +39,12 @@ class Counts:
 def counts(spec: SweepSpec) -> Counts:
     grid, rows = spec.grid(), spec.stage_trials()
     return Counts(len(grid), rows["lr_search"], rows["seed"],
-                  sum(1 if spec.bundles(g["cell"]) else spec.seeds for g in grid), rows["analysis"])
+                  sum(1 if spec.bundles(g) else spec.seeds * len(spec.rates(g)) for g in grid), rows["analysis"])
 
 
 def _text(value) -> str:
+    if isinstance(value, LrGrid):
+        return value.text()
     if isinstance(value, tuple):
         return ",".join(_text(v) for v in value) if value else "''"
     if isinstance(value, bool):
@@ -70,9 +73,12 @@ def show(target: Target, resources: Resources, rates: dict | None = None) -> str
                  [f"{a}s {', '.join(_text(v) for v in getattr(spec, f'{a}s'))}" for a in AXES]
                  + [f"{f} {', '.join(_text(v) for v in vs)}" for f, vs in spec.extra_axes()])]
     lines.append("settings (differ from the defaults): " + (" ".join(changed(spec)) or "none"))
-    bundled = f", in {c.seed_ray} Ray trials as seed bundles" if c.seed_ray != c.seed else ""
-    lines.append(f"trials: {c.lr_search} lr_search ({c.groups} groups x {spec.lr_search_trials}"
-                 f"{'' if spec.lr_search_trials else f': fixed lr {spec.lr:g}'}) + {c.seed} seed ({c.groups} x "
+    bundled = f", in {c.seed_ray} Ray trials as bundles" if c.seed_ray != c.seed else ""
+    n_rates = sorted({len(spec.rates(g)) for g in spec.grid()})
+    how = {"tpe": f"{c.groups} groups x {spec.lr_search_trials} TPE trials",
+           "grid": f"lr_search=grid: {'-'.join(map(str, (n_rates[0], n_rates[-1])[:len(n_rates)]))} rates per group "
+                   "x seeds, the lowest mean chosen"}.get(spec.lr_search, f"fixed lr {spec.lr:g}")
+    lines.append(f"trials: {c.lr_search} lr_search ({how}) + {c.seed} seed ({c.groups} groups x rates x "
                  f"{spec.seeds} seeds{bundled}) + {c.analysis} analysis = {c.rows} trials rows, {c.ray} Ray trials")
     lines.append(f"probes (seed trials): {', '.join(spec.probes) or 'none'}; "
                  f"analyses: {', '.join(spec.analyses) or 'none'}")

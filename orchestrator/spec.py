@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 from trainers.registry import UnknownName
 
+from . import lr_grid
+from .lr_grid import PROTOCOLS, LrGrid
+
 # The trainers' registries (cells, tasks, probes, analyses) import torch: ``validate`` and ``bundles`` import
 # them when called, so a spec can be read, gridded and counted (`sweep status`, `sweep ls`) without torch.
 
@@ -63,8 +66,12 @@ class SweepSpec:
     nu_max_frac: float = 0.0  # ring init r_max = 1 - nu_max_frac (1 - nu) (0.5: Zucchet & Orvieto Fig. 5); 0: r_max 1
     optimizer: str = "adam"  # adam | sgd
     schedule: str = "cosine"  # cosine (decay to lr_min) | constant
-    lr_search_trials: int = 0  # Optuna TPE trials per group; 0 = no search, use ``lr``
-    lr: float = 1e-3  # the learning rate when there is no search
+    lr_search: str = "grid"  # grid: every rate of the group's grid x every seed, the lowest mean over seeds is
+    #                          chosen (marked ``selected``); tpe: lr_search_trials Optuna trials, then the seeds;
+    #                          none: the fixed ``lr``. A group with no grid trains at ``lr``.
+    lr_grids: tuple[LrGrid, ...] = ()  # the grid protocol's rates per cell / task (orchestrator.lr_grid)
+    lr_search_trials: int = 0  # Optuna TPE trials per group (lr_search = tpe)
+    lr: float = 1e-3  # the learning rate when there is no search, or no grid for the group
     lr_ranges: tuple[str, ...] = ()  # per-cell search ranges "cell:low:high"; cells not named use lr_range
     lr_range: tuple[float, float] = (1e-4, 1e-1)  # default search range (log-uniform)
     lr_search_seed: int = 1000  # the seed the search trials train with (not one of the seed stage's)
@@ -86,6 +93,13 @@ class SweepSpec:
             if name == cell:
                 return float(lo), float(hi)
         return self.lr_range
+
+    def rates(self, group: dict) -> tuple[float, ...]:
+        """The rates a group's seed stage trains: its grid's (protocol ``grid``), else the one fixed ``lr``
+        (``none``; under ``tpe`` the search picks one rate, known only once it is over)."""
+        if self.lr_search == "grid":
+            return lr_grid.rates_for(self.lr_grids, group) or (self.lr,)
+        return (self.lr,)
 
     def grid(self) -> list[dict]:
         """The groups (one per combination of the axes); each gets one learning rate, then ``seeds`` trials."""
@@ -117,14 +131,16 @@ class SweepSpec:
 
     def stage_trials(self) -> dict[str, int]:
         """How many rows of the ``trials`` table each stage has (a bundle's seeds count one each)."""
-        n = len(self.grid())
-        return {"lr_search": n * self.lr_search_trials, "seed": n * self.seeds, "analysis": len(self.analyses)}
+        groups = self.grid()
+        search = len(groups) * self.lr_search_trials if self.lr_search == "tpe" else 0
+        return {"lr_search": search, "seed": sum(len(self.rates(g)) for g in groups) * self.seeds,
+                "analysis": len(self.analyses)}
 
-    def bundles(self, cell: str) -> bool:
-        """Whether a group of ``cell`` trains its seeds as one bundle, one Ray trial (trainers.bundle)."""
+    def bundles(self, group: dict) -> bool:
+        """Whether ``group`` trains its rates x seeds as one bundle, one Ray trial (trainers.bundle)."""
         from trainers.bundle import bundle_supported
 
-        return self.bundle_seeds and self.seeds > 1 and bundle_supported(cell)
+        return self.bundle_seeds and self.seeds * len(self.rates(group)) > 1 and bundle_supported(group["cell"])
 
     def validate(self) -> "SweepSpec":
         from trainers.analyses import ANALYSES
@@ -202,6 +218,16 @@ class SweepSpec:
                 ok = False
             if not ok:
                 bad("lr_ranges", entry, "entries cell:low:high with a known cell and 0 < low < high")
+        if self.lr_search not in PROTOCOLS:
+            bad("lr_search", self.lr_search, ", ".join(PROTOCOLS))
+        if self.lr_search == "tpe" and self.lr_search_trials < 1:
+            bad("lr_search_trials", self.lr_search_trials, "an integer >= 1 with lr_search=tpe")
+        for g in self.lr_grids:
+            why = g.problem() or (g.cell not in (lr_grid.ANY, *CELLS) and f"unknown cell {g.cell!r}") or (
+                g.task not in (lr_grid.ANY, *TASKS) and f"unknown task {g.task!r}")
+            if why:
+                bad("lr_grids", g.text(), f"[task/]cell:rate/rate/... with a known cell (or *), task and rates > 0 "
+                    f"({why})")
         lo, hi = self.lr_range
         if not 0 < lo < hi:
             bad("lr_range", self.lr_range, "low,high with 0 < low < high")
@@ -228,6 +254,7 @@ class SweepSpec:
         unknown = sorted(set(d) - known)
         if unknown:
             raise SpecError(f"unknown spec fields {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        d = dict(d, lr_grids=[lr_grid.from_native(g) for g in d.get("lr_grids", ())])
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
@@ -257,6 +284,8 @@ def _parse(field: dataclasses.Field, text: str):
 
     def scalar(tp, s):
         s = s.strip()
+        if tp is LrGrid:
+            return lr_grid.parse(s)
         if tp is bool:
             if s.lower() in ("1", "true", "yes", "on"):
                 return True
@@ -289,7 +318,8 @@ def _type_name(hint) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-_NATIVE = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+_NATIVE = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+           LrGrid: "a grid {cell, rates[, task]} or 'cell:rate/rate'"}
 
 
 def _native_name(hint) -> str:
@@ -313,6 +343,8 @@ def coerce(name: str, value, cls: type = None):
         origin, args = typing.get_origin(hint), typing.get_args(hint)
 
     def scalar(tp, v):
+        if tp is LrGrid:
+            return lr_grid.from_native(v)
         if tp is float and isinstance(v, (int, float)) and not isinstance(v, bool):
             return float(v)
         if isinstance(v, tp) and (tp is bool or not isinstance(v, bool)):
@@ -327,7 +359,7 @@ def coerce(name: str, value, cls: type = None):
                 raise TypeError
             return tuple(scalar(tp, v) for tp, v in zip(args, value))
         return scalar(hint, value)
-    except TypeError:
+    except (TypeError, ValueError):
         expected = _native_name(hint)
         raise SpecError(f"invalid {name}={value!r}; expected {expected}", field=name, value=value,
                         valid=expected) from None

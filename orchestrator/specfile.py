@@ -45,7 +45,8 @@ SUFFIXES = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
 TOP = ("base", "scale", "name")
 SECTIONS = ("grid", "train", "lr_search", "probes", "resources")
 GRID = tuple(f"{a}s" for a in AXES)
-LR_SEARCH = {"trials": "lr_search_trials", "range": "lr_range", "ranges": "lr_ranges", "seed": "lr_search_seed"}
+LR_SEARCH = {"protocol": "lr_search", "grids": "lr_grids", "trials": "lr_search_trials", "range": "lr_range",
+             "ranges": "lr_ranges", "seed": "lr_search_seed"}
 RESOURCES = tuple(f.name for f in dataclasses.fields(Resources))
 TRAIN = tuple(f.name for f in dataclasses.fields(SweepSpec)
               if f.name not in {*TOP, "probes", "vary", *GRID, *LR_SEARCH.values()})
@@ -349,6 +350,9 @@ class _Fields:
                 raise doc.error(("train", "lr"), f"{data['train']['lr']!r} is a fixed rate, but [lr_search] asks "
                                 f"for trials = {search['trials']} (line {doc.line(('lr_search', 'trials'))}); keep one")
             self.changes.setdefault("lr_search_trials", 0)
+            self.changes.setdefault("lr_search", "none")
+        elif search.get("trials", 0):  # TPE trials asked for: the tpe protocol, unless the file names one
+            self.changes.setdefault("lr_search", "tpe")
 
     def lr_ranges(self, value) -> None:
         keys = ("lr_search", "ranges")

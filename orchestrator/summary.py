@@ -18,16 +18,14 @@ from trainers.record import canonical_location
 
 from .spec import AXES, SweepSpec
 
-# The seed trials of each group. The chosen rate is sweep.json's ``lrs`` (looked up by group key): every seed
-# of a group runs at it. Once the ``trials`` table marks each group's chosen rate (a ``selected`` column), add
-# ``AND selected`` here and take the rate from the rows.
+# The seed trials of each group at its chosen rate (``selected``: analysis.selection), the rate from the rows.
 GROUP_SQL = """
-SELECT {axes}, count(*) AS seeds,
+SELECT {axes}, any_value(group_key) AS group_key, any_value(lr) AS lr, count(*) AS seeds,
        avg(final_loss) FILTER (status = 'completed' AND isfinite(final_loss)) AS mean,
        stddev_samp(final_loss) FILTER (status = 'completed' AND isfinite(final_loss))
          / sqrt(count(*) FILTER (status = 'completed' AND isfinite(final_loss))) AS se,
        count(*) FILTER (status = 'diverged') AS diverged, count(*) FILTER (status = 'failed') AS failed
-FROM trials WHERE stage = 'seed' GROUP BY ALL ORDER BY ALL
+FROM trials WHERE selected GROUP BY ALL ORDER BY ALL
 """
 OTHER_SQL = "SELECT stage, status, count(*) AS n FROM trials WHERE stage <> 'seed' GROUP BY ALL ORDER BY ALL"
 
@@ -36,15 +34,13 @@ def group_rows(results: str, meta: dict) -> list[dict]:
     """One dict per group of the sweep of ``meta`` (its sweep.json): ``group`` (its key), ``lr``, ``seeds``,
     ``mean``, ``se``, ``diverged``, ``failed``."""
     spec = SweepSpec.from_dict(meta["spec"])
-    lrs = meta.get("lrs") or {}
     extra = [f for f, _ in spec.extra_axes()]  # e.g. --set hidden=32,64: each trial's value is in its config
     axes = ", ".join([*AXES, *(f"json_extract(config_json, '$.{f}') AS \"{f}\"" for f in extra)])
     rows = run_arrow(connect(results, meta["sweep_id"]), GROUP_SQL.format(axes=axes)).to_pylist()
     for r in rows:
         group = {a: (r[a] if r[a] is not None else 0.0) for a in AXES}  # clipping off is a null ``clip``
         group.update({f: json.loads(r[f]) for f in extra})
-        r["group"] = spec.group_key(group)
-        r["lr"] = lrs.get(r["group"], spec.lr if not spec.lr_search_trials else None)
+        r["group"] = r["group_key"] or spec.group_key(group)
     return rows
 
 
@@ -81,7 +77,7 @@ def render(results: str, display: str, meta: dict, wall_s: float, console: Conso
                   soft_wrap=True)
     console.print("try:", highlight=False)
     console.print(f"  sweep query --sweep {sid} \"SELECT cell, nu, lr, count(*) AS seeds, avg(final_loss) AS loss "
-                  f"FROM trials WHERE stage = 'seed' GROUP BY ALL ORDER BY ALL\"{where}", highlight=False,
+                  f"FROM trials WHERE selected GROUP BY ALL ORDER BY ALL\"{where}", highlight=False,
                   soft_wrap=True, markup=False)
     console.print(f"  sweep report {sid}{where}", highlight=False, soft_wrap=True, markup=False)
 

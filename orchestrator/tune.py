@@ -1,9 +1,11 @@
 """Ray Tune glue: the trainable, the sweep's searcher, progress, and the one Tuner that runs a whole sweep.
 
 A sweep is three kinds of trial, all issued by ``SweepSearcher`` to one Tuner (so its actors, reused, live for
-the whole sweep and no stage waits on another): ``lr_search`` (one Optuna TPE study per grid group: cell, depth,
-nu0, ...; OptunaSearch itself rejects grid_search in its space), ``seed`` (every seed of a group at the group's
-best rate, read back from the ``trials`` table, the source of truth, as soon as that group's search is over) and
+the whole sweep and no stage waits on another): ``seed`` (under the grid protocol, ``SweepSpec.lr_search``, every
+rate of the group's grid x every seed, one bundle where the cell allows; the chosen rate is derived from the rows,
+analysis.selection; under tpe every seed at the best searched rate, read back from the ``trials`` table, the
+source of truth, as soon as that group's search is over), ``lr_search`` (tpe only: one Optuna TPE study per grid
+group: cell, depth, nu0, ...; OptunaSearch itself rejects grid_search in its space) and
 ``analysis`` (the spec's analyses, trainers.analyses, one trial each; they need no search). Every trial lands
 in ``trials`` with its ``stage``.
 """
@@ -75,13 +77,15 @@ def trial_config(spec: SweepSpec, sweep_id: str, results: str, group: dict, **fi
     return json.loads(TrialConfig(**{**shared, **group, **fields}).to_json())
 
 
-def seed_configs(spec: SweepSpec, sweep_id: str, results: str, group: dict, lr: float) -> list[dict]:
-    """A group's seed trials at its chosen rate ``lr``: its seeds as one bundle ``{"trial_id", "members"}`` (one
-    Ray trial) where ``spec.bundles``, else one trial per seed."""
+def seed_configs(spec: SweepSpec, sweep_id: str, results: str, group: dict, lrs: tuple[float, ...]) -> list[dict]:
+    """A group's seed-stage runs, every rate of ``lrs`` x every seed (trial id ``<group>-s<seed>``, with
+    ``-lr<rate>`` before the seed where the group has several rates): all as one bundle ``{"trial_id",
+    "members"}`` (one Ray trial) where ``spec.bundles``, else one trial per run."""
     key = spec.group_key(group)
-    seeds = [trial_config(spec, sweep_id, results, group, stage="seed", seed=s, lr=lr, trial_id=f"{key}-s{s}")
-             for s in range(spec.seeds)]
-    return [{"trial_id": f"{key}-seeds", "members": seeds}] if spec.bundles(group["cell"]) else seeds
+    runs = [trial_config(spec, sweep_id, results, group, stage="seed", seed=s, lr=lr, group_key=key,
+                         trial_id=f"{key}-lr{lr:g}-s{s}" if len(lrs) > 1 else f"{key}-s{s}")
+            for lr in lrs for s in range(spec.seeds)]
+    return [{"trial_id": f"{key}-seeds", "members": runs}] if spec.bundles(group) else runs
 
 
 def analysis_configs(spec: SweepSpec, sweep_id: str, results: str) -> list[dict]:
@@ -144,26 +148,26 @@ class SweepSearcher(Searcher):
         super().__init__()  # no metric: progress reports carry none; the final report has final_loss
         self.spec, self.sweep_id, self.results, self.threads = spec, sweep_id, results, threads
         self.groups = spec.grid()
-        budget = spec.lr_search_trials
+        self.budget = budget = spec.lr_search_trials if spec.lr_search == "tpe" else 0  # search trials per group
         self.studies = [
             optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(
                 seed=i, n_startup_trials=max(1, budget // 2)))
             for i in range(len(self.groups))]
         self.issued = [0] * len(self.groups)  # search trials handed out, per group
         self.told = [0] * len(self.groups)  # search trials finished and told to the study, per group
-        self.lrs: dict[str, float] = {}  # group key -> its chosen rate, once its search is over
+        self.lrs: dict[str, tuple[float, ...]] = {}  # group key -> its seed stage's rates (tpe: once searched)
         self.seeds_issued = [0] * len(self.groups)  # seed trials (bundles count once) handed out, per group
         self.analyses_issued = 0
         self.live: dict[str, dict] = {}  # Tune trial id -> {"trial": config, search trials: "study", "number"}
         self.queue: list[dict] = []  # entries of ``live`` left unfinished by an interrupted run: issued first
         self.errored: list[dict] = []  # entries of trials Tune gave up on (process lost max_failures times)
-        self.n_seeds = [1 if spec.bundles(g["cell"]) else spec.seeds for g in self.groups]  # seed trials per group
+        self.n_seeds = [1 if spec.bundles(g) else spec.seeds * len(spec.rates(g)) for g in self.groups]
         if not budget:
-            self._choose(range(len(self.groups)))
+            self.lrs = {spec.group_key(g): spec.rates(g) for g in self.groups}
 
     def remaining(self) -> int:
         """How many trials are still to be handed out (the Tuner's ``num_samples``)."""
-        return (len(self.queue) + len(self.groups) * self.spec.lr_search_trials - sum(self.issued)
+        return (len(self.queue) + len(self.groups) * self.budget - sum(self.issued)
                 + sum(self.n_seeds) - sum(self.seeds_issued) + len(self.spec.analyses) - self.analyses_issued)
 
     def suggest(self, trial_id: str):
@@ -182,7 +186,7 @@ class SweepSearcher(Searcher):
                 self.seeds_issued[i] += 1
                 lr = self.lrs[self.spec.group_key(g)]
                 return {"trial": seed_configs(self.spec, self.sweep_id, self.results, g, lr)[self.seeds_issued[i] - 1]}
-        open_ = [i for i, n in enumerate(self.issued) if n < self.spec.lr_search_trials]
+        open_ = [i for i, n in enumerate(self.issued) if n < self.budget]
         if open_:
             i = min(open_, key=lambda j: (self.issued[j], j))
             g = self.groups[i]
@@ -193,7 +197,8 @@ class SweepSearcher(Searcher):
             self.issued[i] += 1
             return {"study": i, "number": ot.number,  # search trials only pick a rate: no probes
                     "trial": trial_config(self.spec, self.sweep_id, self.results, g, trial_id=tid, probes=(),
-                                          stage="lr_search", seed=self.spec.lr_search_seed, lr=lr)}
+                                          stage="lr_search", seed=self.spec.lr_search_seed, lr=lr,
+                                          group_key=self.spec.group_key(g))}
         if self.analyses_issued < len(self.spec.analyses):
             self.analyses_issued += 1
             return {"trial": analysis_configs(self.spec, self.sweep_id, self.results)[self.analyses_issued - 1]}
@@ -215,7 +220,7 @@ class SweepSearcher(Searcher):
         value = self.BAD if value is None or not math.isfinite(value) else min(float(value), self.BAD)
         self.studies[i].tell(entry["number"], value)
         self.told[i] += 1
-        if self.told[i] == self.spec.lr_search_trials:
+        if self.told[i] == self.budget:
             self._choose([i])
 
     def _choose(self, groups) -> None:
@@ -223,8 +228,8 @@ class SweepSearcher(Searcher):
         for i in groups:
             g = self.groups[i]
             rows = [TrialWriter(self.results, self.sweep_id, search_trial_id(self.spec, g, k)).read_trial()
-                    for k in range(self.spec.lr_search_trials)]
-            self.lrs[self.spec.group_key(g)] = best_lr(self.spec, [r for r in rows if r is not None])
+                    for k in range(self.budget)]
+            self.lrs[self.spec.group_key(g)] = (best_lr(self.spec, [r for r in rows if r is not None]),)
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
@@ -372,7 +377,8 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
             clear_stop(results, sweep_id)
         # as the run left it: complete unless a trial is unfinished (an interrupt); errored trials are final here
         searcher = SweepSearcher.load(spec, sweep_id, results, threads=searcher.threads, retry_errored=False)
-    meta["lrs"] = dict(sorted(searcher.lrs.items()))
+    # one rate per group (tpe, none); a grid's chosen rate is in the rows (``trials.selected``), not here
+    meta["lrs"] = {k: v[0] for k, v in sorted(searcher.lrs.items()) if len(v) == 1}
     meta["status"] = "interrupted" if searcher.remaining() else "completed"
     now = read_sweep_file(results, sweep_id)  # tags and a note set by `sweep tag` while it ran
     meta.update({k: now[k] for k in ("tags", "note") if k in now})

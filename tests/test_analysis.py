@@ -17,6 +17,7 @@ import pytest
 
 from analysis import AnalysisError, connect
 from analysis import db
+from analysis.selection import DERIVED
 from analysis.db import query, query_arrow, resolve_sweep, sweeps
 from analysis.figures import FIGURES
 from analysis.report import report
@@ -75,8 +76,9 @@ def test_views_exist_with_row_counts(two_sweeps):
     for table, schema in SCHEMAS.items():
         described = con.sql(f"DESCRIBE {table}").fetchall()
         expected = [str(t) for t in duckdb.connect().from_arrow(schema.empty_table()).types]
-        assert [r[0] for r in described] == schema.names
-        assert [r[1] for r in described] == expected
+        extra = DERIVED.get(table, ())  # the view's derived columns (trials.selected) follow the schema's
+        assert [r[0] for r in described] == schema.names + list(extra)
+        assert [r[1] for r in described] == expected + ["BOOLEAN"] * len(extra)
 
 
 def test_empty_table_view_has_schema_and_no_rows(tmp_path):
@@ -312,7 +314,7 @@ def test_curse_of_memory_report(com_sweep, tmp_path):
     paths = report(str(com_sweep), "curse-of-memory").paths
     out = com_sweep / "com-1" / "report"
     names = sorted(pathlib.Path(p).name for p in paths)
-    assert names == ["curse-of-memory.md", "fig3a.png", "fig3b.png", "index.md", "report.html"]
+    assert names == ["curse-of-memory.md", "fig3a.png", "fig3b.png", "index.md", "lr_landscape.png", "report.html"]
     assert all(pathlib.Path(p).parent == out for p in paths)
 
     for png in ("fig3a.png", "fig3b.png"):

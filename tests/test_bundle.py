@@ -214,7 +214,7 @@ def test_sweep_bundles_seeds_where_the_cell_allows(ray_session, tmp_path, bundle
     results = tmp_path / "results"
     r = CliRunner().invoke(app, [
         "launch", "curse-of-memory", "--scale", "smoke", "--results", str(results), "--set", "cells=lru,lstm",
-        "--set", "nus=0.9", "--set", "lr_search_trials=0", "--set", "steps=20", "--set", "seeds=3",
+        "--set", "nus=0.9", "--set", "lr_search=none", "--set", "steps=20", "--set", "seeds=3",
         "--set", "checkpoint_every=10", "--set", f"bundle_seeds={str(bundle).lower()}"])
     assert r.exit_code == 0, r.output
     sweep_id = r.output.split()[1]

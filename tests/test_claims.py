@@ -17,7 +17,7 @@ from analysis.figures.exploding_gradients import tangency_band
 from analysis.report import report
 from orchestrator.cli import app
 from orchestrator.sweeps.claims import CLAIMS
-from trainers.record import SCHEMAS, TrialWriter
+from trainers.record import TrialWriter
 
 runner = CliRunner()
 TS = (1.0, 10 ** 0.5, 10.0, 10 ** 1.5, 100.0)
@@ -273,7 +273,6 @@ def test_curse_of_memory_fig4_claim_holds_and_fails(tmp_path):
     assert v.verdict == DIFFERS and v.gap == "×1.5 < ×2"
 
 
-HAS_SELECTED = "selected" in SCHEMAS["trials"].names
 
 
 def write_losses(results, sid, rnn_top=10.0):
@@ -286,14 +285,11 @@ def write_losses(results, sid, rnn_top=10.0):
     for cell, losses in curves.items():
         for nu, loss in zip(nus, losses):
             for seed in (0, 1):
-                trial(results, sid, f"{cell}-{nu}-{seed}", cell=cell, nu=nu, seed=seed, final_loss=loss,
-                      selected=True)
+                trial(results, sid, f"{cell}-{nu}-{seed}", cell=cell, nu=nu, seed=seed, final_loss=loss)
                 trial(results, sid, f"{cell}-{nu}-{seed}-other-lr", cell=cell, nu=nu, seed=seed, lr=1.0,
-                      final_loss=loss * 1e3, selected=False)  # a rate that lost: not counted
+                      final_loss=loss * 1e3)  # a rate that lost: not counted
 
 
-@pytest.mark.xfail(not HAS_SELECTED, strict=True,
-                   reason="needs trials.selected (engineer h12a's learning-rate protocol); passes once merged")
 def test_curse_of_memory_fig3_claims_hold_and_fail_on_the_selected_rows(tmp_path):
     write_losses(tmp_path / "a", "s")
     vs = judged(tmp_path / "a", "s")
@@ -306,15 +302,12 @@ def test_curse_of_memory_fig3_claims_hold_and_fail_on_the_selected_rows(tmp_path
     assert verify(tmp_path / "b", "s").exit_code == 1
 
 
-def test_curse_of_memory_fig3_claims_name_what_an_older_sweep_lacks(tmp_path):
-    """Before the `selected` column (h12a), the Fig. 3 claims read 'not measured' naming the column."""
+def test_curse_of_memory_fig3_claims_need_more_than_one_point(tmp_path):
+    """One rnn row at one nu0 (selected: its group's only rate) measures none of the Fig. 3 claims."""
     write_ipr(tmp_path, "s")
     trial(tmp_path, "s", "rnn-0", cell="rnn", nu=0.99, final_loss=1.0)
     vs = [v for v in judged(tmp_path, "s") if v.claim.figure.startswith("Fig. 3")]
-    if HAS_SELECTED:  # merged: the one rnn row is not selected, so nothing is measured either
-        assert {v.verdict for v in vs} == {NOT_MEASURED}
-    else:
-        assert {v.verdict for v in vs} == {NOT_MEASURED} and all("selected" in v.value for v in vs)
+    assert {v.verdict for v in vs} == {NOT_MEASURED}
 
 
 # --------------------------------------------------------------------------------------- the report
@@ -384,7 +377,5 @@ def test_verify_the_sessions_curse_of_memory_smoke_sweep(com_smoke):
     # Fig. 4 needs the hessian_opt analyses, which smoke does not run; Fig. 3 reads the selected rows
     assert by_statement(vs, "localised").verdict == NOT_MEASURED
     fig3 = [v.verdict for v in vs if v.claim.figure.startswith("Fig. 3")]
-    if HAS_SELECTED:  # rnn and lru at two nu0 measure 3A; smoke has no cdiag or blockdiag for 3B
-        assert fig3 == [NOT_AT_SCALE, NOT_AT_SCALE, NOT_MEASURED, NOT_MEASURED]
-    else:  # until h12a's `selected` column is merged
-        assert fig3 == [NOT_MEASURED] * 4
+    # rnn and lru at two nu0 measure 3A; smoke has no cdiag or blockdiag for 3B
+    assert fig3 == [NOT_AT_SCALE, NOT_AT_SCALE, NOT_MEASURED, NOT_MEASURED]

@@ -215,7 +215,7 @@ def api_results(tmp_path_factory, ray_session):
     """A curse-of-memory and an exploding-gradients sweep at smoke scale, made smaller still."""
     results = str(tmp_path_factory.mktemp("api-results"))
     for name, sets in [
-        ("curse-of-memory", ["lr_search_trials=0", "lr=0.001", "steps=12", "grad_norm_every=3", "checkpoint_every=0"]),
+        ("curse-of-memory", ["lr_search=none", "lr=0.001", "steps=12", "grad_norm_every=3", "checkpoint_every=0"]),
         ("exploding-gradients", ["seq_lens=10", "clips=1", "steps=20", "analyses=bifurcation"]),
     ]:
         launch(resolve(name, "smoke", sets), results, out=open("/dev/null", "w"))

@@ -46,6 +46,7 @@ def test_sigkill_launch_then_resume(ray_session, tmp_path):
     results = tmp_path / "results"
     steps = 150
     proc = start_cli("launch", "curse-of-memory", *SMALL, "--set", f"steps={steps}", "--set", "checkpoint_every=30",
+                     "--set", "lr_search=tpe", "--set", "lr_search_trials=2",
                      "--results", str(results))
     # kill the driver once some trials are done and others are under way
     wait_for(lambda: len(finished_trials(results)) >= 3, 240, "3 finished trials")
@@ -113,7 +114,7 @@ def test_node_lost_mid_sweep(two_node_cluster, tmp_path):
     results = tmp_path / "results"
     steps = 200
     proc = start_cli("launch", "curse-of-memory", *SMALL, "--set", f"steps={steps}", "--set", "checkpoint_every=40",
-                     "--set", "lr_search_trials=0", "--set", "seeds=6", "--results", str(results),
+                     "--set", "lr_search=none", "--set", "seeds=6", "--results", str(results),
                      "--address", two_node_cluster["address"], env=two_node_cluster["env"])
     # trials run on both nodes (the node is recorded), then the second node's processes are killed
     wait_for(lambda: len({r["node"] for r in finished_trials(results)}) >= 2, 240, "trials on both nodes")
@@ -133,7 +134,8 @@ def test_failed_and_diverged_trials_do_not_stop_the_sweep(ray_session, tmp_path)
     # rnn searched at learning rates of 10..100 -> NaN within a few steps -> diverged; lru completes
     r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
                             "--set", "cells=rnn,lru,blockdiag", "--set", "hidden=63", "--set", "nus=0.9",
-                            "--set", "seeds=2", "--set", "lr_search_trials=1", "--set", "lr_ranges=rnn:10:100"])
+                            "--set", "seeds=2", "--set", "lr_search=tpe", "--set", "lr_search_trials=1",
+                            "--set", "lr_ranges=rnn:10:100"])
     assert r.exit_code == 0, r.output
     sweep_id = r.output.split()[1]
     rows = query_arrow(str(results), "SELECT cell, stage, status, error, steps_done FROM trials ORDER BY ALL").to_pylist()
@@ -150,7 +152,7 @@ def test_failed_and_diverged_trials_do_not_stop_the_sweep(ray_session, tmp_path)
 def test_two_sweeps_at_once_do_not_mix(tmp_path):
     results = tmp_path / "results"
     args = ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results), "--set", "cells=lru",
-            "--set", "lr_search_trials=0", "--set", "steps=20"]
+            "--set", "lr_search=none", "--set", "steps=20"]
     a = start_cli(*args, "--set", "nus=0.5", "--set", "seeds=2")
     b = start_cli(*args, "--set", "nus=0.95", "--set", "seeds=3")
     out_a, _ = a.communicate(timeout=400)
@@ -169,7 +171,7 @@ def test_resume_a_sweep_killed_before_tunes_first_snapshot(ray_session, tmp_path
     trial is handed to Tune) says what ran; the resumed sweep issues nothing twice, reruns no finished trial."""
     results = tmp_path / "results"
     r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
-                            "--set", "cells=lru", "--set", "nus=0.9", "--set", "lr_search_trials=0",
+                            "--set", "cells=lru", "--set", "nus=0.9", "--set", "lr_search=none",
                             "--set", "steps=20", "--set", "seeds=3"])
     assert r.exit_code == 0, r.output
     sweep_id = r.output.split()[1]

@@ -32,10 +32,11 @@ def test_one_trials_row_per_trial_and_steps_per_trial(smoke):
     results, sweep_id, _ = smoke
     spec = resolve("curse-of-memory", "smoke")
     groups = len(spec.grid())
-    n_search, n_seed = groups * spec.lr_search_trials, groups * spec.seeds
-    rows = q(results, f"SELECT stage, count(*) n, count(DISTINCT trial_id) d FROM trials WHERE sweep_id='{sweep_id}' GROUP BY stage ORDER BY stage")
-    assert [(r["stage"], int(r["n"]), int(r["d"])) for r in rows] == [
-        ("lr_search", n_search, n_search), ("seed", n_seed, n_seed)]
+    n_seed = spec.stage_trials()["seed"]  # every rate of each group's grid x every seed; nothing searched
+    assert n_seed == groups * 2 * spec.seeds
+    rows = q(results, f"SELECT stage, count(*) n, count(DISTINCT trial_id) d FROM trials "
+                      f"WHERE sweep_id='{sweep_id}' GROUP BY stage ORDER BY stage")
+    assert [(r["stage"], int(r["n"]), int(r["d"])) for r in rows] == [("seed", n_seed, n_seed)]
     # steps rows = trials x steps (a diverged trial stops early: its steps_done says where)
     (tot,) = q(results, f"SELECT (SELECT count(*) FROM steps WHERE sweep_id='{sweep_id}') AS rows, "
                         f"(SELECT sum(steps_done) FROM trials WHERE sweep_id='{sweep_id}') AS done, "
@@ -48,16 +49,18 @@ def test_one_trials_row_per_trial_and_steps_per_trial(smoke):
     assert dups["c"] == "0"
 
 
-def test_seed_stage_runs_at_the_best_searched_rate(smoke):
+def test_seed_stage_runs_every_rate_and_selects_the_best_mean(smoke):
     results, sweep_id, _ = smoke
-    best = q(results, f"SELECT cell, nu, arg_min(lr, final_loss) lr FROM trials WHERE sweep_id='{sweep_id}' AND stage='lr_search' GROUP BY ALL")
-    used = q(results, f"SELECT cell, nu, min(lr) lo, max(lr) hi FROM trials WHERE sweep_id='{sweep_id}' AND stage='seed' GROUP BY ALL")
-    best_by = {(r["cell"], r["nu"]): float(r["lr"]) for r in best}
     spec = resolve("curse-of-memory", "smoke")
-    for r in used:
-        assert float(r["lo"]) == float(r["hi"]) == pytest.approx(best_by[(r["cell"], r["nu"])])
-        lo, hi = spec.lr_range_for(r["cell"])
-        assert lo <= float(r["lo"]) <= hi
+    rows = q(results, f"SELECT group_key, cell, nu, lr, avg(final_loss) mean, count(*) n, bool_and(selected)::INT s, "
+                      f"bool_or(selected)::INT any_s FROM trials WHERE sweep_id='{sweep_id}' AND stage='seed' GROUP BY ALL")
+    for g in spec.grid():
+        mine = [r for r in rows if r["group_key"] == spec.group_key(g)]
+        assert sorted(float(r["lr"]) for r in mine) == sorted(spec.rates(g))  # every rate of the grid
+        assert all(int(r["n"]) == spec.seeds for r in mine)  # every seed at each
+        chosen = [r for r in mine if r["any_s"] == "1"]
+        assert len(chosen) == 1 and chosen[0]["s"] == "1"  # one rate, all of its seeds
+        assert float(chosen[0]["mean"]) == min(float(r["mean"]) for r in mine)  # nothing diverges in smoke
 
 
 def test_grad_norm_rows_at_the_cadence(smoke):
@@ -72,7 +75,7 @@ def test_ls_status_and_report(smoke):
     r = runner.invoke(app, ["ls", "--results", str(results)])
     assert r.exit_code == 0 and sweep_id in r.output and "completed=16" in r.output
     r = runner.invoke(app, ["status", sweep_id, "--results", str(results)])
-    assert r.exit_code == 0 and "lr_search" in r.output and "seed" in r.output
+    assert r.exit_code == 0 and "seed" in r.output and "16" in r.output
     r = runner.invoke(app, ["report", "curse-of-memory", "--results", str(results)])
     assert r.exit_code == 0, r.output
     written = r.output.split()
@@ -85,7 +88,7 @@ def test_relative_results_land_in_the_working_directory(ray_session, tmp_path, m
     # Ray Tune runs each trial in its own working folder: a relative --results must still mean ./results here
     monkeypatch.chdir(tmp_path)
     r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", "results",
-                            "--set", "cells=lru", "--set", "nus=0.9", "--set", "lr_search_trials=0",
+                            "--set", "cells=lru", "--set", "nus=0.9", "--set", "lr_search=none",
                             "--set", "steps=5", "--set", "seeds=2"])
     assert r.exit_code == 0, r.output
     sweep_id = r.output.split()[1]

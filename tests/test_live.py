@@ -136,8 +136,11 @@ def test_plan_counts_every_trial_of_the_spec():
     spec = resolve("curse-of-memory", "smoke", ["analyses=hessian_opt:rnn,hessian_opt:lru"])
     p = plan(spec)
     groups = len(spec.grid())
-    assert sum(e.trials for e in p if e.stage == "lr_search") == groups * spec.lr_search_trials
-    assert sum(e.trials for e in p if e.stage == "seed") == groups * spec.seeds
+    assert not [e for e in p if e.stage == "lr_search"]  # the grid protocol searches nothing
+    assert sum(e.trials for e in p if e.stage == "seed") == groups * 2 * spec.seeds  # 2 rates x seeds per group
+    tpe = plan(resolve("curse-of-memory", "smoke", ["lr_search=tpe", "lr_search_trials=3"]))
+    assert sum(e.trials for e in tpe if e.stage == "lr_search") == groups * 3
+    assert sum(e.trials for e in tpe if e.stage == "seed") == groups * spec.seeds
     assert [(e.trials, e.steps) for e in p if e.stage == "analysis"] == [(2, 0)]
     assert all(dict(e.match)["clip"] is None for e in p if e.match)  # clipping off is a null clip
 
@@ -207,7 +210,7 @@ def sweep_proc(tmp_path):
     results = tmp_path / "results"
     proc = start_cli("launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
                      "--set", "cells=lru,blockdiag", "--set", "hidden=63", "--set", "nus=0.9", "--set", "seeds=2",
-                     "--set", "lr_search_trials=0", "--set", "steps=3000", "--set", "checkpoint_every=25")
+                     "--set", "lr_search=none", "--set", "steps=3000", "--set", "checkpoint_every=25")
     try:
         yield proc, results
     finally:

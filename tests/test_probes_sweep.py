@@ -21,7 +21,7 @@ PROBE_SPECS = ["hessian:every=3:k_top=2:density_steps=8:trace_samples=4",
 def probed(ray_session, tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
-                            "--set", "cells=lru,gru", "--set", "nus=0.9", "--set", "lr_search_trials=0",
+                            "--set", "cells=lru,gru", "--set", "nus=0.9", "--set", "lr_search=none",
                             "--set", "seeds=1", "--set", f"steps={STEPS}", "--set", "depths=2",
                             "--set", "seq_lens=12", "--set", "probe_batch=4", "--set",
                             "analyses=hessian_opt:rnn,hessian_opt:cdiag",

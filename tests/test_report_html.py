@@ -218,7 +218,7 @@ def test_smoke_sweep_report_renders_in_chromium(com_smoke, tmp_path):
     assert all(i["complete"] and i["w"] > 300 and i["h"] > 200 and i["shown"] > 0
                for i in state["images"]), state["images"]
     assert sorted(i["alt"] for i in state["images"]) == sorted(p.stem for p in pngs)
-    assert len(state["rows"]) == len(trials) == 16  # smoke: (2 lr_search + 2 seeds) x 2 cells x 2 nu0
+    assert len(state["rows"]) == len(trials) == 16  # smoke: 2 rates x 2 seeds x 2 cells x 2 nu0
     assert sorted((r[0], r[8]) for r in state["rows"]) == sorted((t["trial_id"], t["status"]) for t in trials)
     assert all(ref.startswith(("data:image/png;base64,", "#")) for ref in state["refs"]), state["refs"]
     assert b.requests and all(u.startswith(("file://", "data:", "about:")) for u in b.requests), b.requests

@@ -19,7 +19,8 @@ KEY = "lru-d1-nu0.9"
 
 
 def spec(budget: int):
-    return resolve("curse-of-memory", "smoke", SETS + [f"lr_search_trials={budget}"]).validate()
+    protocol = "tpe" if budget else "none"
+    return resolve("curse-of-memory", "smoke", SETS + [f"lr_search={protocol}", f"lr_search_trials={budget}"]).validate()
 
 
 def run(suggestion: dict) -> dict:
@@ -61,7 +62,7 @@ def test_save_restore_round_trips_mid_sweep(tmp_path, one_thread):
         s.on_trial_complete("t2", s2)
         s.on_trial_complete("t3", s3)
     lr = best([(t1, s1), (t2, s2), (t3, s3)])
-    assert a.lrs == b.lrs == {KEY: lr}
+    assert a.lrs == b.lrs == {KEY: (lr,)}
     seeds = a.suggest("t6")
     assert b.suggest("t6") == seeds and seeds["trial"]["trial_id"] == f"{KEY}-seeds"
     assert [(m["trial_id"], m["stage"], m["lr"]) for m in seeds["trial"]["members"]] == [
@@ -79,7 +80,7 @@ def test_a_killed_driver_leaves_a_state_that_names_every_trial_it_started(tmp_pa
     b = SweepSearcher.load(spec(2), "S", results, threads=1)  # what `sweep resume` does
     # t2's final row is found and told: the group's search is over, its rate chosen, its seeds not yet issued;
     # the analysis, never finished, is issued again first, the same config
-    assert b.told == [2] and b.lrs == {KEY: best([(t1, s1), (t2, s2)])} and b.seeds_issued == [0]
+    assert b.told == [2] and b.lrs == {KEY: (best([(t1, s1), (t2, s2)]),)} and b.seeds_issued == [0]
     assert studies(b)[0][1][1:] == ("COMPLETE", {"lr": t2["trial"]["lr"]}, [s2["final_loss"]])
     assert b.remaining() == 2 and b.suggest("x1") == t3
     seeds = b.suggest("x2")
@@ -112,7 +113,7 @@ def test_a_trial_tune_gave_up_on_is_told_a_bad_loss_and_retried_by_a_resume(tmp_
     t1 = a.suggest("t1")  # the group's only search trial; its process is lost max_failures times
     a.on_trial_complete("t1", None, error=True)
     assert studies(a)[0] == [(0, "COMPLETE", {"lr": t1["trial"]["lr"]}, [SweepSearcher.BAD])]
-    assert a.lrs == {KEY: a.spec.lr}  # no search trial has a row: the spec's fixed rate, as with no search
+    assert a.lrs == {KEY: (a.spec.lr,)}  # no search trial has a row: the spec's fixed rate, as with no search
     # the run goes on (seeds, analysis), and at its end the errored trial is final...
     end = SweepSearcher.load(spec(1), "S", results, threads=1, retry_errored=False)
     assert end.queue == [] and end.remaining() == 2 and len(end.errored) == 1

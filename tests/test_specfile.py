@@ -42,7 +42,7 @@ def test_file_fields_land_on_the_base_spec():
     base = resolve("curse-of-memory", "quick")
     expected = dataclasses.replace(
         base, name="my-memory-sweep", cells=("lru", "rnn"), depths=(1, 4), nus=(0.9, 0.99, 0.999), seeds=2,
-        steps=300, batch=32, analyses=(), lr_search_trials=2, lr_ranges=("rnn:0.0001:0.01", "lru:0.001:0.1"),
+        steps=300, batch=32, analyses=(), lr_search="tpe", lr_search_trials=2, lr_ranges=("rnn:0.0001:0.01", "lru:0.001:0.1"),
         probes=("hessian:every=100:k_top=3",))
     assert t.spec == expected
     assert t.resources == Resources(cpus_per_trial=1.0, gpus_per_trial=0.0, max_concurrent=2)
@@ -97,7 +97,7 @@ ERRORS = [
     ("bad_value.yaml", "base: curse-of-memory\ngrid:\n  nus:\n    - 0.9\n    - 1.5\n",
      r":5: grid\.nus: 1\.5 is not valid; valid: values in \[0, 1\)$"),  # YAML: the item's own line
     ("unknown_cell.toml", TOML_BASE + "\n[grid]\ncells = ['lru', 'xlstm']\n",
-     r":4: grid\.cells: 'xlstm' is not valid; valid: blockdiag, cdiag, cdiag_norm, gru, lru, lstm, lstmf, ornn, "
+     r":4: grid\.cells: 'xlstm' is not valid; valid: blockdiag, cdiag, cdiag_exp, cdiag_norm, gru, lru, lstm, lstmf, ornn, "
      r"rnn, slstm, star, vrnn$"),
     ("unknown_probe.toml", TOML_BASE + "[probes]\nhesian = true\n",
      r":3: probes\.hesian: unknown probe 'hesian'; valid: attractors, hessian, lattice, signal$"),
@@ -153,28 +153,30 @@ def test_cli_errors_exit_2_with_one_line_and_write_nothing(tmp_path, name, text,
 
 
 def test_show_counts_and_cost_match_the_rates_file():
-    spec = resolve("curse-of-memory", "quick")
+    full = resolve("curse-of-memory", "quick")
+    spec = dataclasses.replace(full, cells=tuple(c for c in full.cells if c != "cdiag_exp"))  # measured cells
     rates = cost.read_rates()
     # every (cell) shape of this spec is in the rates file: the cost is steps x seconds + start_s, trial by trial
     table = {(r["cell"], r["batch"]): r for r in rates["rates"]
              if r["task"] == "teacher_student" and r["per"] == "step" and r["device"] == "cpu" and r["depth"] == 1
              and r["seq_len"] == 300 and r["hidden"] == 64 and not r["layer_norm"]}
     per_trial = {c: table[(c, 64)]["seconds"] * 400 + table[(c, 64)].get("start_s", 0.0) for c in spec.cells}
-    n_nus = len(spec.nus)  # 4 nus x (4 search + 3 seed trials) per cell
-    search = [per_trial[c] for c in spec.cells for _ in range(n_nus * 4)]
-    seed = [per_trial[c] for c in spec.cells for _ in range(n_nus * 3)]
+    n_nus = len(spec.nus)  # 4 nus x (2 or 3 rates x 3 seeds) per cell; the grid protocol searches nothing
+    n_rates = {"rnn": 2, "blockdiag": 2, "cdiag": 3, "cdiag_norm": 3, "lru": 3}
+    seed = [per_trial[c] for c in spec.cells for _ in range(n_nus * n_rates[c] * 3)]
     e = cost.estimate(spec, 2, rates, {"measured": [], "ratios": []})  # probes priced apart: test_probe_cost.py
-    assert e.core_s == pytest.approx(sum(search) + sum(seed), rel=1e-12) and e.core_s > 0
-    # one Tuner: max(all trial time / 2 workers, the longest search trial then the longest seed trial)
-    assert e.wall_s == pytest.approx(max((sum(search) + sum(seed)) / 2, max(search) + max(seed)), rel=1e-12)
+    assert e.core_s == pytest.approx(sum(seed), rel=1e-12) and e.core_s > 0
+    # one Tuner: max(all trial time / 2 workers, the longest trial)
+    assert e.wall_s == pytest.approx(max(sum(seed) / 2, max(seed)), rel=1e-12)
     assert (e.measured, e.scaled, e.other_cell) == (20, 0, ())
     text = show(load_target("curse-of-memory"), Resources(), rates)
-    assert "grid: 20 groups = tasks teacher_student x cells rnn, blockdiag, cdiag, cdiag_norm, lru x depths 1" in text
-    assert ("trials: 80 lr_search (20 groups x 4) + 60 seed (20 x 3 seeds, in 20 Ray trials as seed bundles) "
-            "+ 3 analysis = 143 trials rows, 103 Ray trials") in text
-    priced = cost.estimate(spec, 2, rates)  # the text counts the probes too (orchestrator/probe_rates.json)
-    assert priced.core_s == pytest.approx(e.core_s + priced.probe_s) and priced.probe_s > 0
-    assert f"estimated cost: {priced.core_s / 3600:.3g} core-hours of training" in text and "an estimate from" in text
+    e = cost.estimate(full, 2, rates)
+    assert ("grid: 24 groups = tasks teacher_student x cells rnn, blockdiag, cdiag, cdiag_norm, cdiag_exp, lru x "
+            "depths 1") in text
+    assert ("trials: 0 lr_search (lr_search=grid: 2-3 rates per group x seeds, the lowest mean chosen) + 192 seed "
+            "(24 groups x rates x 3 seeds, in 24 Ray trials as bundles) + 3 analysis = 195 trials rows, "
+            "27 Ray trials") in text
+    assert f"estimated cost: {e.core_s / 3600:.3g} core-hours of training" in text and "an estimate from" in text
 
 
 def test_unmeasured_shapes_scale_linearly_in_depth_T_batch_hidden_squared():
@@ -201,8 +203,8 @@ def test_show_through_the_cli_prints_the_file_grid():
     assert r.exit_code == 0, r.output
     assert r.output.startswith(f"my-memory-sweep: from {TOML}, base curse-of-memory, scale quick\n")
     # 2 cells x 2 depths x 3 nus = 12 groups; 2 search trials each; 4 seeds each, one bundle per group
-    assert "trials: 24 lr_search (12 groups x 2) + 48 seed (12 x 4 seeds, in 12 Ray trials as seed bundles) " \
-           "+ 0 analysis = 72 trials rows, 36 Ray trials" in r.output
+    assert "trials: 24 lr_search (12 groups x 2 TPE trials) + 48 seed (12 groups x rates x 4 seeds, in 12 Ray " \
+           "trials as bundles) + 0 analysis = 72 trials rows, 36 Ray trials" in r.output
     assert "(1 trial at once, 1 CPU each)" in r.output
 
 

@@ -14,7 +14,7 @@ runner = CliRunner()
 def test_sweep_writes_to_and_queries_from_s3(ray_session, s3_uri, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", s3_uri,
-                            "--set", "cells=lru", "--set", "nus=0.9", "--set", "lr_search_trials=0",
+                            "--set", "cells=lru", "--set", "nus=0.9", "--set", "lr_search=none",
                             "--set", "steps=20", "--set", "seeds=2"])
     assert r.exit_code == 0, r.output
     sweep_id = r.output.split()[1]

@@ -1,4 +1,5 @@
-"""Seed bundles: the seeds of one group (same config but ``seed`` and ``trial_id``) trained as one batched model.
+"""Bundles: the runs of one group (same config but ``seed``, ``lr`` and ``trial_id``: its rates x seeds) trained as
+one batched model.
 
 Each seed's model is built and initialised exactly as a solo trial builds it (``build_model``, its own seed);
 ``torch.func.stack_module_state`` stacks their parameters on a leading seed axis and
@@ -11,7 +12,9 @@ divergence test and solved checks at solo's cadence, probes and evaluations (on 
 loaded from its slice), and its own ``TrialWriter``, ``trials`` row and trial id. A finished seed (diverged,
 solved) gets its final row at once and leaves the stacked tensors before the next step (``_keep_rows``: its
 slices of the parameters, buffers and optimiser state are dropped), so the seeds still training no longer pay
-for it; its rows stop exactly where solo's would. The lr schedule is shared (one lr per group).
+for it; its rows stop exactly where solo's would. Each member has its own learning rate: its solo schedule runs on a
+stand-in optimiser (``_member_rates``), so every step uses the very float a solo run would, and its own
+optimiser state (Adam's moments and step count are per member already).
 
 One checkpoint for the whole bundle, ``_checkpoints/<bundle_id>.pt`` (every seed's state and part numbers,
 written after every seed's rows are flushed), so a killed bundle resumes with every seed's rows exactly once;
@@ -51,13 +54,13 @@ def bundle_supported(cell: str) -> bool:
 
 
 def bundle_members_ok(cfgs: list[TrialConfig]) -> None:
-    """A bundle's trials must differ only in seed and trial id (one group, one learning rate)."""
-    ref = {k: v for k, v in vars(cfgs[0]).items() if k not in ("seed", "trial_id")}
+    """A bundle's trials must differ only in seed, learning rate and trial id (one group)."""
+    ref = {k: v for k, v in vars(cfgs[0]).items() if k not in ("seed", "lr", "trial_id")}
     for c in cfgs[1:]:
-        other = {k: v for k, v in vars(c).items() if k not in ("seed", "trial_id")}
+        other = {k: v for k, v in vars(c).items() if k not in ("seed", "lr", "trial_id")}
         if other != ref:
             diff = sorted(k for k in ref if ref[k] != other[k])
-            raise ValueError(f"bundle members differ in {', '.join(diff)}; only seed and trial_id may")
+            raise ValueError(f"bundle members differ in {', '.join(diff)}; only seed, lr and trial_id may")
 
 
 class _Pure(nn.Module):
@@ -157,6 +160,7 @@ class _BundleRun:
 
         forward = torch.vmap(loss_of)
         opt, sched = _optimiser(cfg, params)
+        rates = _member_rates(cfgs)
         datas = [data_generator(c, device) for c in cfgs]
         max_norm = cfg.clip if cfg.clip else math.inf
         evals: list[list[float]] = [[] for _ in range(S)]
@@ -177,6 +181,8 @@ class _BundleRun:
                 probings[i].probe_s = self.probe_s[i] = seed["probe_s"]
             start = resume["step"]
             self.steps_done = [start] * S
+            for _ in range(start):
+                _step_rates(rates)
         active = [True] * S
         rows = list(range(S))  # the seeds in the stacked tensors, in stack order (finished ones leave)
 
@@ -189,7 +195,7 @@ class _BundleRun:
             return models[i]
 
         def probe(i: int, step: int) -> None:
-            probings[i](solo(i), writers[i], step, sched.get_last_lr()[0])
+            probings[i](solo(i), writers[i], step, rates[i][1].get_last_lr()[0])
             self.probe_s[i] = probings[i].probe_s
 
         def finish_final(i: int) -> None:
@@ -219,19 +225,20 @@ class _BundleRun:
             if cfg.grad_norm_every and step % cfg.grad_norm_every == 0:
                 _grad_norm_rows(params, groups, [writers[i] for i in rows], step)
             norms = _clip_per_seed(list(params.values()), max_norm)
-            lr = sched.get_last_lr()[0]
+            lrs = [rates[i][1].get_last_lr()[0] for i in rows]
             # every row is a seed still training; with clipping on, a NaN/Inf gradient skips that seed's step
             stepping = torch.isfinite(norms) if max_norm != math.inf else torch.ones_like(norms, dtype=torch.bool)
-            opt.step(stepping)
+            opt.step(stepping, torch.tensor(lrs, dtype=torch.float64, device=device))
             if constrain:
                 _constrain_seeds(base, params, buffers, stepping)
             sched.step()
+            _step_rates(rates)
             wall = time.perf_counter() - self.t0
             checkpoint = bool(cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps)
             reported, per_seed = None, {}  # per_seed: each seed's loss, for Tune's loggers (--log-to)
             for j, i in enumerate(rows):
                 metric = task.metric(y_hat[j], y[j]) if task.has_metric else None
-                pending[i].append((step, losses[j].detach(), norms[j], lr, metric, wall))
+                pending[i].append((step, losses[j].detach(), norms[j], lrs[j], metric, wall))
                 if probings[i].due(step) and torch.isfinite(losses[j]):
                     probe(i, step)
                 if (cfg.solve_every and step % cfg.solve_every == 0
@@ -279,6 +286,21 @@ class _BundleRun:
 def _optimiser(cfg: TrialConfig, params: dict) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     opt = SEEDWISE[cfg.optimizer](list(params.values()), lr=cfg.lr)
     return opt, make_schedule(opt, cfg)
+
+
+def _member_rates(cfgs: list[TrialConfig]) -> list[tuple]:
+    """Each member's (stand-in optimiser, solo lr schedule): ``get_last_lr()`` is the rate its solo run uses."""
+    out = []
+    for c in cfgs:
+        stand_in = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=c.lr)
+        out.append((stand_in, make_schedule(stand_in, c)))
+    return out
+
+
+def _step_rates(rates: list[tuple]) -> None:
+    for stand_in, sched in rates:
+        stand_in.step()  # no gradient: nothing moves; it only keeps the scheduler's order check quiet
+        sched.step()
 
 
 def _keep_rows(keep: list[int], params: dict, buffers: dict, opt, sched, cfg: TrialConfig) -> tuple:

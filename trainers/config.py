@@ -12,6 +12,7 @@ class TrialConfig:
     sweep_id: str  # unique id of the sweep run
     trial_id: str  # unique within the sweep; stable across resumes and retries
     results: str  # results location: a local path or a pyarrow filesystem URI
+    group_key: str = ""  # the grid group (SweepSpec.group_key): its rates x seeds share it
     stage: str = "seed"  # lr_search (Optuna learning-rate trials) | seed (runs at the chosen rate) | analysis
     kind: str = "train"  # train, or the name of an analysis that computes without training (trainers.analyses)
     task: str = "teacher_student"  # task registry name

@@ -4,7 +4,8 @@ A seed bundle (trainers.bundle) trains S seeds' parameters stacked on a leading 
 elementwise, so one update of the stacked tensors is S solo updates, except where a seed must not step: a
 seed whose clipped gradient is NaN/Inf skips its step (solo: no ``opt.step()``, Adam's step count does not
 advance) and a finished seed is frozen. ``step(mask)`` therefore updates only the seeds in ``mask`` and keeps
-a step count per seed (Adam's bias correction uses the seed's own count). The arithmetic follows
+a step count per seed (Adam's bias correction uses the seed's own count). ``step(mask, lr)`` takes each seed's
+own learning rate, an (S,) float64 tensor (a bundle of several rates); without it every seed uses the group's. The arithmetic follows
 ``torch.optim.Adam`` / ``SGD`` (single-tensor path, no weight decay, no momentum, no amsgrad), so a bundle's
 seed matches a solo run to float tolerance (tests/test_bundle.py). Subclasses of ``torch.optim.Optimizer``:
 the solo run's lr schedulers and state_dict work unchanged. Every state tensor has the seed axis first, so
@@ -26,11 +27,13 @@ class SeedwiseSGD(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr))
 
     @torch.no_grad()
-    def step(self, mask: Tensor) -> None:  # type: ignore[override]
+    def step(self, mask: Tensor, lr: Tensor | None = None) -> None:  # type: ignore[override]
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    p.copy_(torch.where(_per_seed(mask, p), p.add(p.grad, alpha=-group["lr"]), p))
+                    new = (p.add(p.grad, alpha=-group["lr"]) if lr is None
+                           else p - _per_seed(lr.to(p.dtype), p) * p.grad)
+                    p.copy_(torch.where(_per_seed(mask, p), new, p))
 
 
 class SeedwiseAdam(torch.optim.Optimizer):
@@ -38,9 +41,10 @@ class SeedwiseAdam(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
 
     @torch.no_grad()
-    def step(self, mask: Tensor) -> None:  # type: ignore[override]
+    def step(self, mask: Tensor, lr: Tensor | None = None) -> None:  # type: ignore[override]
         for group in self.param_groups:
-            lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+            (beta1, beta2), eps = group["betas"], group["eps"]
+            lr = group["lr"] if lr is None else lr.to(torch.float64)
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
                 continue

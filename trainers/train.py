@@ -64,7 +64,7 @@ def trial_row(cfg: TrialConfig, **fields) -> dict:
     return dict(
         sweep=cfg.sweep, stage=cfg.stage, task=cfg.task, cell=cfg.cell, depth=cfg.depth, hidden=cfg.hidden,
         batch=cfg.batch, nu=cfg.nu, seq_len=cfg.seq_len, layer_norm=cfg.layer_norm, seed=cfg.seed, lr=cfg.lr,
-        clip=cfg.clip,
+        clip=cfg.clip, group_key=cfg.group_key or None,
         host=socket.gethostname(), versions=versions(), config_json=cfg.to_json(), **fields)
 
 

@@ -5,9 +5,10 @@ end of the story", Fig. 3A/3B, redrawn from the ``trials`` table of a ``curse-of
 the sweep has several depths): the dense RNN degrades sharply as nu0 -> 1, the diagonal / normalised
 cells much less. 3B: the ablation at the largest nu0, one bar per cell.
 
-Only seed-stage trials count. Per (cell, depth, nu0) the learning rate with the lowest mean final loss is
-kept (the seed stage normally ran one). Mean and standard error (sample std / sqrt(n)) are over the seeds
-whose final loss is finite and whose status is completed; diverged and failed seeds are counted apart.
+The paper's statistic: per (cell, depth, nu0) the chosen rate's seeds (``WHERE selected``: the rate of the
+group's grid with the lowest mean final loss over seeds, analysis.selection). Mean and standard error (sample
+std / sqrt(n)) are over the seeds whose final loss is finite and whose status is completed; diverged and failed
+seeds are counted apart. lr_landscape.png (analysis.figures.lr_landscape) shows every rate the choice was among.
 """
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ from matplotlib.patches import Patch
 
 from analysis.db import AnalysisError, run_arrow
 
-from . import hessian_optimum
+from . import hessian_optimum, lr_landscape
 
 NAME = "curse-of-memory"
-CELL_ORDER = ("rnn", "blockdiag", "cdiag", "cdiag_norm", "lru", "gru", "lstm")  # the paper's ablation
+CELL_ORDER = ("rnn", "blockdiag", "cdiag", "cdiag_norm", "cdiag_exp", "lru", "gru", "lstm")  # the paper's ablation
 _MARKERS = "osD^vP*X"
 _STYLES = ("-", "--", ":", "-.")
 _HATCHES = (None, "//", "..", "xx")
@@ -34,18 +35,15 @@ WITH t AS (
     SELECT cell, depth, nu, lr, final_loss,
            coalesce(status = 'completed' AND isfinite(final_loss), false) AS ok
     FROM trials
-    WHERE sweep_id = ? AND stage = 'seed' AND status <> 'running'
-), g AS (
-    SELECT cell, depth, nu, lr,
+    WHERE sweep_id = ? AND selected AND status <> 'running'
+)
+SELECT cell, depth, nu, any_value(lr) AS lr,
            count(*) AS seeds,
            count(*) FILTER (WHERE NOT ok) AS diverged,
            count(*) FILTER (WHERE ok) AS n,
            avg(final_loss) FILTER (WHERE ok) AS mean,
            stddev_samp(final_loss) FILTER (WHERE ok) / sqrt(count(*) FILTER (WHERE ok)) AS se
-    FROM t GROUP BY cell, depth, nu, lr
-)
-SELECT * FROM g
-QUALIFY row_number() OVER (PARTITION BY cell, depth, nu ORDER BY mean ASC NULLS LAST, diverged, lr) = 1
+    FROM t GROUP BY cell, depth, nu
 """
 
 
@@ -67,9 +65,10 @@ def draw(con: duckdb.DuckDBPyConnection, sweep: dict, out_dir: str) -> list[str]
     running = run_arrow(con, "SELECT count(*) AS n FROM trials WHERE sweep_id = ? AND status = 'running'",
                         [sid]).column("n")[0].as_py()
     os.makedirs(out_dir, exist_ok=True)
-    paths = [os.path.join(out_dir, n) for n in ("fig3a.png", "fig3b.png", f"{NAME}.md")]
+    paths = [os.path.join(out_dir, n) for n in ("fig3a.png", "fig3b.png", f"{NAME}.md", "lr_landscape.png")]
     _fig3a(rows, sid).savefig(paths[0], dpi=150)
     _fig3b(rows, sid).savefig(paths[1], dpi=150)
+    lr_landscape.figure(lr_landscape.rows(con, sid), sid, _cell_key).savefig(paths[3], dpi=150)
     with open(paths[2], "w") as f:
         f.write(markdown(rows, sweep, running))
     return paths + hessian_optimum.draw(con, sweep, out_dir, CELL_ORDER)
@@ -204,7 +203,8 @@ def markdown(rows: list[dict], sweep: dict, running: int = 0) -> str:
         f"created {sweep.get('created_at')}).",
         f"Reproduce: `sweep launch {NAME} --scale {scale}`, then `sweep report {NAME}`.",
         "",
-        "Seed-stage trials only; per (cell, depth, ν0) the learning rate with the lowest mean final loss. "
+        "Seed-stage trials at each group's chosen rate (`WHERE selected`): the rate of its grid with the lowest "
+        "mean final loss over seeds (a rate with a diverged seed loses); lr_landscape.png shows every rate. "
         "Mean and standard error (sample std / √n) over the seeds that completed with a finite final loss; "
         "`diverged` counts diverged or failed seeds.",
     ]

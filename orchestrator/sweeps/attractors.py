@@ -20,7 +20,7 @@ authors use Adam 1e-3 for sine and 1e-2 for symbols; here 3e-3, a rate at which 
 (measured on this machine at hidden 64, batch 32: at 1e-2 the oRNN stays at chance on symbols T = 100 after
 300 steps, at 1e-3 it reaches 0.88 after 800 steps, at 3e-3 it solves T = 100 in ~550 steps and reaches a sine
 MSE of 0.05 in 800; the LSTM's sine MSE is 0.04 after 1000 steps at 3e-3). A per-task rate is one
-``--set lr_search_trials=3 --set lr_range=1e-3,1e-2`` away: the search picks a rate per (task, cell, length).
+``--set lr_grids=sine/*:1e-3,symbols/*:1e-2`` away (the paper scale sets exactly that, ``PAPER_RATES``).
 The paper's step decays (/10 at epochs 500, 1000, 2000) become the cosine schedule. ``solve_every`` stops a symbols trial at the first check where the validation
 accuracy is 1 (the paper: "until accuracy one is attained"); the sine task has no accuracy and never stops early.
 
@@ -40,6 +40,7 @@ paper: 30 groups x 3 seeds x 10,000 steps at hidden 200 and T <= 500 — a GPU c
 """
 from __future__ import annotations
 
+from ..lr_grid import LrGrid
 from ..spec import SweepSpec
 
 NAME = "attractors"
@@ -52,6 +53,8 @@ PAPER_LENGTHS = (50, 100, 200, 300, 500)
 # while the LSTM, which solves T = 50 in ~350 steps, stays at chance at T = 100 (the paper's LSTM solves 100
 # and 200 too, after up to thousands of epochs: a budget effect that shows the same ordering).
 QUICK_LENGTHS = (50, 100)
+# Paper scale: the authors' rate per task (Adam 1e-3 for sine, 1e-2 for symbols), as one-rate grids by task.
+PAPER_RATES = (LrGrid(task="sine", rates=(1e-3,)), LrGrid(task="symbols", rates=(1e-2,)))
 
 
 def probes(every: int, burn_in: int, keep: int, n_inits: int, lyap: int) -> tuple[str, ...]:
@@ -74,6 +77,6 @@ def get_spec(scale: str) -> SweepSpec:
                          probes=probes(every=100, burn_in=600, keep=100, n_inits=2, lyap=50), **_COMMON)
     if scale == "paper":
         return SweepSpec(scale=scale, seq_lens=PAPER_LENGTHS, seeds=3, steps=10_000, batch=100, hidden=200,
-                         eval_batch=1000, probe_batch=8, checkpoint_every=1000, solve_every=100,
+                         lr_grids=PAPER_RATES, eval_batch=1000, probe_batch=8, checkpoint_every=1000, solve_every=100,
                          probes=probes(every=250, burn_in=1200, keep=400, n_inits=4, lyap=100), **_COMMON)
     raise ValueError(scale)

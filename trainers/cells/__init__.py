@@ -14,6 +14,7 @@ CELLS: dict[str, Callable[[CellSpec], Cell]] = {
     "blockdiag": blockdiag.build,
     "cdiag": cdiag.build,
     "cdiag_norm": cdiag.build_norm,
+    "cdiag_exp": cdiag.build_exp,
     "lru": lru.build,
     "gru": gru.build,
     "lstm": lstm.build,

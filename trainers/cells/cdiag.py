@@ -1,4 +1,4 @@
-"""`cdiag` / `cdiag_norm`: complex diagonal linear recurrences (Zucchet & Orvieto Fig. 3B ablation).
+"""`cdiag` / `cdiag_norm` / `cdiag_exp`: complex diagonal linear recurrences (Zucchet & Orvieto Fig. 3B ablation).
 
 h_t = lambda * h_t-1 + diag(gamma) B x_t, y_t = Re(C h_t) + D x_t, lambda complex and diagonal.
 ``parametrisation`` picks how lambda is stored:
@@ -6,7 +6,8 @@ h_t = lambda * h_t-1 + diag(gamma) B x_t, y_t = Re(C h_t) + D x_t, lambda comple
 - ``exp`` (`lru`): lambda = exp(-exp(w_nu) + i exp(w_theta)).
 ``normalise`` adds the learned input normalisation gamma, initialised to sqrt(1 - |lambda|^2) (stored as
 log gamma under ``exp``, as gamma itself otherwise, as in the authors' code). `cdiag_norm` is the
-"+gamma" step between `cdiag` and `lru`.
+"+gamma" step between `cdiag` and `lru`; `cdiag_exp` is the other path, the exp parametrisation without gamma
+(the authors' ``ablation_LRU_p1.yaml`` crosses the two).
 Init: |lambda| uniform in area on the ring [r_min, r_max], angle uniform in [0, 2 pi); B, C complex with
 real and imaginary parts N(0, 1)/sqrt(rows) (the authors' ``matrix_init``), D real likewise.
 """
@@ -104,3 +105,10 @@ def build_norm(spec: CellSpec) -> DiagonalLTI:
 
     `cdiag` plus the learned input normalisation gamma (the ablation step before `lru`)."""
     return DiagonalLTI(spec.d_in, spec.hidden, spec.d_out, spec.r_min, spec.r_max, normalise=True)
+
+
+def build_exp(spec: CellSpec) -> DiagonalLTI:
+    """Complex diagonal linear recurrence, exponential parametrisation, no input normalisation.
+
+    `lru` without gamma: the "+exp" step of the Fig. 3B ablation (ablation_LRU_p1.yaml)."""
+    return DiagonalLTI(spec.d_in, spec.hidden, spec.d_out, spec.r_min, spec.r_max, parametrisation="exp")
