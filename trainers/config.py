@@ -37,7 +37,7 @@ class TrialConfig:
     batch: int = 128  # sequences per step, fresh every step
     eval_batch: int = 1024  # fixed evaluation batch for final_loss / best_loss
     eval_every: int = 0  # steps between evaluations (0: only at the end)
-    solve_every: int = 0  # steps between "solved" checks (metric == 1 on the eval set; the trial then stops)
+    solve_every: int = 0  # steps between "solved" checks (metric == 1 on eval_batch fresh draws; trainers/solved.py)
     grad_norm_every: int = 10  # steps between per-group gradient-norm rows (0: never)
     report_every: int = 50  # steps between progress reports to Ray Tune
     checkpoint_every: int = 0  # steps between checkpoints (model, optimiser, schedule, RNG, rows); 0 = none

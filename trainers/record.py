@@ -70,7 +70,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         col("best_loss", pa.float64(), "lowest evaluation loss seen"),
         col("final_metric", pa.float64(), "accuracy where the task has one"),
         col("solved_step", pa.int64(),
-            "first step with no error on the eval set (solve_every > 0), else null"),
+            "first step with no error on fresh draws at a check (solve_every > 0), else null"),
         col("steps_done", pa.int64(), "optimiser steps taken"),
         col("wall_s", pa.float64(), "seconds the trial ran (resumed trials: summed over runs)"),
         col("probe_s", pa.float64(), "seconds of wall_s spent in probes"),

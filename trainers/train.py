@@ -25,6 +25,7 @@ from .config import TrialConfig
 from .probes import ProbeContext, build_probe
 from .probes.grad_norms import group_norms
 from .record import TrialWriter
+from .solved import is_solved
 from .stack import Stack
 from .tasks import task_class
 
@@ -295,8 +296,9 @@ class _Run:
             if probing.due(step) and torch.isfinite(loss):
                 run_probes(step)
             checkpoint = bool(cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps)
-            if cfg.solve_every and step % cfg.solve_every == 0 and evaluate(model, task, eval_x, eval_y)[1] == 1.0:
-                self.solved_step = step  # Pascanu et al.: no error on the evaluation set; training stops here
+            if cfg.solve_every and step % cfg.solve_every == 0 and is_solved(model, task, cfg.eval_batch, cfg.seed,
+                                                                             step, device):
+                self.solved_step = step  # Pascanu et al.: no error on fresh sequences; training stops here
             if drain_due(cfg, len(pending), step, checkpoint, bool(self.solved_step)):
                 self.steps_done, diverged_at = _drain(pending, writer, max_norm)
                 pending.clear()
