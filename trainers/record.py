@@ -153,7 +153,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         "Signal-propagation statistics per layer of a deep stack: probe signal.",
         col("step", pa.int32(), "optimiser step (0 = at init)"),
         col("layer", pa.int32(), "1-based layer"),
-        col("quantity", pa.string(), "act_sq | grad_sq_recurrent | grad_sq_other"),
+        col("quantity", pa.string(), "act_sq | grad_sq_recurrent | grad_sq_other | grad_sq_nu | grad_sq_theta "
+            "(the last two: diagonal cells' lambda gradient split into magnitude and angle)"),
         col("value", pa.float64(), "the quantity's value at this layer"),
     ),
 }
