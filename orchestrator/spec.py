@@ -57,6 +57,7 @@ class SweepSpec:
     d_model: int = 16  # residual-stream width for depth > 1
     block: str = "linear"  # how deep stacks connect layers: linear | glu (residual) | plain (no residual)
     init: str = "default"  # cell init, one of trainers.cells.spec.INITS: default, orthogonal, chrono, smart_tanh
+    cell_inits: tuple[str, ...] = ()  # per-cell inits "cell:init" (vrnn:orthogonal,lstm:chrono); others use init
     nu_max_frac: float = 0.0  # ring init r_max = 1 - nu_max_frac (1 - nu) (0.5: Zucchet & Orvieto Fig. 5); 0: r_max 1
     optimizer: str = "adam"  # adam | sgd
     schedule: str = "cosine"  # cosine (decay to lr_min) | constant
@@ -83,6 +84,14 @@ class SweepSpec:
             if name == cell:
                 return float(lo), float(hi)
         return self.lr_range
+
+    def init_for(self, cell: str) -> str:
+        """The init of ``cell``'s trials: its ``cell_inits`` entry, else ``init``."""
+        for entry in self.cell_inits:
+            name, _, init = entry.partition(":")
+            if name == cell:
+                return init
+        return self.init
 
     def grid(self) -> list[dict]:
         """The groups (one per combination of the axes); each gets one learning rate, then ``seeds`` trials."""
@@ -118,7 +127,7 @@ class SweepSpec:
 
     def validate(self) -> "SweepSpec":
         from trainers.analyses import ANALYSES
-        from trainers.cells import CELLS
+        from trainers.cells import CELLS, supported_inits
         from trainers.cells.spec import INITS
         from trainers.probes import build_probe
         from trainers.stack import BLOCKS
@@ -159,6 +168,17 @@ class SweepSpec:
         for field, valid in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("init", INITS)):
             if getattr(self, field) not in valid:
                 bad(field, getattr(self, field), ", ".join(valid))
+        for entry in self.cell_inits:
+            cell, sep, init = entry.partition(":")
+            if not sep or cell not in CELLS:
+                bad("cell_inits", entry, f"entries cell:init with a cell in {', '.join(sorted(CELLS))}")
+            if init not in supported_inits(cell):
+                bad("cell_inits", entry, f"{cell}:INIT with INIT one of {', '.join(supported_inits(cell))}")
+        for cell in self.cells:
+            if self.init_for(cell) not in supported_inits(cell):
+                field = "cell_inits" if any(e.startswith(f"{cell}:") for e in self.cell_inits) else "init"
+                bad(field, self.init_for(cell), f"for cell {cell}: {', '.join(supported_inits(cell))} "
+                    f"(--set cell_inits={cell}:INIT gives one cell its own)")
         if not 0.0 <= self.nu_max_frac < 1.0:
             bad("nu_max_frac", self.nu_max_frac, "a number in [0, 1)")
         for d in self.depths:

@@ -5,6 +5,7 @@
     name = "my-memory-sweep"   # the sweep's name: sweep id prefix, `sweep ls`; default: the file's stem
     [grid]       tasks, cells, depths, nus, seq_lens, clips, layer_norms: lists (a single value may be a scalar)
     [train]      every other SweepSpec field by its --set name: seeds, steps, batch, hidden, optimizer, ...;
+                 cell_inits = {vrnn = "orthogonal", lstm = "chrono"} (or a list of "cell:init") gives cells inits
                  `lr` here is a fixed rate, so it turns the search off ([lr_search] as well is an error)
     [lr_search]  trials, range = [low, high], ranges = {cell = [low, high]}, seed
     [probes]     NAME = true | {option = value, ...}: replaces the base's probes (an empty section: none)
@@ -294,6 +295,8 @@ class _Fields:
         for key, value in data.get("train", {}).items():
             if key not in TRAIN:
                 raise _unknown(doc, ("train", key), TRAIN, _belongs(("grid", GRID), ("resources", RESOURCES)))
+            if key == "cell_inits" and isinstance(value, dict):  # a table cell = "init", as well as a list
+                value = [f"{cell}:{init}" for cell, init in value.items()]
             self.put(key, ("train", key), value)
         search = data.get("lr_search", {})
         for key, value in search.items():
