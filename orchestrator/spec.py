@@ -60,7 +60,8 @@ class SweepSpec:
     cell_inits: tuple[str, ...] = ()  # per-cell inits "cell:init" (vrnn:orthogonal,lstm:chrono); others use init
     nu_max_frac: float = 0.0  # ring init r_max = 1 - nu_max_frac (1 - nu) (0.5: Zucchet & Orvieto Fig. 5); 0: r_max 1
     optimizer: str = "adam"  # adam | sgd
-    schedule: str = "cosine"  # cosine (decay to lr_min) | constant
+    schedule: str = "cosine"  # cosine (decay to lr_min) | constant | step (per task, lr_decays)
+    lr_decays: tuple[str, ...] = ()  # schedule step, per task "task:gamma:m1:m2:...": lr x gamma after each step m
     lr_search_trials: int = 0  # Optuna TPE trials per group; 0 = no search, use ``lr``
     lr: float = 1e-3  # the learning rate when there is no search
     lr_ranges: tuple[str, ...] = ()  # per-cell search ranges "cell:low:high"; cells not named use lr_range
@@ -92,6 +93,14 @@ class SweepSpec:
             if name == cell:
                 return init
         return self.init
+
+    def step_schedule(self, task: str) -> dict:
+        """TrialConfig's ``lr_gamma`` and ``lr_milestones`` for ``task`` (its ``lr_decays`` entry; none: {})."""
+        for entry in self.lr_decays:
+            name, gamma, *milestones = entry.split(":")
+            if name == task:
+                return {"lr_gamma": float(gamma), "lr_milestones": tuple(int(m) for m in milestones)}
+        return {}
 
     def grid(self) -> list[dict]:
         """The groups (one per combination of the axes); each gets one learning rate, then ``seeds`` trials."""
@@ -179,6 +188,23 @@ class SweepSpec:
                 field = "cell_inits" if any(e.startswith(f"{cell}:") for e in self.cell_inits) else "init"
                 bad(field, self.init_for(cell), f"for cell {cell}: {', '.join(supported_inits(cell))} "
                     f"(--set cell_inits={cell}:INIT gives one cell its own)")
+        for entry in self.lr_decays:
+            name, _, rest = entry.partition(":")
+            parts = rest.split(":")
+            try:
+                ms = [int(m) for m in parts[1:]]
+                ok = name in TASKS and 0 < float(parts[0]) < 1 and ms and all(0 < a < b for a, b in zip(ms, ms[1:]))
+                ok = ok and ms[0] > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                bad("lr_decays", entry, "entries task:gamma:m1:m2:... with a known task, 0 < gamma < 1 and "
+                    "increasing positive step milestones")
+        if self.schedule == "step":
+            for t in self.tasks:
+                if not self.step_schedule(t):
+                    bad("lr_decays", ",".join(self.lr_decays), f"an entry task:gamma:m1:... for task {t} "
+                        "(schedule=step)")
         if not 0.0 <= self.nu_max_frac < 1.0:
             bad("nu_max_frac", self.nu_max_frac, "a number in [0, 1)")
         for d in self.depths:

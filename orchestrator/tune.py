@@ -67,7 +67,8 @@ def trial_config(spec: SweepSpec, sweep_id: str, results: str, group: dict, **fi
         solve_every=spec.solve_every, data_dir=spec.data_dir, grad_norm_every=spec.grad_norm_every,
         device=spec.device, checkpoint_every=spec.checkpoint_every, probes=spec.probes,
         probe_batch=spec.probe_batch)
-    group = dict(group, clip=group.get("clip") or None, nu_max=spec.nu_max(group["nu"]))
+    group = dict(group, clip=group.get("clip") or None, nu_max=spec.nu_max(group["nu"]),
+                 **spec.step_schedule(group["task"]))
     return json.loads(TrialConfig(**{**shared, **group, **fields}).to_json())
 
 

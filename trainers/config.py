@@ -28,9 +28,12 @@ class TrialConfig:
     teacher_hidden: int = 10  # teacher state size (teacher-student task)
     seed: int = 0  # student init and data stream
     optimizer: str = "adam"  # adam | sgd (trainers.train.OPTIMIZERS)
-    schedule: str = "cosine"  # cosine (decay to lr_min over the steps) | constant (trainers.train.SCHEDULES)
+    schedule: str = "cosine"  # cosine (decay to lr_min over the steps) | constant | step (lr x lr_gamma at each
+    #                           of lr_milestones; trainers.train.SCHEDULES)
     lr: float = 1e-3  # peak learning rate
     lr_min: float = 1e-7  # floor of the cosine decay
+    lr_milestones: tuple[int, ...] = ()  # schedule "step": the steps after which the rate is multiplied by lr_gamma
+    lr_gamma: float = 0.1  # schedule "step": the factor at each milestone
     clip: float | None = None  # global-norm clipping threshold; None = off. With clipping on, a step whose
     #                            gradient norm is NaN/Inf is skipped (Pascanu et al. 2013)
     steps: int = 1000  # optimiser steps

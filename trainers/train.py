@@ -72,7 +72,7 @@ FINAL = ("completed", "diverged", "failed")
 SUMMARY = ("status", "error", "steps_done", "final_loss", "best_loss", "final_metric", "solved_step", "device",
            "wall_s", "probe_s")
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("cosine", "constant", "step")
 
 
 def kinds() -> tuple[str, ...]:
@@ -162,6 +162,10 @@ def check_optimizer(cfg: TrialConfig) -> None:
 
 
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrialConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """The rate per step; ``step``: lr * lr_gamma^k after the k-th milestone (step m trains at the decayed rate
+    from step m + 1 on: the schedule steps once per optimiser step, as the authors' MultiStepLR once per epoch)."""
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
     return (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1), eta_min=cfg.lr_min)
             if cfg.schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0))
 
