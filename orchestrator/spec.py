@@ -63,9 +63,11 @@ class SweepSpec:
     d_model: int = 16  # residual-stream width for depth > 1
     block: str = "linear"  # how deep stacks connect layers: linear | glu (residual) | plain (no residual)
     init: str = "default"  # cell init, one of trainers.cells.spec.INITS: default, orthogonal, chrono, smart_tanh
+    cell_inits: tuple[str, ...] = ()  # per-cell inits "cell:init" (vrnn:orthogonal,lstm:chrono); others use init
     nu_max_frac: float = 0.0  # ring init r_max = 1 - nu_max_frac (1 - nu) (0.5: Zucchet & Orvieto Fig. 5); 0: r_max 1
     optimizer: str = "adam"  # adam | sgd
-    schedule: str = "cosine"  # cosine (decay to lr_min) | constant
+    schedule: str = "cosine"  # cosine (decay to lr_min) | constant | step (per task, lr_decays)
+    lr_decays: tuple[str, ...] = ()  # schedule step, per task "task:gamma:m1:m2:...": lr x gamma after each step m
     lr_search: str = "grid"  # grid: every rate of the group's grid x every seed, the lowest mean over seeds is
     #                          chosen (marked ``selected``); tpe: lr_search_trials Optuna trials, then the seeds;
     #                          none: the fixed ``lr``. A group with no grid trains at ``lr``.
@@ -100,6 +102,22 @@ class SweepSpec:
         if self.lr_search == "grid":
             return lr_grid.rates_for(self.lr_grids, group) or (self.lr,)
         return (self.lr,)
+
+    def init_for(self, cell: str) -> str:
+        """The init of ``cell``'s trials: its ``cell_inits`` entry, else ``init``."""
+        for entry in self.cell_inits:
+            name, _, init = entry.partition(":")
+            if name == cell:
+                return init
+        return self.init
+
+    def step_schedule(self, task: str) -> dict:
+        """TrialConfig's ``lr_gamma`` and ``lr_milestones`` for ``task`` (its ``lr_decays`` entry; none: {})."""
+        for entry in self.lr_decays:
+            name, gamma, *milestones = entry.split(":")
+            if name == task:
+                return {"lr_gamma": float(gamma), "lr_milestones": tuple(int(m) for m in milestones)}
+        return {}
 
     def grid(self) -> list[dict]:
         """The groups (one per combination of the axes); each gets one learning rate, then ``seeds`` trials."""
@@ -144,7 +162,7 @@ class SweepSpec:
 
     def validate(self) -> "SweepSpec":
         from trainers.analyses import ANALYSES
-        from trainers.cells import CELLS
+        from trainers.cells import CELLS, supported_inits
         from trainers.cells.spec import INITS
         from trainers.probes import build_probe
         from trainers.stack import BLOCKS
@@ -194,6 +212,34 @@ class SweepSpec:
         for field, valid in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("init", INITS)):
             if getattr(self, field) not in valid:
                 bad(field, getattr(self, field), ", ".join(valid))
+        for entry in self.cell_inits:
+            cell, sep, init = entry.partition(":")
+            if not sep or cell not in CELLS:
+                bad("cell_inits", entry, f"entries cell:init with a cell in {', '.join(sorted(CELLS))}")
+            if init not in supported_inits(cell):
+                bad("cell_inits", entry, f"{cell}:INIT with INIT one of {', '.join(supported_inits(cell))}")
+        for cell in self.cells:
+            if self.init_for(cell) not in supported_inits(cell):
+                field = "cell_inits" if any(e.startswith(f"{cell}:") for e in self.cell_inits) else "init"
+                bad(field, self.init_for(cell), f"for cell {cell}: {', '.join(supported_inits(cell))} "
+                    f"(--set cell_inits={cell}:INIT gives one cell its own)")
+        for entry in self.lr_decays:
+            name, _, rest = entry.partition(":")
+            parts = rest.split(":")
+            try:
+                ms = [int(m) for m in parts[1:]]
+                ok = name in TASKS and 0 < float(parts[0]) < 1 and ms and all(0 < a < b for a, b in zip(ms, ms[1:]))
+                ok = ok and ms[0] > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                bad("lr_decays", entry, "entries task:gamma:m1:m2:... with a known task, 0 < gamma < 1 and "
+                    "increasing positive step milestones")
+        if self.schedule == "step":
+            for t in self.tasks:
+                if not self.step_schedule(t):
+                    bad("lr_decays", ",".join(self.lr_decays), f"an entry task:gamma:m1:... for task {t} "
+                        "(schedule=step)")
         if not 0.0 <= self.nu_max_frac < 1.0:
             bad("nu_max_frac", self.nu_max_frac, "a number in [0, 1)")
         for d in self.depths:

@@ -7,6 +7,7 @@
                  and any field of orchestrator.axes.VARIABLE given a list (hidden = [32, 64]) is an axis too, here
                  or in [train]
     [train]      every other SweepSpec field by its --set name: seeds, steps, batch, hidden, optimizer, ...;
+                 cell_inits = {vrnn = "orthogonal", lstm = "chrono"} (or a list of "cell:init") gives cells inits
                  `lr` here is a fixed rate, so it turns the search off ([lr_search] as well is an error)
     [lr_search]  trials, range = [low, high], ranges = {cell = [low, high]}, seed
     [probes]     NAME = true | {option = value, ...}: replaces the base's probes (an empty section: none)
@@ -327,6 +328,8 @@ class _Fields:
         for key, value in data.get("train", {}).items():
             if key not in TRAIN:
                 raise _unknown(doc, ("train", key), TRAIN, _belongs(("grid", GRID), ("resources", RESOURCES)))
+            if key == "cell_inits" and isinstance(value, dict):  # a table cell = "init", as well as a list
+                value = [f"{cell}:{init}" for cell, init in value.items()]
             self.put(key, ("train", key), value)
         search = data.get("lr_search", {})
         for key, value in search.items():

@@ -184,6 +184,35 @@ def test_ornn_forward_equals_stepwise_and_evaluates_W_once(one_thread):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in cell.parameters())
 
 
+def test_ornn_builds_under_float64_default_dtype(one_thread):
+    """Built with torch.float64 as the default dtype (as every other cell can be), ornn is float64 throughout:
+    W is orthogonal to 1e-12 and a 20-step forward matches the modReLU equations run in numpy float64."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        torch.manual_seed(3)
+        cell = build_cell("ornn", CellSpec(3, 8, 2))
+        x = torch.randn(4, 20, 3)
+        with torch.no_grad():
+            y = cell(x)
+    finally:
+        torch.set_default_dtype(old)
+    assert all(p.dtype == torch.float64 for p in cell.parameters())
+    assert y.dtype == torch.float64
+    W = reference_W(cell)  # scipy's expm of the stored float64 parametrisation
+    np.testing.assert_allclose(W @ W.T, np.eye(8), rtol=0, atol=1e-12)
+    with torch.no_grad():
+        np.testing.assert_allclose(cell.W().numpy(), W, rtol=0, atol=1e-12)
+    U, b, V = (t.detach().numpy() for t in (cell.input.weight, cell.b, cell.readout.weight))
+    h, ys = np.zeros((4, 8)), []
+    for t in range(20):
+        z = x[:, t].numpy() @ U.T + h @ W.T
+        h = np.sign(z) * np.maximum(np.abs(z) + b, 0.0)
+        ys.append(h @ V.T)
+    np.testing.assert_allclose(y.numpy(), np.stack(ys, axis=1), rtol=1e-12, atol=1e-12)
+    assert np.abs(y.numpy()).max() > 1e-3
+
+
 # ------------------------------------------------------------------------------------ chaotic LSTM
 def test_chaotic_lstm_analysis_against_torch_lstm_in_float64():
     r = chaos.chaotic_lstm(n=31)  # s = 0.5, 0.55, ..., 2.0 (1.0 is on this grid)

@@ -16,7 +16,10 @@ from typer.testing import CliRunner
 
 from analysis.db import query_arrow
 from orchestrator.cli import app
+from orchestrator.spec import SpecError
+from orchestrator.specfile import SpecFileError, load_file
 from orchestrator.sweeps import resolve
+from orchestrator.tune import trial_config
 from trainers.analyses import lattice_init
 from trainers.cells import CellSpec, build_cell
 from trainers.config import TrialConfig
@@ -24,6 +27,7 @@ from trainers.record import TrialWriter
 from trainers.stack import Stack
 from trainers.tasks import task_class
 from trainers.tasks.digits import MNIST_FILES, PERM_SEED, digits_8x8, read_idx
+from trainers.train import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 T, BATCH, D_IN, H, D_OUT = 20, 3, 2, 5, 4
@@ -333,6 +337,58 @@ def test_sweep_spec_scales():
         assert set(spec.tasks) == {"digits", "pdigits"} and spec.depths[0] == max(spec.depths)
         assert {a.split(":")[1] for a in spec.analyses} == set(spec.cells)
     assert resolve("deep-rnn", "paper").depths == (16, 12, 8, 4, 2, 1)
+
+
+def test_paper_scale_gives_each_cell_its_own_init_at_784_steps():
+    """One paper-scale sweep: vrnn orthogonal, the gated cells chrono; each trial's config and built model
+    carry its own cell's init (vrnn: zero biases; star: b_K = -log U(1, 783) < 0)."""
+    spec = resolve("deep-rnn", "paper")
+    assert spec.seq_lens == (784,)
+    inits = {}
+    for group in spec.grid():
+        cfg = TrialConfig.from_dict(trial_config(spec, "s", "/tmp/unused", group, seed=0, lr=1e-3, trial_id="t"))
+        inits.setdefault(group["cell"], set()).add(cfg.init)
+        assert cfg.seq_len == 784  # the chrono init's t_max
+    assert inits == {"vrnn": {"orthogonal"}, "lstm": {"chrono"}, "lstmf": {"chrono"}, "gru": {"chrono"},
+                     "star": {"chrono"}}
+    models = {}
+    for cell in ("vrnn", "star"):
+        group = dict(spec.grid()[0], cell=cell, depth=1)
+        cfg = TrialConfig.from_dict(trial_config(spec, "s", "/tmp/unused", group, seed=0, lr=1e-3, trial_id="t"))
+        models[cell] = build_model(cfg, task_class(cfg.task).from_config(cfg), torch.device("cpu")).layers[0]
+    vrnn, star = models["vrnn"], models["star"]
+    assert torch.all(vrnn.core.bias_hh_l0 == 0) and torch.all(vrnn.core.bias_ih_l0 == 0)
+    assert_orthogonal(vrnn.core.weight_hh_l0.detach().double())
+    b_K = star.input.bias[:star.hidden]
+    assert torch.all(b_K < 0) and torch.all(b_K >= -math.log(783) - 1e-6) and b_K.min() < -math.log(100)
+
+
+def test_cell_inits_from_set_and_spec_files_and_bad_values(tmp_path):
+    spec = resolve("deep-rnn", "smoke", ["cell_inits=star:chrono"])
+    assert (spec.init_for("star"), spec.init_for("vrnn")) == ("chrono", "orthogonal")
+    toml = tmp_path / "inits.toml"
+    toml.write_text('base = "deep-rnn"\nscale = "smoke"\n[train]\ncell_inits = { star = "chrono", '
+                    'vrnn = "default" }\n')
+    spec = load_file(str(toml)).spec
+    assert spec.cell_inits == ("star:chrono", "vrnn:default") and spec.init_for("vrnn") == "default"
+    yaml_file = tmp_path / "inits.yaml"
+    yaml_file.write_text("base: deep-rnn\nscale: smoke\ntrain:\n  cell_inits: [star:chrono]\n")
+    assert load_file(str(yaml_file)).spec.init_for("star") == "chrono"
+    for sets, needle in ((["cell_inits=vrnn:chrono"],
+                          "invalid cell_inits='vrnn:chrono'; valid: vrnn:INIT with INIT one of default, orthogonal, "
+                          "smart_tanh"),
+                         (["cell_inits=xlstm:chrono"], "invalid cell_inits='xlstm:chrono'; valid: entries cell:init "
+                                                       "with a cell in blockdiag, cdiag"),
+                         (["cell_inits=star"], "invalid cell_inits='star'; valid: entries cell:init"),
+                         (["init=chrono"], "invalid init='chrono'; valid: for cell vrnn: default, orthogonal, "
+                                           "smart_tanh (--set cell_inits=vrnn:INIT gives one cell its own)")):
+        with pytest.raises(SpecError) as e:
+            resolve("deep-rnn", "smoke", sets)
+        assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('base = "deep-rnn"\nscale = "smoke"\n[train]\ncell_inits = ["star:chrono", "vrnn:chrono"]\n')
+    with pytest.raises(SpecFileError, match=r":4: train\.cell_inits: 'vrnn:chrono' is not valid; valid: vrnn:INIT"):
+        load_file(str(bad))
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,10 @@ from trainers.analyses.error_surface import error_surface
 from trainers.cells import CellSpec, build_cell
 from trainers.config import TrialConfig
 from trainers.tasks import task_class
-from trainers.train import run_trial
+from trainers.bundle import run_bundle
+from trainers.record import TrialWriter
+from trainers.solved import check_generator, check_sequences
+from trainers.train import build_model, data_generator, run_trial
 
 runner = CliRunner()
 
@@ -167,6 +170,78 @@ def test_trial_records_solved_step_and_stops(tmp_path, one_thread):
     # without solve checks the same trial runs its whole budget and records no solved step
     out = run_trial(trial_cfg(tmp_path, trial_id="y", solve_every=0, steps=60))
     assert out["solved_step"] is None and out["steps_done"] == 60
+
+
+class Crash(BaseException):
+    """Stands in for a killed process (not an Exception, so the trial is not recorded as failed)."""
+
+
+def test_solved_check_draws_fresh_sequences_per_check_deterministically():
+    task = task_class("temporal_order")(30)
+    draw = lambda seed, step, n=300: [torch.cat(t) for t in zip(*check_sequences(task, n, seed, step))]
+    x20, y20 = draw(0, 20)
+    x40, _ = draw(0, 40)
+    assert x20.shape == (300, 30, 6) and y20.shape == (300,)
+    assert not torch.equal(x20, x40) and not torch.equal(x20, draw(1, 20)[0])  # fresh per check and per seed
+    assert torch.equal(x20, draw(0, 20)[0])  # a function of (seed, step) alone: a resumed trial draws the same
+    # 10,000 sequences come in chunks of the authors' 1,000, all distinct from one another
+    chunks = list(check_sequences(task, 10_000, 0, 20))
+    assert [len(y) for _, y in chunks] == [1000] * 10
+    assert not torch.equal(chunks[0][0], chunks[1][0])
+
+
+def reference_solved_step(cfg: TrialConfig) -> int | None:
+    """Pascanu et al.'s loop written out by hand: plain SGD with norm clipping on the trial's own batches, and
+    at every 20th step the number of wrong last-step answers on that check's fresh draws (all at once, no
+    chunks, no early exit); the first check with zero wrong answers is the solved step."""
+    task = task_class(cfg.task).from_config(cfg)
+    model = build_model(cfg, task, torch.device("cpu"))
+    data = data_generator(cfg, torch.device("cpu"))
+    params = list(model.parameters())
+    for step in range(1, cfg.steps + 1):
+        x, y = task.sample(cfg.batch, data)
+        loss = torch.nn.functional.cross_entropy(model(x)[:, -1], y)
+        grads = torch.autograd.grad(loss, params)
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        scale = torch.clamp(cfg.clip / (norm + 1e-6), max=1.0)  # rescale to norm clip (float32, as torch does)
+        with torch.no_grad():
+            for p, g in zip(params, grads):
+                p.add_(g * scale, alpha=-cfg.lr)
+        if step % cfg.solve_every == 0:
+            xc, yc = task.sample(cfg.eval_batch, check_generator(cfg.seed, step))
+            with torch.no_grad():
+                wrong = int((model(xc)[:, -1].argmax(-1) != yc).sum())
+            if wrong == 0:
+                return step
+    return None
+
+
+def test_solved_step_matches_an_independent_check_on_the_same_draws(tmp_path, one_thread):
+    # 50 sequences per check: few enough that a nearly solved model passes some draws and fails others (seed 0
+    # passes a check at step 20 on some draws but is solved only at step 120 on its fresh ones)
+    for seed in (0, 1):
+        cfg = trial_cfg(tmp_path, trial_id=f"s{seed}", seed=seed, eval_batch=50)
+        out = run_trial(cfg)
+        assert out["solved_step"] is not None and out["solved_step"] > cfg.solve_every  # some check failed first
+        assert out["solved_step"] == reference_solved_step(cfg), seed
+
+
+def test_solved_step_survives_a_kill_and_a_bundle_solves_as_solo(tmp_path, one_thread):
+    kw = dict(checkpoint_every=20, report_every=1, flush_rows=7)
+    solo = {s: run_trial(trial_cfg(tmp_path, trial_id=f"u{s}", seed=s, **kw))["solved_step"] for s in (0, 1)}
+    assert all(v is not None and v > 40 for v in solo.values()), solo
+
+    def crash(metrics):
+        if metrics["step"] >= solo[0] - 10:
+            raise Crash
+
+    cfg = trial_cfg(tmp_path, trial_id="k0", seed=0, **kw)
+    with pytest.raises(Crash):
+        run_trial(cfg, on_progress=crash)
+    assert TrialWriter(str(tmp_path), "eg", "k0").load_checkpoint() is not None
+    assert run_trial(cfg)["solved_step"] == solo[0]  # resumed: the same fresh draws at every check
+    out = run_bundle("b", [trial_cfg(tmp_path, trial_id=f"b{s}", seed=s, **kw) for s in (0, 1)])
+    assert [o["solved_step"] for o in out] == [solo[0], solo[1]]
 
 
 # --------------------------------------------------------------------------------------- the whole sweep

@@ -76,6 +76,75 @@ def test_cdiag_activity_explodes_as_nu_goes_to_one_and_the_lrus_does_not(one_thr
     assert max(lru) / min(lru) < 6 and max(lru) < 2 and cdiag[2] > 30 * lru[2], lru
 
 
+def hand_lambda_grads(cell, x: torch.Tensor, z: torch.Tensor, polar: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """dL/d(magnitude) and dL/d(angle) of a diagonal cell's lambda, by torch.autograd on two separate leaf
+    tensors: a hand-written complex recurrence h_t = lambda h_{t-1} + gamma B x_t, y_t = Re(C h_t) + D x_t
+    (a Python loop over time in complex128), loss 0.5 mean((y - z)^2). ``polar``: the leaves are |lambda| and
+    arg(lambda) (cdiag); otherwise the LRU's own w_nu, w_theta with lambda = exp(-exp(w_nu) + i exp(w_theta))."""
+    a, b = cell.lam_a.detach().double(), cell.lam_b.detach().double()
+    if polar:
+        mag, ang = torch.hypot(a, b).requires_grad_(), torch.atan2(b, a).requires_grad_()
+        lam = mag * torch.exp(1j * ang)
+    else:
+        mag, ang = a.clone().requires_grad_(), b.clone().requires_grad_()
+        lam = torch.exp(-torch.exp(mag) + 1j * torch.exp(ang))
+    B = torch.complex(cell.B_re.detach().double(), cell.B_im.detach().double())
+    if cell.normalise:
+        g = cell.gamma.detach().double()
+        B = (torch.exp(g) if cell.parametrisation == "exp" else g)[:, None] * B
+    C = torch.complex(cell.C_re.detach().double(), cell.C_im.detach().double())
+    D = cell.D.detach().double()
+    h = torch.zeros(x.shape[0], B.shape[0], dtype=torch.complex128)
+    ys = []
+    for t in range(x.shape[1]):
+        xt = x[:, t].to(torch.complex128)
+        h = lam * h + xt @ B.T
+        ys.append((h @ C.T).real + x[:, t] @ D.T)
+    loss = 0.5 * (torch.stack(ys, 1) - z).pow(2).mean()
+    return torch.autograd.grad(loss, (mag, ang))
+
+
+@pytest.mark.parametrize("cell,polar", [("lru", False), ("cdiag", True), ("cdiag_norm", True)])
+def test_lambda_gradient_split_matches_autograd_on_separate_leaves(cell, polar, one_thread):
+    torch.manual_seed(0)
+    model = Stack(cell, 2, 6, 3, depth=1, r_min=0.9, r_max=0.99).double()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 40, 2, generator=g, dtype=torch.float64)
+    z = torch.randn(4, 40, 3, generator=g, dtype=torch.float64)
+    rows = signal_stats(model, x, z)
+    got = dict(zip(rows["quantity"], rows["value"]))
+    assert rows["layer"] == [1] * 5 and set(got) == {"act_sq", "grad_sq_recurrent", "grad_sq_other", "grad_sq_nu",
+                                                      "grad_sq_theta"}
+    g_mag, g_ang = hand_lambda_grads(model.layers[0], x, z, polar)
+    assert got["grad_sq_nu"] == pytest.approx(g_mag.pow(2).mean().item(), rel=1e-9)
+    assert got["grad_sq_theta"] == pytest.approx(g_ang.pow(2).mean().item(), rel=1e-9)
+    assert got["grad_sq_theta"] > 0 and got["grad_sq_nu"] > 0
+    if not polar:  # the LRU's w_nu and w_theta are its recurrent parameters: their squares average to it
+        assert got["grad_sq_recurrent"] == pytest.approx((got["grad_sq_nu"] + got["grad_sq_theta"]) / 2, rel=1e-9)
+
+
+def test_gated_cells_keep_recurrent_vs_other_only(one_thread):
+    torch.manual_seed(0)
+    model = Stack("gru", 1, 8, 1, depth=2, d_model=4, block="glu", r_min=0.9, r_max=0.95)
+    x, y = task_class("ar1")(seq_len=20).sample(4, torch.Generator().manual_seed(0))
+    rows = signal_stats(model, x, y)
+    assert rows["quantity"] == ["act_sq", "grad_sq_recurrent", "grad_sq_other"] * 2
+
+
+def test_lru_angle_gradient_grows_with_memory_and_magnitude_does_not(one_thread):
+    """Fig. 5B at small size: as |lambda| -> 1 the LRU's angle gradient grows by orders of magnitude while its
+    magnitude gradient does not grow (gamma keeps the activity flat, the angle still feels every time step)."""
+    def grads(nu: float) -> tuple[float, float]:
+        torch.manual_seed(0)
+        model = Stack("lru", 1, 16, 1, depth=2, d_model=8, block="glu", r_min=nu, r_max=1 - 0.5 * (1 - nu))
+        x, y = task_class("ar1")(seq_len=200).sample(8, torch.Generator().manual_seed(0))
+        rows = signal_stats(model, x, y)
+        mean = lambda q: sum(v for k, v in zip(rows["quantity"], rows["value"]) if k == q) / 2
+        return mean("grad_sq_nu"), mean("grad_sq_theta")
+    (nu_1, th_1), (nu_100, th_100) = grads(NUS[0]), grads(NUS[-1])
+    assert th_100 / th_1 > 10 and nu_100 / nu_1 < 3 and th_100 > 100 * nu_100, (nu_1, th_1, nu_100, th_100)
+
+
 @pytest.mark.timeout(300)
 def test_smoke_sweep_end_to_end(ray_session, tmp_path):
     results = tmp_path / "results"
@@ -88,7 +157,9 @@ def test_smoke_sweep_end_to_end(ray_session, tmp_path):
     assert trials == [{"stage": "seed", "status": "completed", "steps_done": "0", "n": str(len(spec.grid()))}]
     n = cli_rows(results, f"SELECT count(*) AS n, count(DISTINCT (trial_id, layer, quantity)) AS d FROM signal "
                           f"WHERE sweep_id = '{sid}' AND step = 0")[0]
-    assert n["n"] == n["d"] == str(len(spec.grid()) * 4 * 3)  # trials x layers x quantities, once each
+    # trials x layers x quantities, once each: 5 quantities for the diagonal cells (nu, theta split), 3 for gru
+    per_cell = {"cdiag": 5, "lru": 5, "gru": 3}
+    assert n["n"] == n["d"] == str(sum(4 * per_cell[p["cell"]] for p in spec.grid()))
     # the paper's ordering already at smoke size: at the largest nu, cdiag's activity far above the LRU's
     act = {(row["cell"], float(row["nu"])): float(row["a"]) for row in cli_rows(
         results, f"SELECT cell, nu, avg(value) AS a FROM signal JOIN trials USING (sweep_id, trial_id) "

@@ -38,6 +38,7 @@ from .cells import CELLS, Cell, CellSpec, build_cell
 from .config import TrialConfig
 from .record import TrialWriter
 from .seedwise import SEEDWISE, select_seeds
+from .solved import is_solved
 from .tasks import task_class
 from .train import (
     Probing, _drain, _now, build_model, check_optimizer, close_trial, data_generator, diverged_outcome,
@@ -242,7 +243,7 @@ class _BundleRun:
                 if probings[i].due(step) and torch.isfinite(losses[j]):
                     probe(i, step)
                 if (cfg.solve_every and step % cfg.solve_every == 0
-                        and evaluate(solo(i), task, eval_x, eval_y)[1] == 1.0):
+                        and is_solved(solo(i), task, cfg.eval_batch, cfgs[i].seed, step, device)):
                     solved[i] = step
                 if drain_due(cfg, len(pending[i]), step, checkpoint, solved[i] is not None):
                     self.steps_done[i], diverged_at = _drain(pending[i], writers[i], max_norm)

@@ -29,16 +29,19 @@ class TrialConfig:
     teacher_hidden: int = 10  # teacher state size (teacher-student task)
     seed: int = 0  # student init and data stream
     optimizer: str = "adam"  # adam | sgd (trainers.train.OPTIMIZERS)
-    schedule: str = "cosine"  # cosine (decay to lr_min over the steps) | constant (trainers.train.SCHEDULES)
+    schedule: str = "cosine"  # cosine (decay to lr_min over the steps) | constant | step (lr x lr_gamma at each
+    #                           of lr_milestones; trainers.train.SCHEDULES)
     lr: float = 1e-3  # peak learning rate
     lr_min: float = 1e-7  # floor of the cosine decay
+    lr_milestones: tuple[int, ...] = ()  # schedule "step": the steps after which the rate is multiplied by lr_gamma
+    lr_gamma: float = 0.1  # schedule "step": the factor at each milestone
     clip: float | None = None  # global-norm clipping threshold; None = off. With clipping on, a step whose
     #                            gradient norm is NaN/Inf is skipped (Pascanu et al. 2013)
     steps: int = 1000  # optimiser steps
     batch: int = 128  # sequences per step, fresh every step
     eval_batch: int = 1024  # fixed evaluation batch for final_loss / best_loss
     eval_every: int = 0  # steps between evaluations (0: only at the end)
-    solve_every: int = 0  # steps between "solved" checks (metric == 1 on the eval set; the trial then stops)
+    solve_every: int = 0  # steps between "solved" checks (metric == 1 on eval_batch fresh draws; trainers/solved.py)
     grad_norm_every: int = 10  # steps between per-group gradient-norm rows (0: never)
     report_every: int = 50  # steps between progress reports to Ray Tune
     checkpoint_every: int = 0  # steps between checkpoints (model, optimiser, schedule, RNG, rows); 0 = none

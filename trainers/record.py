@@ -73,7 +73,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         col("best_loss", pa.float64(), "lowest evaluation loss seen"),
         col("final_metric", pa.float64(), "accuracy where the task has one"),
         col("solved_step", pa.int64(),
-            "first step with no error on the eval set (solve_every > 0), else null"),
+            "first step with no error on fresh draws at a check (solve_every > 0), else null"),
         col("steps_done", pa.int64(), "optimiser steps taken"),
         col("wall_s", pa.float64(), "seconds the trial ran (resumed trials: summed over runs)"),
         col("probe_s", pa.float64(), "seconds of wall_s spent in probes"),
@@ -156,7 +156,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         "Signal-propagation statistics per layer of a deep stack: probe signal.",
         col("step", pa.int32(), "optimiser step (0 = at init)"),
         col("layer", pa.int32(), "1-based layer"),
-        col("quantity", pa.string(), "act_sq | grad_sq_recurrent | grad_sq_other"),
+        col("quantity", pa.string(), "act_sq | grad_sq_recurrent | grad_sq_other | grad_sq_nu | grad_sq_theta "
+            "(the last two: diagonal cells' lambda gradient split into magnitude and angle)"),
         col("value", pa.float64(), "the quantity's value at this layer"),
     ),
 }

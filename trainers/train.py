@@ -25,6 +25,7 @@ from .config import TrialConfig
 from .probes import ProbeContext, build_probe
 from .probes.grad_norms import group_norms
 from .record import TrialWriter
+from .solved import is_solved
 from .stack import Stack
 from .tasks import task_class
 
@@ -72,7 +73,7 @@ FINAL = ("completed", "diverged", "failed")
 SUMMARY = ("status", "error", "steps_done", "final_loss", "best_loss", "final_metric", "solved_step", "device",
            "wall_s", "probe_s")
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("cosine", "constant", "step")
 
 
 def kinds() -> tuple[str, ...]:
@@ -162,6 +163,10 @@ def check_optimizer(cfg: TrialConfig) -> None:
 
 
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrialConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """The rate per step; ``step``: lr * lr_gamma^k after the k-th milestone (step m trains at the decayed rate
+    from step m + 1 on: the schedule steps once per optimiser step, as the authors' MultiStepLR once per epoch)."""
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
     return (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1), eta_min=cfg.lr_min)
             if cfg.schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0))
 
@@ -296,8 +301,9 @@ class _Run:
             if probing.due(step) and torch.isfinite(loss):
                 run_probes(step)
             checkpoint = bool(cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps)
-            if cfg.solve_every and step % cfg.solve_every == 0 and evaluate(model, task, eval_x, eval_y)[1] == 1.0:
-                self.solved_step = step  # Pascanu et al.: no error on the evaluation set; training stops here
+            if cfg.solve_every and step % cfg.solve_every == 0 and is_solved(model, task, cfg.eval_batch, cfg.seed,
+                                                                             step, device):
+                self.solved_step = step  # Pascanu et al.: no error on fresh sequences; training stops here
             if drain_due(cfg, len(pending), step, checkpoint, bool(self.solved_step)):
                 self.steps_done, diverged_at = _drain(pending, writer, max_norm)
                 pending.clear()

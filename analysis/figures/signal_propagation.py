@@ -3,7 +3,9 @@
 A: mean(h^2) against the memory length t = 1/(1 - nu) (the ring's floor 1 - 1/t), per cell, without
 LayerNorm: the cdiag's activity grows like 1/(1 - |lambda|^2), the LRU's (gamma-normalised) and the GRU's stay
 flat. B: mean squared loss gradient of the recurrent parameters (solid) and of the others (dashed), without
-LayerNorm. C: the same gradients without (solid) and with (dotted) LayerNorm. Values are means over the
+LayerNorm; for the diagonal cells the recurrent gradient is split, as in the paper's Fig. 5B, into lambda's
+magnitude nu (dash-dot) and angle theta (dotted): only the angle's grows for the LRU. C: the same gradients
+without (solid) and with (dotted) LayerNorm. Values are means over the
 stack's layers and over seeds (error bars: min and max over seeds), log-log axes.
 """
 from __future__ import annotations
@@ -19,7 +21,9 @@ from analysis.db import AnalysisError, run_arrow
 
 NAME = "signal-propagation"
 CELL_ORDER = ("cdiag", "cdiag_norm", "lru", "gru")
-QUANTITY_LABEL = {"act_sq": "mean $h^2$", "grad_sq_recurrent": "recurrent", "grad_sq_other": "other"}
+QUANTITY_LABEL = {"act_sq": "mean $h^2$", "grad_sq_recurrent": "recurrent", "grad_sq_other": "other",
+                  "grad_sq_nu": r"magnitude $\nu$", "grad_sq_theta": r"angle $\theta$"}
+SPLIT_STYLES = {"grad_sq_nu": "-.", "grad_sq_theta": ":"}  # panel B, diagonal cells
 C_STYLES = {(False, "grad_sq_recurrent"): "-", (False, "grad_sq_other"): "--",  # panel C: (LayerNorm, quantity)
             (True, "grad_sq_recurrent"): ":", (True, "grad_sq_other"): "-."}
 
@@ -80,7 +84,12 @@ def _fig5(rows: list[dict], sid: str) -> Figure:
     color = {c: f"C{i}" for i, c in enumerate(cells)}
     for c in cells:
         _line(axes[0], rows, c, False, "act_sq", color[c], "-", c)
-        _line(axes[1], rows, c, False, "grad_sq_recurrent", color[c], "-", f"{c}, recurrent")
+        split = any(r["cell"] == c and r["quantity"] in SPLIT_STYLES for r in rows)
+        if split:  # Fig. 5B: lambda's magnitude and angle in place of the lumped recurrent gradient
+            for q, style in SPLIT_STYLES.items():
+                _line(axes[1], rows, c, False, q, color[c], style, f"{c}, {QUANTITY_LABEL[q]}")
+        else:
+            _line(axes[1], rows, c, False, "grad_sq_recurrent", color[c], "-", f"{c}, recurrent")
         _line(axes[1], rows, c, False, "grad_sq_other", color[c], "--", f"{c}, other")
         for (ln, q), style in C_STYLES.items():
             _line(axes[2], rows, c, ln, q, color[c], style, None)
@@ -111,16 +120,16 @@ def markdown(rows: list[dict], sweep: dict) -> str:
     lines = [f"# Signal propagation at initialisation — sweep `{sid}`", "",
              "Zucchet & Orvieto (2024), Fig. 5: per cell and memory length t (ring |λ| ∈ [1 − 1/t, 1 − 1/(2t)]), "
              "the mean over the stack's layers of mean(h²) and of the mean squared loss gradient of the recurrent "
-             "and the other parameters; mean over seeds.",
+             "and the other parameters (diagonal cells: also of λ's magnitude ν and angle θ); mean over seeds.",
              f"Scale `{sweep.get('scale')}`, created {sweep.get('created_at')}. "
              f"Reproduce: `sweep launch {NAME} --scale {scale}`, then `sweep report {NAME}`.", "",
-             "| cell | LayerNorm | t | ν | seeds | mean h² | grad² recurrent | grad² other |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| cell | LayerNorm | t | ν | seeds | mean h² | grad² recurrent | grad² other | grad² ν | grad² θ |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     keyed = {(r["cell"], r["layer_norm"], r["nu"], r["quantity"]): r for r in rows}
     for cell in _cells(rows):
         for ln in (False, True):
             for nu in sorted({r["nu"] for r in rows if r["cell"] == cell and r["layer_norm"] == ln}):
-                vals = [keyed.get((cell, ln, nu, q)) for q in ("act_sq", "grad_sq_recurrent", "grad_sq_other")]
+                vals = [keyed.get((cell, ln, nu, q)) for q in QUANTITY_LABEL]
                 seeds = max((v["seeds"] for v in vals if v), default=0)
                 cells = " | ".join("—" if v is None else f"{v['mean']:.3g}" for v in vals)
                 lines.append(f"| {cell} | {'on' if ln else 'off'} | {_t(nu):.3g} | {nu:.4g} | {seeds} | {cells} |")

@@ -11,9 +11,10 @@ seeds; hidden 200, Adam, global-norm clip 0.25, batch 100 at paper scale (REFERE
 antonior92/attractors-and-smoothness-RNN). Every trial records attractor snapshots (probe ``attractors``
 with ``inputs=task``: the sine task's 10 frequencies in linspace(pi/16, pi/8), the symbols task's 6 one-hot
 symbols; ``project=output``: the output y_t, for symbols the (p,p) logit; random initial states of std 100),
-at init, every ``every`` steps and at the end. One probe spec serves both tasks, so the paper scale uses the
-sine task's orbit settings (burn-in 1200, keep 400, 4 initial states) for the symbols task too (the authors:
-burn-in 400, keep 400, 10 initial states). The analysis stage runs ``chaotic_lstm`` (Fig. 1).
+at init, every ``every`` steps and at the end. At paper scale the probe takes each task's own orbit settings
+(``orbit=task``, the tasks' ``ORBIT``): sine burn-in 1200, keep 400, 4 initial states (sine-generator/train.py:
+seq_len_orbit 1600, burnout_orbit 1200, n_sequences_orbit 4); symbols burn-in 400, keep 400, 10 initial states
+(sequence-classification/train.py: 800, 400, 10). The analysis stage runs ``chaotic_lstm`` (Fig. 1).
 
 One learning rate and one batch size for both tasks (the grid gives every group the spec's ``lr``): the
 authors use Adam 1e-3 for sine and 1e-2 for symbols; here 3e-3, a rate at which both tasks train
@@ -21,15 +22,24 @@ authors use Adam 1e-3 for sine and 1e-2 for symbols; here 3e-3, a rate at which 
 300 steps, at 1e-3 it reaches 0.88 after 800 steps, at 3e-3 it solves T = 100 in ~550 steps and reaches a sine
 MSE of 0.05 in 800; the LSTM's sine MSE is 0.04 after 1000 steps at 3e-3). A per-task rate is one
 ``--set lr_grids=sine/*:1e-3,symbols/*:1e-2`` away (the paper scale sets exactly that, ``PAPER_RATES``).
-The paper's step decays (/10 at epochs 500, 1000, 2000) become the cosine schedule. ``solve_every`` stops a symbols trial at the first check where the validation
+Schedule at paper scale: the authors' step decay (``schedule="step"``, ``lr_decays`` per task; their MultiStepLR,
+stepped once per epoch of 10 batches, so epoch milestones x 10 are step milestones): sine x 0.1 after epochs
+500, 1000, 2000 (sine-generator/train.py, gamma 0.1; its later defaults 8000, 15000, 25000 lie past the paper's
+4,000 epochs); symbols x 0.25 after epochs 500, 1000, 2000 (sequence-classification/train.py: gamma 0.25, not
+0.1). Smoke and quick keep the cosine schedule (their few hundred steps end before the first milestone).
+``solve_every`` stops a symbols trial at the first check where the validation
 accuracy is 1 (the paper: "until accuracy one is attained"); the sine task has no accuracy and never stops early.
 
 Scales:
 - ``smoke``: plumbing, a few steps at hidden 8, lengths 50.
 - ``quick``: hidden 64, batch 32, lengths {50, 100}, 2 seeds, 800 steps; the qualitative result at the
   shortest memory that separates the cells cheaply (see ``QUICK_LENGTHS`` and bench/check_attractors.py).
-- ``paper``: hidden 200, batch 100, lengths {50, 100, 200, 300, 500}, 10,000 steps (the symbols task's 100
-  epochs of 10 batches; the paper ran up to 15,000 epochs and the sine task 4,000 epochs of 10 batches), 3 seeds.
+- ``paper``: hidden 200, batch 100, lengths {50, 100, 200, 300, 500}, 10,000 steps (1,000 epochs of 10
+  batches; the paper ran up to 15,000 epochs and the sine task 4,000 epochs of 10 batches), 3 seeds.
+
+Departures at paper scale, and why: one step budget for both tasks (10,000 steps: the grid has one ``steps``),
+so only the first decay (after step 5,000) takes effect; the sine task's batch is 100 (the authors: 10 of its
+100 sequences per step), one batch size for both tasks.
 
 Run:   sweep launch attractors [--scale smoke|quick|paper]; sweep report attractors
 Check: python bench/check_attractors.py (runs quick, asserts the three acceptance checks, prints the numbers)
@@ -55,6 +65,8 @@ PAPER_LENGTHS = (50, 100, 200, 300, 500)
 QUICK_LENGTHS = (50, 100)
 # Paper scale: the authors' rate per task (Adam 1e-3 for sine, 1e-2 for symbols), as one-rate grids by task.
 PAPER_RATES = (LrGrid(task="sine", rates=(1e-3,)), LrGrid(task="symbols", rates=(1e-2,)))
+# the authors' MultiStepLR per task, milestones in steps (10 batches per epoch): task:gamma:m1:m2:m3
+PAPER_DECAYS = ("sine:0.1:5000:10000:20000", "symbols:0.25:5000:10000:20000")
 
 
 def probes(every: int, burn_in: int, keep: int, n_inits: int, lyap: int) -> tuple[str, ...]:
@@ -78,5 +90,7 @@ def get_spec(scale: str) -> SweepSpec:
     if scale == "paper":
         return SweepSpec(scale=scale, seq_lens=PAPER_LENGTHS, seeds=3, steps=10_000, batch=100, hidden=200,
                          lr_grids=PAPER_RATES, eval_batch=1000, probe_batch=8, checkpoint_every=1000, solve_every=100,
-                         probes=probes(every=250, burn_in=1200, keep=400, n_inits=4, lyap=100), **_COMMON)
+                         probes=(f"attractors:every=250:inputs=task:project=output:orbit=task"
+                                 f":lyapunov_burn_in=100:lyapunov_steps=200",),
+                         **{**_COMMON, "schedule": "step", "lr_decays": PAPER_DECAYS})
     raise ValueError(scale)

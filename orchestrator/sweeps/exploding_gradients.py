@@ -8,8 +8,11 @@ with 50 units, plain SGD at a constant rate, batch 20, fresh sequences every ste
 ``smart_tanh`` (sparse recurrent matrix at spectral radius 0.95, small input and output weights; repo
 pascanur/trainingRNNs, RNN.py). Clipping (clip > 0) rescales the gradient to norm c when it is larger and skips
 a step whose norm is NaN/Inf; clip 0 is plain SGD. Every 20 steps the model is evaluated on ``eval_batch``
-fresh sequences (10,000 at paper scale); the first check with zero errors records ``solved_step`` and stops
-the trial. A trial "succeeds" when it has a solved_step (a diverged trial, NaN loss, is a failure).
+sequences drawn fresh at that check (10,000 at paper scale, in chunks of 1,000; trainers/solved.py); the first
+check with zero errors records ``solved_step`` and stops the trial. Source: RNN.py of pascanur/trainingRNNs
+(``checkFreq`` 20, ``ebs`` 10,000, ``cbs`` 1,000, ``task.generate`` at each check, stop at ``error < .0001``;
+``nhid`` 50, ``bs`` 20, ``lr`` .01, ``cutoff`` 1, ``clipstyle`` rescale, ``init`` smart_tanh).
+A trial "succeeds" when it has a solved_step (a diverged trial, NaN loss, is a failure).
 Analyses (the analysis stage, no training): ``error_surface`` (Fig. 3) and ``bifurcation`` (Fig. 4), with
 ``probe_batch`` grid points per axis.
 
@@ -27,6 +30,16 @@ Threshold 1 rescales most steps (it also acts as a smaller step); threshold 5 to
 still turns 0/4 into 4/4 at T = 20, consistent with the paper's reading that the few exploding steps are what
 derails plain SGD.
 ``smoke`` is a plumbing test (4 short trials and the two analyses on small grids).
+
+Departures from the authors' code, and why:
+- the check's sequences come from a generator seeded by (trial seed, step), not from the training ``rng``: the
+  same draws for a resumed trial, a seed bundle and a solo run; the statistics are the same;
+- a NaN/Inf gradient skips the step; the authors replace it by ``0.02 W_hh`` (a shrink of W_hh), a heuristic the
+  paper does not discuss;
+- fixed sequence length per trial (the paper's Fig. 7 is per length; their script can also draw lengths in
+  [min_length, max_length]);
+- ``final_loss``/``final_metric`` are on one fixed evaluation batch (the same for every trial of a length), so
+  trials compare on equal data.
 
 Run:   sweep launch exploding-gradients [--scale smoke|quick|paper]; sweep report exploding-gradients
 Check: python bench/check_exploding_gradients.py (runs quick, asserts the acceptance, prints the numbers)

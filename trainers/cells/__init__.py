@@ -35,4 +35,9 @@ def build_cell(name: str, spec: CellSpec) -> Cell:
     return cell
 
 
-__all__ = ["CELLS", "Cell", "CellSpec", "LTICell", "build_cell"]
+def supported_inits(name: str) -> tuple[str, ...]:
+    """The inits cell ``name`` supports (its ``INITS``), read off a tiny instance."""
+    return lookup(CELLS, "cell", name)(CellSpec(1, 4, 1, t_max=4)).INITS
+
+
+__all__ = ["CELLS", "Cell", "CellSpec", "LTICell", "build_cell", "supported_inits"]

@@ -53,7 +53,9 @@ class OrthogonalRNNCell(ScanCell):
         nn.init.kaiming_normal_(self.input.weight, nonlinearity="relu")
         self.recurrent = nn.Linear(hidden, hidden, bias=False)
         parametrizations.orthogonal(self.recurrent, "weight", orthogonal_map="matrix_exp", use_trivialization=True)
-        self.recurrent.weight = henaff_rotation(hidden).float()  # sets the base B; A = 0 so W = B
+        # sets the base B (A = 0 so W = B), in the default dtype like every other parameter here: float32 by
+        # default, float64 under torch.set_default_dtype(torch.float64) (henaff_rotation is exact in float64)
+        self.recurrent.weight = henaff_rotation(hidden).to(torch.get_default_dtype())
         self.b = nn.Parameter(torch.empty(hidden).uniform_(-0.01, 0.01))
         self.readout = nn.Linear(hidden, d_out, bias=False)
 

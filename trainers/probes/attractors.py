@@ -33,6 +33,7 @@ Projection = Callable[[Tensor, Tensor], Tensor]  # (state, y) -> (batch,) real
 
 PROJECTIONS = ("hidden_mean", "hidden_first", "output")
 INPUTS = ("linspace", "onehot", "task")
+ORBITS = ("options", "task")
 
 
 def projection(model: torch.nn.Module, name: str) -> Projection:
@@ -257,6 +258,7 @@ class AttractorProbe(Probe):
         lyapunov_burn_in: int = 100  # tangent-alignment steps before accumulating
         lyapunov_steps: int = 200  # steps averaged in the Lyapunov exponent
         tol: float = 1e-4  # relative distinct-point tolerance (absolute floor tol; see ``count_distinct``)
+        orbit: str = "options"  # options: burn_in, keep, n_inits above | task: the task's own ``ORBIT`` settings
 
     def __init__(self, options: "AttractorProbe.Options"):
         super().__init__(options)
@@ -265,8 +267,21 @@ class AttractorProbe(Probe):
             raise ValueError(f"unknown attractors:project={o.project!r}; valid: {', '.join(PROJECTIONS)}")
         if o.inputs not in INPUTS:
             raise ValueError(f"unknown attractors:inputs={o.inputs!r}; valid: {', '.join(INPUTS)}")
+        if o.orbit not in ORBITS:
+            raise ValueError(f"unknown attractors:orbit={o.orbit!r}; valid: {', '.join(ORBITS)}")
         if o.burn_in < 1 or o.keep < 1 or o.n_inits < 1 or o.n_inputs < 1 or o.lyapunov_steps < 1:
             raise ValueError(f"attractors needs burn_in, keep, n_inits, n_inputs, lyapunov_steps >= 1: {o}")
+
+    def orbit_settings(self, task: object) -> tuple[int, int, int]:
+        """(burn_in, keep, n_inits): the options', or with ``orbit=task`` the task's own ``ORBIT`` (the authors'
+        per-task settings: the sine and symbols tasks differ)."""
+        o = self.options
+        if o.orbit == "task":
+            if not hasattr(task, "ORBIT"):
+                raise ValueError(f"attractors:orbit=task needs a task with ORBIT settings; {type(task).__name__} "
+                                 f"has none (use orbit=options)")
+            return task.ORBIT["burn_in"], task.ORBIT["keep"], task.ORBIT["n_inits"]
+        return o.burn_in, o.keep, o.n_inits
 
     def constant_inputs(self, d_in: int, task: object) -> Tensor:
         """The constant inputs, (n_inputs, d_in) float64, for the ``inputs`` option."""
@@ -290,7 +305,8 @@ class AttractorProbe(Probe):
         o, model = self.options, ctx.model
         p = next(model.parameters())
         inputs = self.constant_inputs(model.d_in, ctx.task)  # (ni, d_in) float64
-        ni, nk, K = inputs.shape[0], o.n_inits, o.keep
+        burn_in, K, nk = self.orbit_settings(ctx.task)
+        ni = inputs.shape[0]
         n = ni * nk  # row r = input i * n_inits + init j
         values = inputs.gather(1, inputs.abs().argmax(dim=1, keepdim=True))[:, 0]
         u = inputs.repeat_interleave(nk, dim=0).to(p.device, p.dtype)
@@ -299,7 +315,7 @@ class AttractorProbe(Probe):
         # parametrised weights (the orthogonal RNN's W = B expm(A - A^T)) are computed once, not once per step
         with parametrize.cached():
             # burn_in - 1 + keep + 1 steps: the window's first sample is the last burn-in one, x_{-1} for dx_0
-            window, state = autonomous_orbit(model.step, state0, u, o.burn_in - 1, K + 1,
+            window, state = autonomous_orbit(model.step, state0, u, burn_in - 1, K + 1,
                                              projection(model, o.project), return_state=True)
             x, dx = window[:, 1:], window.diff(dim=1)
             lyap = largest_lyapunov(model.step, state, u, o.lyapunov_burn_in, o.lyapunov_steps,

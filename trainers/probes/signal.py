@@ -15,6 +15,13 @@ Definitions (rows of ``signal``, one per layer l and quantity):
 - ``grad_sq_other``: the same mean over every other trainable parameter of layer l: the cell's other groups
   (input, gamma, output) plus the block's norm and GLU mixer. The stack's encoder and decoder belong to no
   layer and are left out.
+- ``grad_sq_nu`` and ``grad_sq_theta`` (diagonal cells only: the paper's Fig. 5B split of the recurrent
+  gradient into magnitude and angle): the mean over the layer's units of (dL/d nu_n)^2 and (dL/d theta_n)^2.
+  For the LRU (``exp``: lambda = exp(-exp(w_nu) + i exp(w_theta))) these are its own parameters w_nu and
+  w_theta, whose squares average to ``grad_sq_recurrent``. For cdiag / cdiag_norm (lambda = a + i b trained
+  directly) they are the gradients with respect to lambda's polar coordinates, |lambda| and arg(lambda):
+  dL/d|lambda| = g_a cos phi + g_b sin phi, dL/d phi = -g_a b + g_b a. Gated and dense cells have no such
+  split and get no rows (their recurrent vs other rows stay).
 The loss is L = 0.5 mean((y - z)^2) over batch, time and outputs, against a fixed target z ~ N(0, 1) of the
 output's shape (a regression loss at init whose output gradient does not vanish where y is small); the
 gradient goes through the model's training forward.
@@ -27,9 +34,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..cells.cdiag import DiagonalLTI
 from .base import Probe, ProbeContext, ProbeOptions
 
 QUANTITIES = ("act_sq", "grad_sq_recurrent", "grad_sq_other")
+LAMBDA_QUANTITIES = ("grad_sq_nu", "grad_sq_theta")  # diagonal cells only
 
 
 def ar1_inputs(batch: int, T: int, d: int, rho: float, generator: torch.Generator,
@@ -60,6 +69,18 @@ def layer_param_split(model: nn.Module) -> list[tuple[list[nn.Parameter], list[n
     return split
 
 
+def lambda_split(layer: nn.Module, g_a: Tensor, g_b: Tensor) -> tuple[Tensor, Tensor] | None:
+    """(dL/d nu, dL/d theta) per unit of a diagonal cell, from the gradients of its stored lambda parameters
+    (``lam_a``, ``lam_b``); None for a cell without a complex diagonal lambda. See the module docstring."""
+    if not isinstance(layer, DiagonalLTI):
+        return None
+    if layer.parametrisation == "exp":
+        return g_a, g_b  # w_nu, w_theta: the LRU's own magnitude and angle parameters
+    a, b = layer.lam_a.detach(), layer.lam_b.detach()
+    r = torch.hypot(a, b)
+    return g_a * a / r + g_b * b / r, -g_a * b + g_b * a  # d/d|lambda|, d/d arg(lambda)
+
+
 def _mean_sq(grads: list[Tensor]) -> float:
     n = sum(g.numel() for g in grads)
     return sum(g.double().pow(2).sum() for g in grads).item() / n if n else float("nan")
@@ -83,7 +104,11 @@ def signal_stats(model: nn.Module, x: Tensor, target: Tensor) -> dict[str, list]
         h = layer.hidden_of(S[:, l])
         act = (h.abs().pow(2) if h.is_complex() else h.pow(2)).double().mean().item()
         values = (act, _mean_sq([by_param[id(p)] for p in rec]), _mean_sq([by_param[id(p)] for p in other]))
-        for q, v in zip(QUANTITIES, values):
+        split_grads = (lambda_split(layer, by_param[id(layer.lam_a)], by_param[id(layer.lam_b)])
+                       if isinstance(layer, DiagonalLTI) else None)
+        if split_grads is not None:
+            values += tuple(_mean_sq([g]) for g in split_grads)
+        for q, v in zip(QUANTITIES + LAMBDA_QUANTITIES, values):
             rows["layer"].append(l + 1)
             rows["quantity"].append(q)
             rows["value"].append(v)

@@ -30,6 +30,9 @@ class Sine(Task):
     d_in = 1
     d_out = 1
     has_metric = False
+    # the authors' orbit diagram for this task (sine-generator/train.py: seq_len_orbit 1600, burnout_orbit 1200,
+    # n_sequences_orbit 4): the attractor probe's settings under ``orbit=task``
+    ORBIT = {"burn_in": 1200, "keep": 400, "n_inits": 4}
 
     def __init__(self, seq_len: int = 400, n_sequences: int = N_SEQUENCES):
         if seq_len < 1 or n_sequences < 1:

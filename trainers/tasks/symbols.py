@@ -57,6 +57,9 @@ class Symbols(Task):
     d_in = N_SYMBOLS
     d_out = N_RELEVANT ** len(WINDOWS)
     has_metric = True
+    # the authors' orbit diagram for this task (sequence-classification/train.py: seq_len_orbit 800,
+    # burnout_orbit 400, n_sequences_orbit 10): the attractor probe's settings under ``orbit=task``
+    ORBIT = {"burn_in": 400, "keep": 400, "n_inits": 10}
 
     def __init__(self, seq_len: int = 100, n_train: int = N_TRAIN, n_val: int = N_VAL):
         self.seq_len = seq_len
