@@ -33,10 +33,11 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from trainers.damage import without_duplicates
 from trainers.record import SCHEMAS, open_location, table_files
 
 from .errors import AnalysisError
-from .state import sweep_state
+from .state import read_lease, sweep_state
 
 FORMATS = ("table", "csv", "json")
 log = logging.getLogger("analysis")
@@ -74,6 +75,7 @@ def connect(results: str, sweep: str | None = None) -> duckdb.DuckDBPyConnection
             _relation(con, fs, root, table, schema, sweep).create_view(table)
         except (duckdb.Error, pa.ArrowException, OSError) as e:
             raise AnalysisError(f"cannot read table {table!r} under {results!r}: {_first_line(e)}") from None
+    con.sql("SET temp_directory = ''")  # no spill folder (DuckDB's default is <cwd>/.tmp, then readable by queries)
     con.sql("SET enable_external_access = false")
     con.sql("SET lock_configuration = true")
     return con
@@ -136,7 +138,8 @@ def _list_files(fs: pafs.FileSystem, root: str, table: str,
     out = []
     for sweep in _sweep_dirs(fs, root, only):
         files = table_files(fs, f"{root.rstrip('/')}/{sweep}", table)
-        paths = [(path, pc.field("trial_id") == trial) for path, trial in files.parts]
+        parts = without_duplicates(fs, files.parts)  # a copy of a part under another number: named, skipped
+        paths = [(path, pc.field("trial_id") == trial) for path, trial in parts]
         paths += [(path, pc.scalar(True)) for path in files.merged]
         for path in files.foreign:
             log.warning("skipping foreign file %s (not written by a trial)", path)
@@ -199,7 +202,8 @@ def sweeps(results: str) -> list[dict]:
         info = {"sweep_id": sid, "name": names.get(sid), "scale": None, "created_at": None, "spec": {}, "tags": [],
                 "note": None}
         info.update(meta or {})
-        info["status"] = sweep_state(meta or {}, bool(counts.get(sid, {}).get("running")))
+        info["status"] = sweep_state(meta or {}, bool(counts.get(sid, {}).get("running")),
+                                     read_lease(fs, f"{root.rstrip('/')}/{sid}"))
         info["sweep_id"] = sid  # the directory name is what rows carry
         c = dict.fromkeys(STATUSES, 0)
         c.update(counts.get(sid, {}))
@@ -250,6 +254,8 @@ def query_arrow(results: str, sql: str, sweep: str | None = None) -> pa.Table:
 def run_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pa.Table:
     """``query_arrow`` on an open connection (optionally with ``?`` parameters)."""
     try:
+        if len(con.extract_statements(sql)) > 1:  # DuckDB would run them all and show only the last result
+            raise AnalysisError("several SQL statements in one query; run them one at a time")
         rel = con.sql(sql, params=params) if params else con.sql(sql)
         return rel.to_arrow_table() if rel is not None else pa.table({})
     except duckdb.Error as e:

@@ -32,12 +32,13 @@ def quiet_local_ray(address: str | None) -> None:
 def user_errors(fn):
     """Turn the library's user-facing errors into `error: <one line>` and exit status 2."""
     from analysis.errors import AnalysisError
+    from trainers.damage import DamagedFile
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (UserError, UnknownName, AnalysisError) as e:
+        except (UserError, UnknownName, AnalysisError, DamagedFile) as e:
             typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
             raise typer.Exit(2)
 

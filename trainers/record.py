@@ -483,7 +483,7 @@ class TrialWriter:
         info = self.fs.get_file_info(pafs.FileSelector(self.trial_dir(table), allow_not_found=True))
         for f in info:
             name = f.base_name
-            if name.startswith("part-") and name.endswith(".parquet") and int(name[5:10]) >= keep:
+            if TRIAL_FILE.fullmatch(name) and name != TRIALS_FILE and int(name[5:10]) >= keep:  # not a stray
                 self.fs.delete_file(f.path)
             elif name.startswith("."):  # a temporary left by a killed writer
                 self.fs.delete_file(f.path)
