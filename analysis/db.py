@@ -153,8 +153,8 @@ def _sweep_dirs(fs: pafs.FileSystem, root: str, only: str | None = None) -> list
     that one alone, if it is one)."""
     try:
         infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
-    except (pa.ArrowException, OSError):  # root is a file, or unreadable
-        return []
+    except (pa.ArrowException, OSError) as e:  # root is a file, unreadable, or its server unreachable: say so
+        raise AnalysisError(f"cannot read results location {root!r}: {_first_line(e)}") from None
     marks = {SWEEP_FILE, *SCHEMAS}
     out = []
     for d in infos:
