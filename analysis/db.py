@@ -33,7 +33,6 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from trainers.damage import without_duplicates
 from trainers.record import SCHEMAS, open_location, table_files
 
 from .errors import AnalysisError
@@ -138,8 +137,7 @@ def _list_files(fs: pafs.FileSystem, root: str, table: str,
     out = []
     for sweep in _sweep_dirs(fs, root, only):
         files = table_files(fs, f"{root.rstrip('/')}/{sweep}", table)
-        parts = without_duplicates(fs, files.parts)  # a copy of a part under another number: named, skipped
-        paths = [(path, pc.field("trial_id") == trial) for path, trial in parts]
+        paths = [(path, pc.field("trial_id") == trial) for path, trial in files.parts]
         paths += [(path, pc.scalar(True)) for path in files.merged]
         for path in files.foreign:
             log.warning("skipping foreign file %s (not written by a trial)", path)

@@ -7,15 +7,14 @@ import json
 import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from analysis.db import query_arrow
 from orchestrator.cli import app
 from orchestrator.gave_up import GAVE_UP, mark_failed, reopen
-from trainers.compact import compact
 from trainers.config import TrialConfig
-from trainers.damage import DamagedFile
 from trainers.location import relocate, same_config
 from trainers.train import run_trial
 
@@ -89,7 +88,7 @@ def test_stray_file_in_a_table_folder_is_skipped_and_named(tmp_path, one_thread,
     assert str(stray) in caplog.text
 
 
-def test_copied_part_is_dropped_by_queries_and_refused_by_compact(tmp_path, one_thread, caplog):
+def test_copied_part_never_reaches_a_query_or_a_compaction(tmp_path, one_thread, caplog):
     run_trial(cfg(tmp_path, flush_rows=16))
     d = tmp_path / "S" / "steps" / "trial_id=t0"
     parts = sorted(d.glob("part-*.parquet"))
@@ -99,14 +98,20 @@ def test_copied_part_is_dropped_by_queries_and_refused_by_compact(tmp_path, one_
     with caplog.at_level("WARNING"):
         exact(tmp_path)  # 60 rows, not 60 + 16
     assert f"skipping {copy}: a copy of {parts[1]}" in caplog.text
-    with pytest.raises(DamagedFile, match=f"{copy}: a copy of"):
-        compact(str(tmp_path), "S")
     r = runner.invoke(app, ["compact", "S", "--results", str(tmp_path)])
-    assert r.exit_code == 2 and r.output.startswith(f"error: {copy}: a copy of") and "Traceback" not in r.output
-    assert not (tmp_path / "S" / "steps" / "compacted").exists() or not any((d.parent / "compacted").iterdir())
-    copy.unlink()
-    compact(str(tmp_path), "S")
+    assert r.exit_code == 2 and r.output.startswith(f"error: {copy}: a copy of another part"), r.output
+    assert "Traceback" not in r.output and not (tmp_path / "S" / "steps" / "compacted").exists()
     exact(tmp_path)
+    copy.unlink()
+    r = runner.invoke(app, ["compact", "S", "--results", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    exact(tmp_path)  # the merged file holds the real parts only
+    merged = list((tmp_path / "S" / "steps" / "compacted").glob("merged-*.parquet"))
+    assert len(merged) == 1 and pq.read_metadata(merged[0]).num_rows == STEPS
+    assert not parts[1].exists()
+    r = runner.invoke(app, ["query", "SELECT count(*) AS n FROM steps", "--results", str(tmp_path),
+                            "--format", "csv"])
+    assert r.output.split() == ["n", str(STEPS)], r.output
 
 
 def test_a_moved_sweep_resumes_in_its_new_folder_only(tmp_path, one_thread):

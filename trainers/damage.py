@@ -49,16 +49,15 @@ def read_checkpoint(data: bytes, path: str) -> dict | None:
     return state
 
 
-def duplicate_parts(fs: pafs.FileSystem, parts: tuple[tuple[str, str], ...] | list) -> dict[str, str]:
-    """{path of a part: the earlier part of the same trial it copies}: a copy of a real part saved under
-    another part number (same size, same rows by its footer's row count and column statistics). Only parts of
-    one trial with equal sizes are opened, so the usual case costs one listing."""
-    if len(parts) < 2:
-        return {}
-    sizes = {i.path: i.size for i in fs.get_file_info([p for p, _ in parts])}
+def copied_parts(fs: pafs.FileSystem, parts: list[tuple[str, str, int]]) -> dict[str, str]:
+    """{path of a part: the earlier part of the same trial it copies}, from ``(path, trial_id, size)`` as a
+    listing gives them: a copy of a real part saved under another part number (same size, and the same rows by
+    its footer: row count and every column chunk's statistics). Only parts of one trial with equal sizes are
+    opened, so the usual case costs nothing beyond the listing. Each copy is named in a warning; readers and
+    ``sweep compact`` then never read it (``record.table_files`` lists it as foreign)."""
     groups: dict[tuple, list[str]] = defaultdict(list)
-    for path, trial in parts:
-        groups[(trial, sizes.get(path))].append(path)
+    for path, trial, size in parts:
+        groups[(trial, size)].append(path)
     out = {}
     for paths in groups.values():
         if len(paths) < 2:
@@ -68,6 +67,7 @@ def duplicate_parts(fs: pafs.FileSystem, parts: tuple[tuple[str, str], ...] | li
             key = _fingerprint(fs, path)
             if key in seen:
                 out[path] = seen[key]
+                log.warning("skipping %s: a copy of %s (same trial, same rows)", path, seen[key])
             else:
                 seen[key] = path
     return out
@@ -89,15 +89,11 @@ def _fingerprint(fs: pafs.FileSystem, path: str) -> tuple:
     return meta.num_rows, tuple(stats)
 
 
-def without_duplicates(fs: pafs.FileSystem, parts: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    """``parts`` less the copies (``duplicate_parts``), each named in a warning: what a query reads."""
-    dups = duplicate_parts(fs, parts)
-    for path, original in dups.items():
-        log.warning("skipping %s: a copy of %s (same trial, same rows)", path, original)
-    return tuple(p for p in parts if p[0] not in dups)
-
-
-def refuse_duplicates(fs: pafs.FileSystem, parts: tuple[tuple[str, str], ...]) -> None:
-    """Raise DamagedFile naming the first copy among ``parts`` (what ``sweep compact`` does: it makes rows final)."""
-    for path, original in duplicate_parts(fs, parts).items():
-        raise DamagedFile(path, f"a copy of {original} (same trial, same rows); remove it and compact again")
+def refuse_copies(foreign: tuple[str, ...]) -> None:
+    """Raise DamagedFile naming a copied part among a table's foreign files (``record.table_files``): a file
+    named like a part that is not read can only be one. ``sweep compact`` refuses to run while one is there:
+    once the part it copies is merged away, it would read as new rows."""
+    for path in foreign:
+        if "/trial_id=" in path and part_number(path.rsplit("/", 1)[-1]) is not None:
+            raise DamagedFile(path, "a copy of another part of its trial (the same rows); remove it, then run "
+                                    "`sweep compact` again")
