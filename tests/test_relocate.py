@@ -11,8 +11,9 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
+import ray  # noqa: F401 - puts Ray's bundled psutil on the path
+import psutil  # noqa: E402
 from typer.testing import CliRunner
 
 from analysis.db import query_arrow

@@ -97,3 +97,20 @@ def refuse_copies(foreign: tuple[str, ...]) -> None:
         if "/trial_id=" in path and part_number(path.rsplit("/", 1)[-1]) is not None:
             raise DamagedFile(path, "a copy of another part of its trial (the same rows); remove it, then run "
                                     "`sweep compact` again")
+
+
+_SOURCE = re.compile(r"(?:input source|Parquet file|file) '([^']+)':\s*(.*)", re.S)
+
+
+def named_damage(e: BaseException) -> DamagedFile | None:
+    """The DamagedFile an error from reading the layout (pyarrow, DuckDB over pyarrow) stands for, when its
+    message names the file: ``<file>: <what is wrong>`` in one line; None for any other error."""
+    if isinstance(e, DamagedFile):
+        return e
+    m = _SOURCE.search(str(e))
+    if not m:
+        return None
+    what = m.group(2).strip().splitlines()[0] if m.group(2).strip() else type(e).__name__
+    if "magic bytes not found" in what:
+        what = "not a readable Parquet file (truncated or corrupted: no Parquet footer)"
+    return DamagedFile(m.group(1), what.split(". ")[0].rstrip("."))
