@@ -31,6 +31,7 @@ from trainers.location import relocate
 from trainers.train import FINAL, open_trial, run_trial
 
 from .lease import driver_lease
+from .cluster_check import check_gpus
 from .gave_up import GiveUp, errored_in, reopen
 from .no_space import NoSpace, is_no_space
 from .progress import Progress
@@ -398,6 +399,9 @@ def launch(spec: SweepSpec, results: str, *, address: str | None = None, cpus_pe
     """Run every trial of ``spec``; returns the sweep id. Validation happens before anything is written.
     ``extra``: more fields for sweep.json (a spec file's ``base`` and ``spec_file``)."""
     results = canonical_location(results)
+    if gpus_per_trial:  # before anything is written: a GPU trial on a cluster without one would wait forever
+        init_ray(address)
+        check_gpus(gpus_per_trial)
     check_writable(results)
     sweep_id = new_sweep_id(spec.name)
     print(f"sweep {sweep_id}", file=out or sys.stdout, flush=True)
