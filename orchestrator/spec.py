@@ -20,6 +20,7 @@ from trainers.registry import UnknownName
 
 SCALES = ("smoke", "quick", "paper")
 AXES = ("task", "cell", "depth", "nu", "seq_len", "clip", "layer_norm")  # grid axes; field = axis + "s"
+MAX_TRIALS = 100_000  # trials a spec may plan (rows of `trials`); more is a typo, refused before any work
 
 
 class UserError(ValueError):
@@ -174,6 +175,11 @@ class SweepSpec:
                       "solve_every"):
             if getattr(self, field) < 0:
                 bad(field, getattr(self, field), "an integer >= 0")
+        groups = math.prod(len(getattr(self, f"{a}s")) for a in AXES)  # capped: a typo must not take minutes
+        if groups * (self.seeds + self.lr_search_trials) > MAX_TRIALS:
+            bad("seeds" if self.seeds > self.lr_search_trials else "lr_search_trials",
+                max(self.seeds, self.lr_search_trials), f"at most {MAX_TRIALS} trials in all ({groups} groups x "
+                f"(lr_search_trials + seeds))")
         if not 0 < self.lr < math.inf:
             bad("lr", self.lr, "a positive finite number")
         if not 0 <= self.lr_min < math.inf:

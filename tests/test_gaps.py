@@ -152,3 +152,8 @@ def test_yaml_alias_bomb_is_refused_at_once(tmp_path):
     bomb.write_text("\n".join(lines) + "\n")
     out = one_line_error(runner.invoke(app, ["show", str(bomb)]), f"error: {bomb}:")
     assert "aliases" in out
+
+
+def test_counts_are_capped_with_a_clear_error(tmp_path):
+    out = one_line_error(runner.invoke(app, ["show", "curse-of-memory", "--seeds", "10000000"]), "error: ")
+    assert "seeds=10000000" in out and "at most 100000 trials" in out
