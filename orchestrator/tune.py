@@ -31,7 +31,7 @@ from trainers.location import relocate
 from trainers.train import FINAL, open_trial, run_trial
 
 from .lease import driver_lease
-from .cluster_check import check_gpus
+from .cluster_check import check_gpus, watch_cluster
 from .gave_up import GiveUp, errored_in, reopen
 from .no_space import NoSpace, is_no_space
 from .progress import Progress
@@ -419,7 +419,11 @@ def drive(spec: SweepSpec, sweep_id: str, results: str, meta: dict, address: str
     """``run_sweep`` on Ray; a second Ctrl-C (or one before Tune took over SIGINT) leaves it ``interrupted``."""
     try:
         init_ray(address)
-        run_sweep(spec, sweep_id, results, meta)
+        watch = watch_cluster(sweep_id, f" --results {results}")  # a lost cluster ends the driver in one line
+        try:
+            run_sweep(spec, sweep_id, results, meta)
+        finally:
+            watch.set()
     except OSError as e:  # a full results location under the driver: one line, the sweep stays resumable
         if is_no_space(e):
             raise NoSpace(results) from None
