@@ -6,11 +6,14 @@ renewed in time: the driver died; `sweep resume ID` continues it). A sweep.json 
 reads ``running`` while a trial runs, else ``completed``. This is the one place that decides.
 
 The lease (written and renewed by ``orchestrator.lease``): JSON ``{"owner", "host", "pid", "renewed_at" (unix
-seconds), "ttl_s"}``; it has expired once ``renewed_at + ttl_s`` has passed.
+seconds), "ttl_s"}``; it has expired once ``renewed_at + ttl_s`` has passed, or at once when its driver's
+process on this host has ended.
 """
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 
 import pyarrow as pa
@@ -30,10 +33,24 @@ def sweep_state(meta: dict, trials_running: bool = False, lease: dict | None = N
 
 
 def lease_expired(lease: dict, now: float | None = None) -> bool:
+    """Whether the lease's driver is gone: not renewed within its ttl, or (on this host) its process has ended
+    (a SIGKILLed driver's lease is then free at once, not after the ttl)."""
     try:
-        return (time.time() if now is None else now) > float(lease["renewed_at"]) + float(lease["ttl_s"])
+        if (time.time() if now is None else now) > float(lease["renewed_at"]) + float(lease["ttl_s"]):
+            return True
     except (KeyError, TypeError, ValueError):
         return True  # an unreadable lease protects nothing
+    return lease.get("host") == socket.gethostname() and not _alive(lease.get("pid"))
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def read_lease(fs: pafs.FileSystem, sweep_dir: str) -> dict | None:
