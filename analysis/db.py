@@ -37,7 +37,7 @@ from trainers.record import SCHEMAS, open_location, table_files
 
 from . import selection
 from .errors import AnalysisError
-from .state import sweep_state
+from .state import read_lease, sweep_state
 
 FORMATS = ("table", "csv", "json")
 log = logging.getLogger("analysis")
@@ -77,6 +77,7 @@ def connect(results: str, sweep: str | None = None) -> duckdb.DuckDBPyConnection
         except (duckdb.Error, pa.ArrowException, OSError) as e:
             raise AnalysisError(f"cannot read table {table!r} under {results!r}: {_first_line(e)}") from None
     selection.add_landscape(con)
+    con.sql("SET temp_directory = ''")  # no spill folder (DuckDB's default is <cwd>/.tmp, then readable by queries)
     con.sql("SET enable_external_access = false")
     con.sql("SET lock_configuration = true")
     return con
@@ -153,8 +154,8 @@ def _sweep_dirs(fs: pafs.FileSystem, root: str, only: str | None = None) -> list
     that one alone, if it is one)."""
     try:
         infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
-    except (pa.ArrowException, OSError):  # root is a file, or unreadable
-        return []
+    except (pa.ArrowException, OSError) as e:  # root is a file, unreadable, or its server unreachable: say so
+        raise AnalysisError(f"cannot read results location {root!r}: {_first_line(e)}") from None
     marks = {SWEEP_FILE, *SCHEMAS}
     out = []
     for d in infos:
@@ -202,7 +203,8 @@ def sweeps(results: str) -> list[dict]:
         info = {"sweep_id": sid, "name": names.get(sid), "scale": None, "created_at": None, "spec": {}, "tags": [],
                 "note": None}
         info.update(meta or {})
-        info["status"] = sweep_state(meta or {}, bool(counts.get(sid, {}).get("running")))
+        info["status"] = sweep_state(meta or {}, bool(counts.get(sid, {}).get("running")),
+                                     read_lease(fs, f"{root.rstrip('/')}/{sid}"))
         info["sweep_id"] = sid  # the directory name is what rows carry
         c = dict.fromkeys(STATUSES, 0)
         c.update(counts.get(sid, {}))
@@ -253,6 +255,8 @@ def query_arrow(results: str, sql: str, sweep: str | None = None) -> pa.Table:
 def run_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pa.Table:
     """``query_arrow`` on an open connection (optionally with ``?`` parameters)."""
     try:
+        if len(con.extract_statements(sql)) > 1:  # DuckDB would run them all and show only the last result
+            raise AnalysisError("several SQL statements in one query; run them one at a time")
         rel = con.sql(sql, params=params) if params else con.sql(sql)
         return rel.to_arrow_table() if rel is not None else pa.table({})
     except duckdb.Error as e:

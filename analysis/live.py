@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from trainers.record import read_rows, table_files
 
 from .db import SWEEP_FILE, _location, _read_sweep_json, resolve_sweep
-from .state import sweep_state
+from .state import read_lease, sweep_state
 
 RECENT = 10  # a running trial's loss so far: the mean training loss of its last RECENT flushed steps
 FINISHED = ("completed", "diverged", "failed")
@@ -181,7 +181,7 @@ def live_state(results: str, sweep_id: str, plan: list[Planned], now: dt.datetim
     rows = _trial_rows(fs, sweep_dir, {} if cache is None else cache)
     started = [_started(fs, sweep_dir, r) for r in sorted(rows, key=lambda r: r["trial_id"])]
     trials = started + _pending(plan, rows)
-    status = sweep_state(meta, any(t.status == "running" for t in trials))
+    status = sweep_state(meta, any(t.status == "running" for t in trials), read_lease(fs, sweep_dir))
     rem = remaining(trials, now)
     eta = 0.0 if status != "running" else (eta_s(*rem) if rem is not None else None)
     counts = {stage: dict.fromkeys(STATES, 0) for stage in dict.fromkeys([p.stage for p in plan] + [t.stage for t in trials])}

@@ -32,13 +32,20 @@ def quiet_local_ray(address: str | None) -> None:
 def user_errors(fn):
     """Turn the library's user-facing errors into `error: <one line>` and exit status 2."""
     from analysis.errors import AnalysisError
+    from trainers.damage import DamagedFile, named_damage
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (UserError, UnknownName, AnalysisError) as e:
+        except (UserError, UnknownName, AnalysisError, DamagedFile) as e:
             typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
+            raise typer.Exit(2)
+        except Exception as e:  # a damaged file of the layout, met while reading it: `error: <file>: <what>`
+            damage = named_damage(e)
+            if damage is None:
+                raise
+            typer.echo(f"error: {damage}", err=True)
             raise typer.Exit(2)
 
     return wrapper
@@ -353,7 +360,11 @@ def query(
     """
     from analysis import db
 
+    from .out_path import check_out_file
+
     loc = results_location(results)
+    if out:
+        check_out_file(out)  # before the query runs: nothing half-written
     scope = db.resolve_sweep(loc, sweep)["sweep_id"] if sweep is not None else None
     if format == "parquet":
         if not out:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from .lr_grid import PROTOCOLS, LrGrid
 from .axes import AXES, VARIABLE, entry, key_suffix, varied
 
 SCALES = ("smoke", "quick", "paper")
+MAX_TRIALS = 100_000  # trials a spec may plan (rows of `trials`); more is a typo, refused before any work
 
 
 class UserError(ValueError):
@@ -254,12 +256,19 @@ class SweepSpec:
                       "solve_every"):
             if getattr(self, field) < 0:
                 bad(field, getattr(self, field), "an integer >= 0")
-        if not self.lr > 0:
-            bad("lr", self.lr, "a positive number")
+        groups = math.prod(len(getattr(self, f"{a}s")) for a in AXES)  # capped: a typo must not take minutes
+        if groups * (self.seeds + self.lr_search_trials) > MAX_TRIALS:
+            bad("seeds" if self.seeds > self.lr_search_trials else "lr_search_trials",
+                max(self.seeds, self.lr_search_trials), f"at most {MAX_TRIALS} trials in all ({groups} groups x "
+                f"(lr_search_trials + seeds))")
+        if not 0 < self.lr < math.inf:
+            bad("lr", self.lr, "a positive finite number")
+        if not 0 <= self.lr_min < math.inf:
+            bad("lr_min", self.lr_min, "a finite number >= 0")
         for entry in self.lr_ranges:
             parts = entry.split(":")
             try:
-                ok = len(parts) == 3 and parts[0] in CELLS and 0 < float(parts[1]) < float(parts[2])
+                ok = len(parts) == 3 and parts[0] in CELLS and 0 < float(parts[1]) < float(parts[2]) < math.inf
             except ValueError:
                 ok = False
             if not ok:
@@ -275,8 +284,8 @@ class SweepSpec:
                 bad("lr_grids", g.text(), f"[task/]cell:rate/rate/... with a known cell (or *), task and rates > 0 "
                     f"({why})")
         lo, hi = self.lr_range
-        if not 0 < lo < hi:
-            bad("lr_range", self.lr_range, "low,high with 0 < low < high")
+        if not 0 < lo < hi < math.inf:
+            bad("lr_range", self.lr_range, "low,high with 0 < low < high < inf")
         if self.block not in BLOCKS:
             bad("block", self.block, ", ".join(BLOCKS))
         for p in self.probes:
@@ -286,7 +295,7 @@ class SweepSpec:
                 raise SpecError(f"invalid probes entry {p!r}: {e}", field="probes", value=p, valid=str(e)) from None
         if self.probe_batch < 1:
             bad("probe_batch", self.probe_batch, "an integer >= 1")
-        if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             bad("device", self.device, "auto, cpu, cuda, cuda:N")
         return self
 
@@ -313,8 +322,8 @@ class Resources:
     max_concurrent: int | None = None  # at most this many trials at once; None: as many as the cluster fits
 
     def validate(self) -> "Resources":
-        for field, ok, valid in (("cpus_per_trial", self.cpus_per_trial > 0, "a number > 0"),
-                                 ("gpus_per_trial", self.gpus_per_trial >= 0, "a number >= 0"),
+        for field, ok, valid in (("cpus_per_trial", 0 < self.cpus_per_trial < math.inf, "a finite number > 0"),
+                                 ("gpus_per_trial", 0 <= self.gpus_per_trial < math.inf, "a finite number >= 0"),
                                  ("max_concurrent", self.max_concurrent is None or self.max_concurrent >= 1,
                                   "an integer >= 1")):
             if not ok:

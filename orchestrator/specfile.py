@@ -128,7 +128,14 @@ def _yaml_lines(node, path: tuple = (), out: dict | None = None) -> dict[tuple, 
 
 
 class _YamlLoader(yaml.SafeLoader):
-    """SafeLoader that reads 1e-3 as a float (YAML 1.2; PyYAML's 1.1 rules want 1.0e-3)."""
+    """SafeLoader that reads 1e-3 as a float (YAML 1.2; PyYAML's 1.1 rules want 1.0e-3) and refuses aliases
+    (``*name``): a few hundred bytes of nested aliases expand to gigabytes (an alias bomb)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a spec file",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
 
 
 _YamlLoader.add_implicit_resolver(

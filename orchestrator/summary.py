@@ -28,6 +28,7 @@ SELECT {axes}, any_value(group_key) AS group_key, any_value(lr) AS lr, count(*) 
 FROM trials WHERE selected GROUP BY ALL ORDER BY ALL
 """
 OTHER_SQL = "SELECT stage, status, count(*) AS n FROM trials WHERE stage <> 'seed' GROUP BY ALL ORDER BY ALL"
+FAILED_SQL = "SELECT trial_id, error FROM trials WHERE status = 'failed' ORDER BY trial_id"  # each with its reason
 
 
 def group_rows(results: str, meta: dict) -> list[dict]:
@@ -70,6 +71,9 @@ def render(results: str, display: str, meta: dict, wall_s: float, console: Conso
         stages.setdefault(r["stage"], []).append(f"{r['n']} {r['status']}")
     for stage, parts in stages.items():
         console.print(f"{stage}: {', '.join(parts)}", highlight=False)
+    for r in run_arrow(connect(results, sid), FAILED_SQL).to_pylist():
+        console.print(f"failed: {r['trial_id']}: {r['error'] or '(no reason recorded)'}", highlight=False,
+                      soft_wrap=True, markup=False)
     where = "" if display == "results" else f" --results {display}"
     base, _, options = results.partition("?")
     console.print(f"wall time {clock(wall_s)} · results: {base.rstrip('/')}/{sid}" + (f"?{options}" if options else ""),

@@ -29,8 +29,13 @@ from ray.tune.search import Searcher
 from trainers.config import TrialConfig
 from trainers.bundle import run_bundle
 from trainers.record import TrialWriter, canonical_location, open_location, sweep_rows, write_atomic
+from trainers.location import relocate
 from trainers.train import FINAL, open_trial, run_trial
 
+from .lease import driver_lease
+from .cluster_check import check_gpus, watch_cluster
+from .gave_up import GiveUp, errored_in, reopen
+from .no_space import NoSpace, is_no_space
 from .progress import Progress
 from .result_file import ResultFile
 from .stop import StopWatch, clear_stop
@@ -264,8 +269,12 @@ class SweepSearcher(Searcher):
         with fs.open_input_stream(path) as f:
             self._set_state(f.read())
         out, self.queue, self.live = self.queue + list(self.live.values()), [], {}
-        if retry_errored:
-            out, self.errored = out + self.errored, []
+        out = [dict(e, trial=relocate(e["trial"], results)) for e in out]  # the location given now, never the stored one
+        if retry_errored:  # trials Tune gave up on read `failed`: running again, then issued again
+            errored = [dict(e, trial=relocate(e["trial"], results)) for e in self.errored]
+            for e in errored:
+                reopen(e["trial"])
+            out, self.errored = out + errored, []
         for entry in out:
             summary = _summary(entry["trial"])
             if summary is None:
@@ -357,6 +366,7 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
         storage_path, storage_fs = _storage(results, sweep_id)
         progress = Progress(spec.stage_trials(), _finished_before(results, sweep_id, searcher))
         clear_stop(results, sweep_id)
+        give_up = GiveUp()
         # Tune's own words at the end (a stop, an interrupt: "resume with Tuner.restore"; "Trials did not
         # complete") are ours to say: `sweep resume`, and each failed trial's line from Progress.
         tune_log = logging.getLogger("ray.tune.tune")
@@ -368,7 +378,7 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
                 max_concurrent_trials=res.get("max_concurrent"), trial_dirname_creator=_dirname),
                 run_config=tune.RunConfig(
                     name=EXPERIMENT, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
-                    callbacks=[progress, ResultFile(), StopWatch(results, sweep_id),
+                    callbacks=[progress, ResultFile(), StopWatch(results, sweep_id), give_up,
                                *logger_callbacks(tuple(meta.get("log_to", ())), storage_root(results),
                                                  sweep_id, spec.name)],
                     failure_config=tune.FailureConfig(max_failures=spec.max_failures))).fit()
@@ -376,6 +386,8 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
             progress.close()
             tune_log.setLevel(level)
             clear_stop(results, sweep_id)
+        if give_up.no_space:
+            raise NoSpace(results)
         # as the run left it: complete unless a trial is unfinished (an interrupt); errored trials are final here
         searcher = SweepSearcher.load(spec, sweep_id, results, threads=searcher.threads, retry_errored=False)
     # one rate per group (tpe, none); a grid's chosen rate is in the rows (``trials.selected``), not here
@@ -407,14 +419,18 @@ def launch(spec: SweepSpec, results: str, *, address: str | None = None, cpus_pe
     callbacks (``orchestrator.loggers``), recorded in sweep.json so that a resume logs to them too; ``sweep_id``:
     the id a submitter chose (``orchestrator.submit``), else a new one."""
     results = canonical_location(results)
+    if gpus_per_trial:  # before anything is written: a GPU trial on a cluster without one would wait forever
+        init_ray(address)
+        check_gpus(gpus_per_trial)
     check_writable(results)
     sweep_id = sweep_id or new_sweep_id(spec.name)
     print(f"sweep {sweep_id}", file=out or sys.stdout, flush=True)
     meta = new_meta(spec, sweep_id, dict(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                                          max_concurrent=max_concurrent),
                     dict(extra or {}, **({"log_to": list(log_to)} if log_to else {})))
-    write_sweep_file(results, sweep_id, meta)
-    drive(spec, sweep_id, results, meta, address)
+    with driver_lease(results, sweep_id):  # one driver per sweep (orchestrator.lease)
+        write_sweep_file(results, sweep_id, meta)
+        drive(spec, sweep_id, results, meta, address)
     return sweep_id
 
 
@@ -422,7 +438,15 @@ def drive(spec: SweepSpec, sweep_id: str, results: str, meta: dict, address: str
     """``run_sweep`` on Ray; a second Ctrl-C (or one before Tune took over SIGINT) leaves it ``interrupted``."""
     try:
         init_ray(address)
-        run_sweep(spec, sweep_id, results, meta)
+        watch = watch_cluster(sweep_id, f" --results {results}")  # a lost cluster ends the driver in one line
+        try:
+            run_sweep(spec, sweep_id, results, meta)
+        finally:
+            watch.set()
+    except OSError as e:  # a full results location under the driver: one line, the sweep stays resumable
+        if is_no_space(e):
+            raise NoSpace(results) from None
+        raise
     except KeyboardInterrupt:
         meta["status"] = "interrupted"
         write_sweep_file(results, sweep_id, meta)
@@ -441,7 +465,14 @@ def read_sweep_file(results: str, sweep_id: str) -> dict:
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         raise UserError(f"no sweep {sweep_id!r} under {results!r} (no {SWEEP_FILE}); `sweep ls` lists them")
     with fs.open_input_stream(path) as f:
-        return json.loads(f.read().decode())  # data only: the spec is rebuilt field by field below
+        text = f.read()
+    try:
+        meta = json.loads(text.decode())  # data only: the spec is rebuilt field by field below
+    except ValueError as e:
+        raise UserError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("spec"), dict):
+        raise UserError(f"{path}: not a sweep file (no spec object)")
+    return meta
 
 
 def resume(sweep_id: str, results: str, *, address: str | None = None) -> dict:
@@ -450,11 +481,18 @@ def resume(sweep_id: str, results: str, *, address: str | None = None) -> dict:
     A new Tuner takes over from the searcher's saved state: finished trials stay finished, unfinished ones
     continue from their last checkpoint, and what was never issued is issued."""
     results = canonical_location(results)
+    if "/" in sweep_id or "\\" in sweep_id or sweep_id in ("", ".", ".."):  # never read outside --results
+        raise UserError(f"invalid sweep id {sweep_id!r}: the name of a folder under --results (no '/' or '..'); "
+                        "`sweep ls` lists them")
     meta = read_sweep_file(results, sweep_id)
-    if meta.get("status") == "completed":
+    if meta.get("status") == "completed" and not errored_in(*_state_file(results, sweep_id)):  # gave-ups: retry
         return meta
-    spec = SweepSpec.from_dict(meta["spec"]).validate()
-    meta["status"] = "running"
-    write_sweep_file(results, sweep_id, meta)
-    drive(spec, sweep_id, results, meta, address)
+    try:
+        spec = SweepSpec.from_dict(meta["spec"]).validate()
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{sweep_id}/{SWEEP_FILE}: invalid spec ({str(e).splitlines()[0]})") from None
+    with driver_lease(results, sweep_id):  # a second driver of this sweep stops here, naming the first
+        meta["status"] = "running"
+        write_sweep_file(results, sweep_id, meta)
+        drive(spec, sweep_id, results, meta, address)
     return meta

@@ -111,7 +111,7 @@ ERRORS = [
     ("bad_base.toml", 'base = "curse-of-mem"\n', r":1: base: 'curse-of-mem' is not valid; valid: attractors, "
                                                   r"curse-of-memory, deep-rnn, exploding-gradients, signal-propagation$"),
     ("resources.toml", TOML_BASE + "[resources]\ncpus_per_trial = 0\n",
-     r":3: resources\.cpus_per_trial: 0\.0 is not valid; valid: a number > 0$"),
+     r":3: resources\.cpus_per_trial: 0\.0 is not valid; valid: a finite number > 0$"),
     ("lr_both.toml", TOML_BASE + "[train]\nlr = 1e-3\n[lr_search]\ntrials = 3\n",
      r":3: train\.lr: 0\.001 is a fixed rate, but \[lr_search\] asks for trials = 3 \(line 5\); keep one$"),
     ("lr_range.toml", TOML_BASE + "[lr_search]\nranges = { rnn = [1e-2, 1e-4] }\n",

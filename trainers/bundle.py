@@ -36,6 +36,8 @@ from torch.func import functional_call, stack_module_state
 
 from .cells import CELLS, Cell, CellSpec, build_cell
 from .config import TrialConfig
+from .damage import read_checkpoint
+from .location import same_config
 from .record import TrialWriter
 from .seedwise import SEEDWISE, select_seeds
 from .solved import is_solved
@@ -109,6 +111,8 @@ def run_bundle(bundle_id: str, cfgs: list[TrialConfig], on_progress: Callable[[d
         run = _BundleRun(members, t0, started, on_progress, store, finish)
         try:
             run.train(resume)
+        except OSError:  # the results location failed (no space, ...): not the trial's fault; it stays resumable
+            raise
         except Exception as e:  # a deterministic failure: every seed still training is failed, the sweep goes on
             for i, (cfg, _) in enumerate(members):
                 if cfg.trial_id not in summaries:
@@ -123,9 +127,9 @@ def _load_checkpoint(store: TrialWriter, cfgs: list[TrialConfig]) -> dict | None
     data = store.load_checkpoint()
     if data is None:
         return None
-    state = torch.load(io.BytesIO(data), weights_only=True)
-    seeds = state.get("seeds", {})
-    ok = all(c.trial_id in seeds and seeds[c.trial_id]["config_json"] == c.to_json() for c in cfgs)
+    state = read_checkpoint(data, store.checkpoint_path())  # None when damaged: the bundle starts again
+    seeds = (state or {}).get("seeds", {})
+    ok = all(c.trial_id in seeds and same_config(seeds[c.trial_id]["config_json"], c) for c in cfgs)
     return state if ok else None
 
 

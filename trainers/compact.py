@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from .damage import refuse_copies
 from .record import (CHECKPOINT_DIR, COMPACTED_DIR, ROW_GROUP_ROWS, SCHEMAS, SUPERSEDES_KEY, open_location,
                      parquet_options, read_rows, sweep_rows, table_files)
 
@@ -65,6 +66,7 @@ def compact(results: str, sweep_id: str) -> CompactResult:
     for table in tables:
         files = table_files(fs, sweep_dir, table)
         _delete(fs, files.leftovers + files.superseded)  # finish an interrupted run first
+        refuse_copies(files.foreign)
         inputs = [(path, trial) for path, trial in files.parts if trial in finished]
         if inputs:
             _merge(fs, f"{sweep_dir}/{table}", table, [path for path, _ in inputs])

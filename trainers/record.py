@@ -7,15 +7,14 @@ Layout under a results location (a local path or any pyarrow filesystem URI, e.g
     <results>/<sweep_id>/<table>/compacted/merged-<uuid>.parquet        finished trials' files of any table, merged
                                                                         (``compact.py``)
 
-A part file appears atomically: on a local or NFS path it is written under a dot-prefixed temporary
-name and renamed; on object stores a single PUT is already atomic. Readers take the files as
-``table_files`` sorts them and never see temporaries. Part numbers are consecutive per (trial, table), so a
-checkpoint that stores the next part numbers (``TrialWriter.state``) can drop exactly the parts written after
-it (``TrialWriter.restore``): rows are written once by construction, not deduplicated at query time. The
-trial's checkpoint lives beside its rows (``<sweep_id>/_checkpoints/<trial_id>.pt``, replaced atomically after a flush), so rows and
-checkpoint can never disagree, whatever the scheduler (Ray Tune) remembers.
-Repeating strings (ids, status, group names) are dictionary-encoded, floats byte-stream-split, all zstd
-(``parquet_options``).
+A part file appears atomically: on a local or NFS path it is written under a dot-prefixed temporary name and
+renamed; on object stores a single PUT is already atomic. Readers take the files as ``table_files`` sorts them
+and never see temporaries. Part numbers are consecutive per (trial, table), so a checkpoint that stores the next
+part numbers (``TrialWriter.state``) can drop exactly the parts written after it (``TrialWriter.restore``): rows
+are written once by construction, not deduplicated at query time. The trial's checkpoint lives beside its rows
+(``<sweep_id>/_checkpoints/<trial_id>.pt``, replaced atomically after a flush), so rows and checkpoint can never
+disagree, whatever the scheduler (Ray Tune) remembers. Repeating strings (ids, status, group names) are
+dictionary-encoded, floats byte-stream-split, all zstd (``parquet_options``).
 """
 from __future__ import annotations
 
@@ -34,6 +33,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from .damage import copied_parts
 DESCRIPTION = b"description"  # metadata key of a table's or a column's description (docs/schemas.md shows them)
 
 
@@ -248,7 +248,7 @@ def table_files(fs: pafs.FileSystem, sweep_dir: str, table: str) -> TableFiles:
     is held by a merged file that the second listing sees; a part still in the first listing is either
     claimed by a merged file seen in the second (skipped) or read. Every row is read exactly once, whatever
     step of a compaction runs meanwhile (a part deleted after both listings makes the read fail: read again).
-    Temporaries of trial writers (dot-prefixed) are ignored.
+    Temporaries of trial writers (dot-prefixed) are ignored; copies of a part under another number are foreign.
     """
     base = f"{sweep_dir}/{table}"
     parts, foreign = [], []
@@ -257,13 +257,14 @@ def table_files(fs: pafs.FileSystem, sweep_dir: str, table: str) -> TableFiles:
         if info.type != pafs.FileType.File or rel[0] == COMPACTED_DIR or rel[-1].startswith("."):
             continue
         if len(rel) == 2 and rel[0].startswith("trial_id=") and TRIAL_FILE.fullmatch(rel[1]):
-            parts.append((info.path, rel[0][len("trial_id="):]))
+            parts.append((info.path, rel[0][len("trial_id="):], info.size))
         else:
             foreign.append(info.path)
     merged, claimed, leftovers, foreign_merged = compacted_files(fs, base)
-    return TableFiles(parts=tuple(sorted(p for p in parts if p[0] not in claimed)), merged=merged,
-                      superseded=tuple(sorted(p for p, _ in parts if p in claimed)),
-                      leftovers=leftovers, foreign=tuple(sorted(foreign + list(foreign_merged))))
+    copies = copied_parts(fs, parts)  # never read, never merged (trainers.damage)
+    return TableFiles(parts=tuple(sorted(p[:2] for p in parts if p[0] not in claimed and p[0] not in copies)),
+                      merged=merged, superseded=tuple(sorted(p[0] for p in parts if p[0] in claimed)),
+                      leftovers=leftovers, foreign=tuple(sorted(foreign + list(foreign_merged) + list(copies))))
 
 
 def compacted_files(fs: pafs.FileSystem, table_dir: str) -> tuple[tuple[str, ...], dict[str, str], tuple, tuple]:
@@ -484,10 +485,9 @@ class TrialWriter:
 
     def _drop_after(self, table: str, keep: int) -> None:
         """Delete ``table``'s parts numbered ``keep`` and up (and temporaries); the next part is ``keep``."""
-        info = self.fs.get_file_info(pafs.FileSelector(self.trial_dir(table), allow_not_found=True))
-        for f in info:
+        for f in self.fs.get_file_info(pafs.FileSelector(self.trial_dir(table), allow_not_found=True)):
             name = f.base_name
-            if name.startswith("part-") and name.endswith(".parquet") and int(name[5:10]) >= keep:
+            if TRIAL_FILE.fullmatch(name) and name != TRIALS_FILE and int(name[5:10]) >= keep:  # not a stray
                 self.fs.delete_file(f.path)
             elif name.startswith("."):  # a temporary left by a killed writer
                 self.fs.delete_file(f.path)

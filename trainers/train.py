@@ -22,6 +22,8 @@ import torch
 
 from .analyses import ANALYSES, analysis
 from .config import TrialConfig
+from .damage import read_checkpoint
+from .location import same_config
 from .probes import ProbeContext, build_probe
 from .probes.grad_norms import group_norms
 from .record import TrialWriter
@@ -108,6 +110,8 @@ def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = Non
     run = _Run(cfg, writer, t0, started, on_progress, on_checkpoint)
     try:
         outcome = run.train(resume) if cfg.kind == "train" else analysis(cfg.kind)(cfg, writer)
+    except OSError:  # the results location failed (no space, ...): not the trial's fault; it stays resumable
+        raise
     except Exception as e:  # a deterministic failure of this trial: record it, the sweep goes on
         outcome = failed(e, steps_done=run.steps_done, device=run.device, probe_s=run.probe_s)
     summary = close_trial(cfg, writer, outcome, started, time.perf_counter() - t0, node)
@@ -120,7 +124,7 @@ def open_trial(cfg: TrialConfig) -> tuple[TrialWriter, dict | None]:
     (then it is not trained again)."""
     writer = TrialWriter(cfg.results, cfg.sweep_id, cfg.trial_id, cfg.flush_rows, cfg.flush_s)
     done = writer.read_trial()
-    if done and done["status"] in FINAL and done["config_json"] == cfg.to_json():
+    if done and done["status"] in FINAL and same_config(done["config_json"], cfg):  # wherever the sweep is now
         return writer, {k: done[k] for k in SUMMARY}
     return writer, None
 
@@ -144,8 +148,8 @@ def _load_checkpoint(writer: TrialWriter, cfg: TrialConfig) -> dict | None:
     data = writer.load_checkpoint()
     if data is None:
         return None
-    state = torch.load(io.BytesIO(data), weights_only=True)
-    return state if state.get("config_json") == cfg.to_json() else None
+    state = read_checkpoint(data, writer.checkpoint_path())  # None when damaged: the trial starts again
+    return state if state and same_config(state.get("config_json"), cfg) else None
 
 
 def build_model(cfg: TrialConfig, task, device: torch.device) -> Stack:
