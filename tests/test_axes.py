@@ -27,7 +27,7 @@ def test_set_with_several_values_makes_an_axis():
     assert len(groups) == 2 * 2 * 2 * 2  # cells x nus x hidden x batch
     keys = [s.group_key(g) for g in groups]
     assert len(set(keys)) == 16 and keys[:2] == ["rnn-d1-nu0.68-hidden32-batch16", "rnn-d1-nu0.68-hidden32-batch32"]
-    cfg = seed_configs(s, "sid", "/r", groups[3], lr=1e-3)[0]["members"][1]  # a bundle's second seed
+    cfg = seed_configs(s, "sid", "/r", groups[3], lrs=(1e-3,))[0]["members"][1]  # a bundle's second seed
     assert (cfg["hidden"], cfg["batch"], cfg["trial_id"]) == (64, 32, "rnn-d1-nu0.68-hidden64-batch32-s1")
     # one value again: the field, no longer an axis; JSON round trip keeps the axes
     assert resolve("curse-of-memory", "smoke", ["hidden=32,64", "hidden=16"]).vary == ()
