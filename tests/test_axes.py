@@ -89,7 +89,7 @@ def test_a_sweep_over_hidden_and_batch_writes_each_combination(ray_session, tmp_
     results = tmp_path / "results"
     r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
                             "--set", "cells=rnn", "--set", "nus=0.9", "--set", "seeds=1", "--set",
-                            "lr_search_trials=0", "--set", "steps=5", "--set", "hidden=8,16", "--set", "batch=4,8"])
+                            "lr_search=none", "--set", "steps=5", "--set", "hidden=8,16", "--set", "batch=4,8"])
     assert r.exit_code == 0, r.output
     sid = r.output.split()[1]
     rows = query_arrow(str(results), f"SELECT trial_id, hidden, batch, json_extract(config_json, '$.batch')::INT AS b,"
