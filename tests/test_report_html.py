@@ -113,7 +113,7 @@ def test_page_embeds_the_figures_tables_index_spec_and_versions(failing_sweep, t
     out = failing_sweep / "s1" / "report"
     assert done.note is None
     assert [pathlib.Path(p).name for p in done.paths] == ["fig3a.png", "fig3b.png", "curse-of-memory.md",
-                                                          "index.md", HTML]
+                                                          "lr_landscape.png", "index.md", HTML]
     text = (out / HTML).read_text()
     page = Page(text)
     assert_self_contained(text, page)
