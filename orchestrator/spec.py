@@ -310,6 +310,8 @@ class SweepSpec:
         if unknown:
             raise SpecError(f"unknown spec fields {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
         d = dict(d, lr_grids=[lr_grid.from_native(g) for g in d.get("lr_grids", ())])
+        if "lr_search" not in d:  # a sweep.json from before the protocols: it searched iff it had search trials
+            d["lr_search"] = "tpe" if d.get("lr_search_trials") else "none"
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 

@@ -2,6 +2,7 @@
 ``lr_landscape``: analysis.selection), and a group's rates x seeds as one bundle (real Ray, Parquet, DuckDB)."""
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 from analysis.db import connect, run_arrow
 from orchestrator.cli import app
 from orchestrator.lr_grid import LrGrid, parse, rates_for
-from orchestrator.spec import SpecError, apply_overrides
+from orchestrator.spec import SpecError, SweepSpec, apply_overrides
 from orchestrator.sweeps import resolve
 from trainers.bundle import run_bundle
 from trainers.config import TrialConfig
@@ -76,6 +77,10 @@ def test_lr_grids_are_typed_and_checked():
     spec = apply_overrides(resolve("curse-of-memory", "smoke", []), ["lr_grids=rnn:1e-3/1e-4,lru:0.1"])
     assert spec.rates(dict(cell="rnn", task="teacher_student")) == (1e-3, 1e-4)
     assert spec.stage_trials()["seed"] == (2 + 1) * len(spec.nus) * spec.seeds
+    assert SweepSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec  # sweep.json round trip
+    old = {k: v for k, v in spec.to_dict().items() if k not in ("lr_search", "lr_grids")}
+    assert SweepSpec.from_dict(dict(old, lr_search_trials=2)).lr_search == "tpe"  # a sweep from before protocols
+    assert SweepSpec.from_dict(dict(old, lr_search_trials=0)).lr_search == "none"
     for bad, word in (("lr_grids=xlstm:1e-3", "unknown cell 'xlstm'"), ("lr_grids=rnn:-1", "positive rates"),
                       ("lr_search=random", "valid: grid, tpe, none")):
         with pytest.raises(SpecError, match=word):

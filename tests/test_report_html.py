@@ -113,14 +113,14 @@ def test_page_embeds_the_figures_tables_index_spec_and_versions(failing_sweep, t
     out = failing_sweep / "s1" / "report"
     assert done.note is None
     assert [pathlib.Path(p).name for p in done.paths] == ["fig3a.png", "fig3b.png", "curse-of-memory.md",
-                                                          "index.md", HTML]
+                                                          "lr_landscape.png", "index.md", HTML]
     text = (out / HTML).read_text()
     page = Page(text)
     assert_self_contained(text, page)
 
     # every figure, as the very bytes of its PNG file, named by its file
     pngs = [p for p in done.paths if p.endswith(".png")]
-    assert [i["alt"] for i in page.imgs] == ["fig3a", "fig3b"]
+    assert [i["alt"] for i in page.imgs] == ["fig3a", "fig3b", "lr_landscape"]
     for img, png in zip(page.imgs, pngs):
         data = base64.b64decode(img["src"].removeprefix("data:image/png;base64,"), validate=True)
         assert data == pathlib.Path(png).read_bytes() and data[:8] == PNG_SIGNATURE
@@ -161,7 +161,8 @@ def test_page_embeds_the_figures_tables_index_spec_and_versions(failing_sweep, t
         state = b.evaluate(PAGE_STATE)
         assert state["title"] == "curse-of-memory — s1" and state["note"] is None
         assert [(i["complete"], i["w"] > 0, i["alt"]) for i in state["images"]] == [(True, True, "fig3a"),
-                                                                                   (True, True, "fig3b")]
+                                                                                   (True, True, "fig3b"),
+                                                                                   (True, True, "lr_landscape")]
         assert len(state["rows"]) == 7 and {r[12] for r in state["rows"]} >= {EVIL}
         order = b.evaluate("""(() => { document.querySelectorAll("#trial-index th")[9].click();  // final loss
             return [...document.querySelectorAll("#trial-index tbody tr")].map(tr => tr.cells[0].textContent); })()""")

@@ -100,11 +100,14 @@ def test_no_search_issues_every_seed_at_the_fixed_rate_at_once(tmp_path):
 
 @pytest.mark.parametrize("bundle", [True, False])
 def test_remaining_counts_every_ray_trial(tmp_path, bundle):
-    sp = resolve("curse-of-memory", "smoke", [f"bundle_seeds={str(bundle).lower()}", "cells=lru,lstm",
-                                              "analyses=hessian_opt:lru"]).validate()
+    sets = [f"bundle_seeds={str(bundle).lower()}", "cells=lru,lstm", "analyses=hessian_opt:lru"]
+    sp = resolve("curse-of-memory", "smoke", sets + ["lr_search=tpe"]).validate()
     s = SweepSearcher(sp, "S", str(tmp_path), threads=1)
     groups = len(sp.grid())  # 2 cells x 2 nus; lstm never bundles
     assert s.remaining() == groups * sp.lr_search_trials + (2 + 2 * sp.seeds if bundle else groups * sp.seeds) + 1
+    # grid: lru trains 2 rates x seeds (one bundle per group), lstm (no grid) its one rate x seeds, solo
+    grid = SweepSearcher(resolve("curse-of-memory", "smoke", sets).validate(), "S", str(tmp_path), threads=1)
+    assert grid.remaining() == (2 + 2 * sp.seeds if bundle else 2 * 2 * sp.seeds + 2 * sp.seeds) + 1
 
 
 def test_a_trial_tune_gave_up_on_is_told_a_bad_loss_and_retried_by_a_resume(tmp_path):

@@ -66,21 +66,21 @@ QUICK_PROBES = ("hessian:at_init=false",)
 PAPER_PROBES = ("hessian:every=1000",)
 
 _COMMON = dict(name=NAME, tasks=("teacher_student",), depths=(1,), seq_lens=(300,), hidden=64, teacher_hidden=10,
-               lr_search="grid", lr_ranges=LR_RANGES, lr_search_trials=4, lr_min=1e-7)
+               lr_search="grid", lr_ranges=LR_RANGES, lr_min=1e-7)
 
 
 def get_spec(scale: str) -> SweepSpec:
     if scale == "smoke":
         return SweepSpec(scale=scale, cells=("rnn", "lru"), nus=(0.68, 0.99), seeds=2, steps=30, batch=16,
-                         lr_grids=SMOKE_GRIDS, eval_batch=64, checkpoint_every=10, **_COMMON)
+                         lr_grids=SMOKE_GRIDS, lr_search_trials=2, eval_batch=64, checkpoint_every=10, **_COMMON)
     if scale == "quick":
         return SweepSpec(scale=scale, cells=("rnn", "blockdiag", *DIAGONAL),
-                         nus=(0.68, 0.92, 0.98, 0.99), seeds=3, steps=400, batch=64, lr_grids=QUICK_GRIDS,
+                         nus=(0.68, 0.92, 0.98, 0.99), seeds=3, steps=400, batch=64, lr_grids=QUICK_GRIDS, lr_search_trials=4,
                          eval_batch=512, checkpoint_every=200, analyses=FIG4,
                          probes=QUICK_PROBES, **_COMMON)
     if scale == "paper":
         return SweepSpec(scale=scale, cells=("rnn", "blockdiag", *DIAGONAL, "gru", "lstm"),
-                         nus=PAPER_NUS, seeds=10, steps=10_000, batch=128, lr_grids=PAPER_GRIDS,
+                         nus=PAPER_NUS, seeds=10, steps=10_000, batch=128, lr_grids=PAPER_GRIDS, lr_search_trials=5,
                          eval_batch=1024, checkpoint_every=1000, analyses=FIG4,
                          probes=PAPER_PROBES, **_COMMON)
     raise ValueError(scale)
