@@ -230,8 +230,8 @@ class SweepSpec:
             parts = rest.split(":")
             try:
                 ms = [int(m) for m in parts[1:]]
-                ok = name in TASKS and 0 < float(parts[0]) < 1 and ms and all(0 < a < b for a, b in zip(ms, ms[1:]))
-                ok = ok and ms[0] > 0
+                ok = name in TASKS and 0 < float(parts[0]) < 1 and bool(ms) and ms[0] > 0 and all(
+                    a < b for a, b in zip(ms, ms[1:]))
             except ValueError:
                 ok = False
             if not ok:

@@ -73,7 +73,8 @@ def trial_config(spec: SweepSpec, sweep_id: str, results: str, group: dict, **fi
     """A trial's config as JSON-ready data: the spec's shared fields, then the group's, then ``fields``."""
     shared = dict(
         sweep=spec.name, sweep_id=sweep_id, results=results, hidden=spec.hidden, d_model=spec.d_model,
-        block=spec.block, init=spec.init_for(group["cell"]), teacher_hidden=spec.teacher_hidden, steps=spec.steps, batch=spec.batch,
+        block=spec.block, init=spec.init_for(group["cell"]), teacher_hidden=spec.teacher_hidden, steps=spec.steps,
+        batch=spec.batch,
         eval_batch=spec.eval_batch, optimizer=spec.optimizer, schedule=spec.schedule, lr_min=spec.lr_min,
         solve_every=spec.solve_every, data_dir=spec.data_dir, grad_norm_every=spec.grad_norm_every,
         device=spec.device, checkpoint_every=spec.checkpoint_every, probes=spec.probes,

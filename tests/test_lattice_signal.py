@@ -335,7 +335,7 @@ def signal_values(cell: str, t: float) -> dict[str, Tensor]:
     out: dict[str, list] = {}
     for layer, q, v in zip(rows["layer"], rows["quantity"], rows["value"]):
         out.setdefault(q, []).append(v)
-    assert [rows["layer"][i] for i in range(0, 12, 3)] == [1, 2, 3, 4]
+    assert [l for l, q in zip(rows["layer"], rows["quantity"]) if q == "act_sq"] == [1, 2, 3, 4]
     return {q: torch.tensor(v, dtype=torch.float64) for q, v in out.items()}
 
 

@@ -54,9 +54,10 @@ def test_probe_rows_at_their_cadence(probed):
     rows = q(results, f"SELECT trial_id, step, loss, count(*) AS n FROM lattice {w} AND wrt = 'hidden' GROUP BY ALL")
     assert {(r["step"], r["loss"]) for r in rows} == {(s, l) for s in ("0", "3", "6") for l in ("last", "all")}
     assert all(int(r["n"]) == 2 * 12 for r in rows)
-    # signal: at init only, three quantities per layer
+    # signal: at init only, three quantities per layer, five for the lru (its lambda's magnitude and angle)
     rows = q(results, f"SELECT trial_id, list(DISTINCT step) AS steps, count(*) AS n FROM signal {w} GROUP BY ALL")
-    assert all(r["steps"] == "[0]" and int(r["n"]) == 2 * 3 for r in rows)
+    assert all(r["steps"] == "[0]" and int(r["n"]) == 2 * (5 if r["trial_id"].startswith("lru") else 3)
+               for r in rows), rows
 
 
 def test_bad_probe_spec_is_a_one_line_error(tmp_path):
