@@ -117,9 +117,13 @@ def run_round(faults: list[str], steps: int, base: Path, rng: random.Random, log
     proc = cli("launch", "curse-of-memory", *SETS, "--set", f"steps={steps}", "--set", "checkpoint_every=40",
                "--results", str(results))
     sid, done = None, []
+    for _ in range(240):  # the driver's start (Python, Ray) before the first fault can land
+        sid = next((p.parent.name for p in results.glob("*/sweep.json")), None)
+        if sid or proc.poll() is not None:
+            break
+        time.sleep(0.5)
     for kind in faults:
-        time.sleep(rng.uniform(4, 14))
-        sid = sid or next((p.parent.name for p in results.glob("*/sweep.json")), None)
+        time.sleep(rng.uniform(3, 10))
         if proc.poll() is not None or sid is None:
             break
         if kind in ("worker", "raylet"):

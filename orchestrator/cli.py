@@ -324,7 +324,11 @@ def query(
     """
     from analysis import db
 
-    from .out_path import check_out_file
+    import sys
+
+    from analysis.stream import render
+
+    from .out_path import check_out_file, write_streamed
 
     loc = results_location(results)
     if out:
@@ -338,13 +342,14 @@ def query(
         pq.write_table(db.query_arrow(loc, sql, scope), out)
         typer.echo(f"wrote {out}")
         return
-    text = db.query(loc, sql, format, scope)
+    pieces = render(loc, sql, format, scope)  # streamed: memory stays bounded (analysis.stream)
     if out:
-        with open(out, "w") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
+        write_streamed(out, pieces)
         typer.echo(f"wrote {out}")
     else:
-        typer.echo(text)
+        for piece in pieces:
+            sys.stdout.write(piece)
+        typer.echo("")
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""``--out FILE`` checked before any work: its folder must exist and it must not be a folder itself."""
+"""``--out FILE``: checked before any work (its folder must exist, it must not be a folder), written whole or not
+at all (a temporary beside it, renamed at the end)."""
 from __future__ import annotations
 
 import os
@@ -12,3 +13,20 @@ def check_out_file(out: str) -> None:
     parent = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(parent):
         raise UserError(f"--out {out}: no such folder {parent}; create it first")
+
+
+def write_streamed(out: str, pieces) -> None:
+    """Write the text ``pieces`` to ``out`` as they come; ``out`` appears only once all of them are written."""
+    tmp = f"{out}.{os.getpid()}.tmp"
+    last = ""
+    try:
+        with open(tmp, "w") as f:
+            for piece in pieces:
+                f.write(piece)
+                last = piece or last
+            if not last.endswith("\n"):
+                f.write("\n")
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
