@@ -359,9 +359,12 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
         give_up = GiveUp()
         # Tune's own words at the end (a stop, an interrupt: "resume with Tuner.restore"; "Trials did not
         # complete") are ours to say: `sweep resume`, and each failed trial's line from Progress.
-        tune_log = logging.getLogger("ray.tune.tune")
-        level = tune_log.level
-        tune_log.setLevel(logging.CRITICAL)
+        # Trial failures too: each one's reason is in `trials` and Progress's line, not a traceback (issue 14).
+        quiet = [logging.getLogger(n) for n in ("ray.tune.tune", "ray.tune.execution.tune_controller",
+                                                "ray.train._internal.syncer")]
+        levels = [q.level for q in quiet]
+        for q in quiet:
+            q.setLevel(logging.CRITICAL)
         try:
             tune.Tuner(trainable, tune_config=tune.TuneConfig(
                 search_alg=searcher, num_samples=searcher.remaining(), reuse_actors=True,
@@ -372,7 +375,8 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
                     failure_config=tune.FailureConfig(max_failures=spec.max_failures))).fit()
         finally:
             progress.close()
-            tune_log.setLevel(level)
+            for q, level in zip(quiet, levels):
+                q.setLevel(level)
             clear_stop(results, sweep_id)
         if give_up.no_space:
             raise NoSpace(results)
