@@ -145,7 +145,7 @@ def run_round(faults: list[str], steps: int, base: Path, rng: random.Random, log
         kill_driver(proc)
         results, what = damage(kind, results, sid, rng, base)
         log(f"  driver kill{'; ' + what if what else ''}")
-        done.append(kind)
+        done.append("driver" if what.startswith("no ") else kind)  # nothing to damage yet: a driver kill
         proc = cli("resume", sid, "--results", str(results))
     for _ in range(4):  # resume until it completes
         try:
