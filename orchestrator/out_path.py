@@ -3,6 +3,7 @@ at all (a temporary beside it, renamed at the end)."""
 from __future__ import annotations
 
 import os
+import sys
 
 from .spec import UserError
 
@@ -30,3 +31,14 @@ def write_streamed(out: str, pieces) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def emit(pieces, out: str | None) -> None:
+    """The text ``pieces`` to standard output (then an empty line), or to ``out`` (then ``wrote <out>``)."""
+    if out:
+        write_streamed(out, pieces)
+        print(f"wrote {out}")
+        return
+    for piece in pieces:
+        sys.stdout.write(piece)
+    print()
