@@ -17,8 +17,8 @@ from test_faults import SMALL, finished_trials, wait_for
 
 @pytest.mark.slow
 def test_killed_raylet_ends_the_driver_in_one_line_then_resume_finishes(tmp_path):
-    results, steps = tmp_path / "results", 200
-    proc = start_cli("launch", "curse-of-memory", *SMALL, "--set", f"steps={steps}", "--set", "checkpoint_every=40",
+    results, steps = tmp_path / "results", 2000
+    proc = start_cli("launch", "curse-of-memory", *SMALL, "--set", f"steps={steps}", "--set", "checkpoint_every=200",
                      "--results", str(results))
     try:
         wait_for(lambda: finished_trials(results), 300, "a finished trial")
