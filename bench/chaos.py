@@ -123,7 +123,16 @@ def run_round(faults: list[str], steps: int, base: Path, rng: random.Random, log
             break
         time.sleep(0.5)
     for kind in faults:
-        time.sleep(rng.uniform(3, 10))
+        time.sleep(rng.uniform(2, 6))
+        d = results / str(sid)
+        ready = {"checkpoint": lambda: list((d / "_checkpoints").glob("*.pt")),
+                 "stray": lambda: list((d / "steps").glob("trial_id=*")),
+                 "copy": lambda: list((d / "steps").glob("trial_id=*/part-*.parquet")),
+                 "worker": lambda: descendants(proc, "ImplicitFunc")}.get(kind, lambda: True)
+        for _ in range(180):  # until there is something to damage (or the sweep has ended)
+            if proc.poll() is not None or ready():
+                break
+            time.sleep(0.5)
         if proc.poll() is not None or sid is None:
             break
         if kind in ("worker", "raylet"):
