@@ -86,13 +86,13 @@ def damage(kind: str, results: Path, sid: str, rng: random.Random, base: Path) -
         target.write_bytes(b"stray")
         return results, f"stray {target.parent.name}/part-abc.parquet"
     if kind == "copy":
-        parts = sorted((d / "steps").glob("trial_id=*/part-*.parquet"))
+        parts = sorted(p for p in (d / "steps").glob("trial_id=*/part-*.parquet") if p.name < "part-09000")
         if not parts:
             return results, "no part"
         src = rng.choice(parts)
-        dst = src.parent / "part-09999.parquet"
+        dst = src.parent / f"part-{rng.randrange(9000, 10000):05d}.parquet"
         shutil.copy2(src, dst)
-        return results, f"copied {src.parent.name}/{src.name} to part-09999"
+        return results, f"copied {src.parent.name}/{src.name} to {dst.name}"
     if kind == "move":
         new = base / f"moved-{rng.randrange(10**6)}"
         shutil.move(results, new)
