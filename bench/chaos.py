@@ -86,13 +86,13 @@ def damage(kind: str, results: Path, sid: str, rng: random.Random, base: Path) -
         target.write_bytes(b"stray")
         return results, f"stray {target.parent.name}/part-abc.parquet"
     if kind == "copy":
-        parts = sorted((d / "steps").glob("trial_id=*/part-*.parquet"))
+        parts = sorted(p for p in (d / "steps").glob("trial_id=*/part-*.parquet") if p.name < "part-09000")
         if not parts:
             return results, "no part"
         src = rng.choice(parts)
-        dst = src.parent / "part-09999.parquet"
+        dst = src.parent / f"part-{rng.randrange(9000, 10000):05d}.parquet"
         shutil.copy2(src, dst)
-        return results, f"copied {src.parent.name}/{src.name} to part-09999"
+        return results, f"copied {src.parent.name}/{src.name} to {dst.name}"
     if kind == "move":
         new = base / f"moved-{rng.randrange(10**6)}"
         shutil.move(results, new)
@@ -117,9 +117,22 @@ def run_round(faults: list[str], steps: int, base: Path, rng: random.Random, log
     proc = cli("launch", "curse-of-memory", *SETS, "--set", f"steps={steps}", "--set", "checkpoint_every=40",
                "--results", str(results))
     sid, done = None, []
+    for _ in range(240):  # the driver's start (Python, Ray) before the first fault can land
+        sid = next((p.parent.name for p in results.glob("*/sweep.json")), None)
+        if sid or proc.poll() is not None:
+            break
+        time.sleep(0.5)
     for kind in faults:
-        time.sleep(rng.uniform(4, 14))
-        sid = sid or next((p.parent.name for p in results.glob("*/sweep.json")), None)
+        time.sleep(rng.uniform(2, 6))
+        d = results / str(sid)
+        ready = {"checkpoint": lambda: list((d / "_checkpoints").glob("*.pt")),
+                 "stray": lambda: list((d / "steps").glob("trial_id=*")),
+                 "copy": lambda: list((d / "steps").glob("trial_id=*/part-*.parquet")),
+                 "worker": lambda: descendants(proc, "ImplicitFunc")}.get(kind, lambda: True)
+        for _ in range(180):  # until there is something to damage (or the sweep has ended)
+            if proc.poll() is not None or ready():
+                break
+            time.sleep(0.5)
         if proc.poll() is not None or sid is None:
             break
         if kind in ("worker", "raylet"):
@@ -141,7 +154,7 @@ def run_round(faults: list[str], steps: int, base: Path, rng: random.Random, log
         kill_driver(proc)
         results, what = damage(kind, results, sid, rng, base)
         log(f"  driver kill{'; ' + what if what else ''}")
-        done.append(kind)
+        done.append("driver" if what.startswith("no ") else kind)  # nothing to damage yet: a driver kill
         proc = cli("resume", sid, "--results", str(results))
     for _ in range(4):  # resume until it completes
         try:

@@ -32,20 +32,16 @@ def quiet_local_ray(address: str | None) -> None:
 def user_errors(fn):
     """Turn the library's user-facing errors into `error: <one line>` and exit status 2."""
     from analysis.errors import AnalysisError
-    from trainers.damage import DamagedFile, named_damage
+    from trainers.damage import named_damage
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (UserError, UnknownName, AnalysisError, DamagedFile) as e:
-            typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
-            raise typer.Exit(2)
-        except Exception as e:  # a damaged file of the layout, met while reading it: `error: <file>: <what>`
-            damage = named_damage(e)
-            if damage is None:
+        except Exception as e:  # ours, or a damaged file met while reading the layout (`error: <file>: <what>`)
+            if not isinstance(e, (UserError, UnknownName, AnalysisError)) and (e := named_damage(e)) is None:
                 raise
-            typer.echo(f"error: {damage}", err=True)
+            typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
             raise typer.Exit(2)
 
     return wrapper
@@ -359,8 +355,9 @@ def query(
     Example: sweep query --sweep curse-of-memory "SELECT cell, nu, avg(final_loss) FROM trials WHERE stage='seed' GROUP BY ALL"
     """
     from analysis import db
+    from analysis.stream import render
 
-    from .out_path import check_out_file
+    from .out_path import check_out_file, emit
 
     loc = results_location(results)
     if out:
@@ -374,13 +371,7 @@ def query(
         pq.write_table(db.query_arrow(loc, sql, scope), out)
         typer.echo(f"wrote {out}")
         return
-    text = db.query(loc, sql, format, scope)
-    if out:
-        with open(out, "w") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
-        typer.echo(f"wrote {out}")
-    else:
-        typer.echo(text)
+    emit(render(loc, sql, format, scope), out)  # streamed: memory stays bounded (analysis.stream)
 
 
 @app.command()

@@ -38,6 +38,7 @@ from .gave_up import GiveUp, errored_in, reopen
 from .no_space import NoSpace, is_no_space
 from .progress import Progress
 from .result_file import ResultFile
+from .sweep_file import check_sweep_id, parse_sweep_json, spec_of
 from .stop import StopWatch, clear_stop
 from .axes import varying
 from .loggers import callbacks as logger_callbacks, with_step
@@ -370,9 +371,12 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
         give_up = GiveUp()
         # Tune's own words at the end (a stop, an interrupt: "resume with Tuner.restore"; "Trials did not
         # complete") are ours to say: `sweep resume`, and each failed trial's line from Progress.
-        tune_log = logging.getLogger("ray.tune.tune")
-        level = tune_log.level
-        tune_log.setLevel(logging.CRITICAL)
+        # Trial failures too: each one's reason is in `trials` and Progress's line, not a traceback (issue 14).
+        quiet = [logging.getLogger(n) for n in ("ray.tune.tune", "ray.tune.execution.tune_controller",
+                                                "ray.train._internal.syncer")]
+        levels = [q.level for q in quiet]
+        for q in quiet:
+            q.setLevel(logging.CRITICAL)
         try:
             tune.Tuner(trainable, tune_config=tune.TuneConfig(
                 search_alg=searcher, num_samples=searcher.remaining(), reuse_actors=True,
@@ -385,7 +389,8 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
                     failure_config=tune.FailureConfig(max_failures=spec.max_failures))).fit()
         finally:
             progress.close()
-            tune_log.setLevel(level)
+            for q, level in zip(quiet, levels):
+                q.setLevel(level)
             clear_stop(results, sweep_id)
         if give_up.no_space:
             raise NoSpace(results)
@@ -466,14 +471,7 @@ def read_sweep_file(results: str, sweep_id: str) -> dict:
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         raise UserError(f"no sweep {sweep_id!r} under {results!r} (no {SWEEP_FILE}); `sweep ls` lists them")
     with fs.open_input_stream(path) as f:
-        text = f.read()
-    try:
-        meta = json.loads(text.decode())  # data only: the spec is rebuilt field by field below
-    except ValueError as e:
-        raise UserError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("spec"), dict):
-        raise UserError(f"{path}: not a sweep file (no spec object)")
-    return meta
+        return parse_sweep_json(path, f.read())
 
 
 def resume(sweep_id: str, results: str, *, address: str | None = None) -> dict:
@@ -482,16 +480,11 @@ def resume(sweep_id: str, results: str, *, address: str | None = None) -> dict:
     A new Tuner takes over from the searcher's saved state: finished trials stay finished, unfinished ones
     continue from their last checkpoint, and what was never issued is issued."""
     results = canonical_location(results)
-    if "/" in sweep_id or "\\" in sweep_id or sweep_id in ("", ".", ".."):  # never read outside --results
-        raise UserError(f"invalid sweep id {sweep_id!r}: the name of a folder under --results (no '/' or '..'); "
-                        "`sweep ls` lists them")
+    check_sweep_id(sweep_id)  # never read outside --results
     meta = read_sweep_file(results, sweep_id)
     if meta.get("status") == "completed" and not errored_in(*_state_file(results, sweep_id)):  # gave-ups: retry
         return meta
-    try:
-        spec = SweepSpec.from_dict(meta["spec"]).validate()
-    except (TypeError, ValueError) as e:
-        raise UserError(f"{sweep_id}/{SWEEP_FILE}: invalid spec ({str(e).splitlines()[0]})") from None
+    spec = spec_of(meta, f"{sweep_id}/{SWEEP_FILE}")
     with driver_lease(results, sweep_id):  # a second driver of this sweep stops here, naming the first
         meta["status"] = "running"
         write_sweep_file(results, sweep_id, meta)

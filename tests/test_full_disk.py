@@ -33,7 +33,7 @@ def test_full_disk_one_line_then_resume_finishes(small_disk):
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert errors == [f"error: no space left on {results}; free some space, then `sweep resume` retries every "
                       "trial that did not complete"], r.stderr
-    assert "Traceback" not in r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
     sweep_id = r.stdout.split()[1]
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)  # space freed
     r = sweep_cli("resume", sweep_id, "--results", str(results), timeout=900)

@@ -157,3 +157,21 @@ def test_yaml_alias_bomb_is_refused_at_once(tmp_path):
 def test_counts_are_capped_with_a_clear_error(tmp_path):
     out = one_line_error(runner.invoke(app, ["show", "curse-of-memory", "--seeds", "10000000"]), "error: ")
     assert "seeds=10000000" in out and "at most 100000 trials" in out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "table"])
+def test_query_output_is_streamed_batch_by_batch_and_whole(results, tmp_path, fmt):
+    from analysis import stream
+    from analysis.db import query
+
+    sql = "SELECT range AS i, range * 0.5 AS x FROM range(150000)"  # 3 batches of BATCH_ROWS
+    pieces = list(stream.render(str(results), sql, fmt))
+    assert len(pieces) >= 3
+    text = "".join(pieces)
+    if fmt != "table":
+        assert text == query(str(results), sql, fmt)  # byte for byte the whole rendering
+    else:
+        assert text.endswith("(150000 rows)\n") and len(text.splitlines()) == 150000 + 3
+    out = tmp_path / f"out.{fmt}"
+    r = runner.invoke(app, ["query", sql, "--format", fmt, "--out", str(out), "--results", str(results)])
+    assert r.exit_code == 0 and out.read_text() == text, r.output
