@@ -38,9 +38,13 @@ def scoped(con, sid: str, values: dict[str, str]):
         con.execute(f'CREATE VIEW axis_scope.trials AS SELECT * FROM main.trials t WHERE t.sweep_id = {_lit(sid)} '
                     f'AND {_inline(where, list(values.values()))}')
         for t in tables:
-            if t != "trials":
-                con.execute(f'CREATE VIEW axis_scope."{t}" AS SELECT * FROM main."{t}" WHERE trial_id IN '
-                            f'(SELECT trial_id FROM axis_scope.trials)')
+            if t == "trials":
+                continue
+            cols = {r["column_name"] for r in run_arrow(con, f'SELECT column_name FROM (DESCRIBE main."{t}")')
+                    .to_pylist()}
+            key = "trial_id" if "trial_id" in cols else "group_key"  # lr_landscape: one row per (group, lr)
+            con.execute(f'CREATE VIEW axis_scope."{t}" AS SELECT * FROM main."{t}" WHERE {key} IN '
+                        f'(SELECT {key} FROM axis_scope.trials)')
         con.execute("SET search_path = 'axis_scope,main'")
         yield con
     finally:

@@ -102,7 +102,7 @@ def test_a_sweep_over_hidden_and_batch_writes_each_combination(ray_session, tmp_
     done = report(str(results), sid)
     pngs = sorted(pathlib.Path(p).relative_to(results / sid / "report").as_posix() for p in done.paths
                   if p.endswith(".png"))
-    assert pngs == [f"hidden{h}-batch{b}/{f}" for h in (16, 8) for b in (4, 8) for f in ("fig3a.png", "fig3b.png")]
+    assert pngs == [f"hidden{h}-batch{b}/{f}" for h in (16, 8) for b in (4, 8) for f in ("fig3a.png", "fig3b.png", "lr_landscape.png")]
     for h in (16, 8):
         for b in (4, 8):
             table = (results / sid / "report" / f"hidden{h}-batch{b}" / "curse-of-memory.md").read_text()

@@ -33,7 +33,7 @@ def test_estimate_adds_the_probes_of_seed_trials():
     calls = probe_cost.calls("hessian:every=10", spec.steps)  # 30 steps: at 0, 10, 20, 30
     assert calls == 4
     expected = sum(calls * {"rnn": 50.0, "lru": 20.0}[g["cell"]] * step_s[g["cell"]] * spec.seeds
-                   for g in spec.grid())
+                   * len(spec.rates(g)) for g in spec.grid())  # every rate x seed run of the grid protocol probes
     assert e.probe_s == pytest.approx(expected) and e.core_s == pytest.approx(bare.core_s + expected)
     assert e.probe_guessed == ("signal:lru (never measured)", "signal:rnn (never measured)")
     # an unmeasured cell takes the probe's slowest measured cell

@@ -24,7 +24,7 @@ from sweepcheck import assert_exact
 from test_faults import SMALL, finished_trials, wait_for
 
 runner = CliRunner()
-N_TRIALS = 2 * 2 + 2 * 3  # (2 cells x 1 nu) x (2 search trials + 3 seeds)
+N_TRIALS = 2 * 2 * 3  # (2 cells x 1 nu) x (2 smoke grid rates x 3 seeds): the grid protocol
 
 
 def snapshot(folder: Path) -> dict:
