@@ -38,4 +38,4 @@ def test_full_disk_one_line_then_resume_finishes(small_disk):
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)  # space freed
     r = sweep_cli("resume", sweep_id, "--results", str(results), timeout=900)
     assert r.returncode == 0, (r.stdout, r.stderr)
-    assert_exact(str(results), sweep_id, n_trials=2 * 2 + 2 * 3, steps=steps)
+    assert_exact(str(results), sweep_id, n_trials=2 * 2 * 3, steps=steps)  # 2 cells x 2 smoke grid rates x 3 seeds
