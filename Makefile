@@ -4,11 +4,11 @@ PYTHON ?= python3
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install -qq --upgrade pip
 	# torch first, pinned: on the CPU build machines this takes the local 2.13.0 CPU wheel.
 	# On a GPU box, install your CUDA build of torch 2.13.0 into $(VENV) before running make.
-	$(VENV)/bin/pip install --quiet "torch==2.13.0"
-	$(VENV)/bin/pip install --quiet -e ".[test]"
+	$(VENV)/bin/pip install -qq "torch==2.13.0"
+	$(VENV)/bin/pip install -qq -e ".[test]"
 	touch $@
 
 # Debian's chromium, for the test that loads report.html in a headless browser (tests/test_report_html.py).
