@@ -22,6 +22,7 @@ from orchestrator.spec import SweepSpec
 from orchestrator.specfile import load_target
 from sweepcheck import assert_exact
 from trainers.record import TrialWriter
+from test_faults import wait_for  # one polling helper for the subprocess tests
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,16 +31,6 @@ ARGS = ["launch", "curse-of-memory", "--scale", "smoke", "--set", "cells=rnn,lru
         "--set", "batch=16", "--set", f"steps={STEPS}", "--set", "checkpoint_every=100",
         "--set", "lr_search=tpe", "--set", "lr_search_trials=2"]  # search, then seeds: a stop lands mid-sweep
 N_TRIALS = 2 * 2 + 2 * 3  # (2 cells x 1 nu) x (2 search trials + 3 seeds)
-
-
-def wait_for(cond, timeout: float, what: str):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def finished(results: Path) -> int:
