@@ -1,6 +1,7 @@
 """Analysis: DuckDB views over the Parquet results, SQL queries, and the papers' figures redrawn.
 
-Reads only the files and ``trainers.record`` (schemas, ``open_location``); never the orchestrator.
+Reads only the files, through ``layout`` (the results layout: locations, schemas, table readers); never
+``trainers`` or the orchestrator.
 For notebooks (docs/api.md): ``connect``, ``frame``, ``trials``, ``curve``, ``sweep_id``, ``sweeps``.
 The names load on first use (PEP 562), so ``import analysis.errors`` (the CLI) costs no DuckDB or pyarrow.
 """

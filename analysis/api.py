@@ -19,17 +19,13 @@ from typing import TYPE_CHECKING, Union
 import duckdb
 import pyarrow as pa
 
-from analysis.db import AnalysisError, _ident, connect, run_arrow
+from analysis.db import AnalysisError, connect, ident, location_of, resolve_sweep, run_arrow
 
 if TYPE_CHECKING:
     import pandas as pd
 
 Source = Union[str, "os.PathLike[str]", duckdb.DuckDBPyConnection]
 
-SWEEP_SQL = """
-SELECT sweep_id FROM trials WHERE sweep_id = $s OR sweep = $s
-GROUP BY sweep_id ORDER BY bool_or(sweep_id = $s) DESC, min(started_at) DESC NULLS LAST, sweep_id DESC LIMIT 1
-"""
 TRIALS_SQL = """
 SELECT * FROM trials WHERE ($sweep IS NULL OR sweep_id = $sweep) AND ($stage IS NULL OR stage = $stage)
 ORDER BY sweep_id, trial_id
@@ -63,14 +59,10 @@ def frame(source: Source, sql: str, params: list | dict | None = None, *,
 
 def sweep_id(source: Source, sweep: str) -> str:
     """The id of sweep ``sweep``: itself if it is an id, else the id of the latest sweep of that name (by its
-    trials' start); AnalysisError naming the sweeps there are when none matches."""
+    sweep.json's ``created_at``, as every command takes it: ``analysis.db.resolve_sweep``); AnalysisError naming
+    the sweeps there are when none matches."""
     con = open_source(source)
-    found = run_arrow(con, SWEEP_SQL, {"s": sweep}).column("sweep_id").to_pylist()
-    if found:
-        return found[0]
-    have = run_arrow(con, "SELECT DISTINCT sweep_id, sweep FROM trials ORDER BY sweep_id").to_pylist()
-    listing = ", ".join(f"{r['sweep_id']} ({r['sweep']})" for r in have) or "none"
-    raise AnalysisError(f"no sweep with id or name {sweep!r}; available: {listing}")
+    return resolve_sweep(location_of(con), sweep, con)["sweep_id"]
 
 
 def trials(source: Source, sweep: str | None = None, stage: str | None = None, *,
@@ -116,7 +108,7 @@ def curve(source: Source, trial_id: str, column: str = "loss", table: str = "ste
         raise AnalysisError(f"trial {trial_id!r} is in {len(owners)} sweeps ({', '.join(owners)}); pass sweep=ID "
                             "or sweep=NAME (its latest)")
     sid = owners[0]
-    keys = [_ident(by)] if by else []
-    sql = (f"SELECT {', '.join(['step', *keys, _ident(column)])} FROM {_ident(table)} WHERE sweep_id = ? AND "
+    keys = [ident(by)] if by else []
+    sql = (f"SELECT {', '.join(['step', *keys, ident(column)])} FROM {ident(table)} WHERE sweep_id = ? AND "
            f"trial_id = ? ORDER BY {', '.join([*keys, 'step'])}")
     return frame(con, sql, [sid, trial_id], arrow=arrow)

@@ -1,7 +1,7 @@
 """DuckDB views over a results location, and the queries the CLI runs on them.
 
 ``connect(results)`` opens an in-memory DuckDB connection with one view per table of
-``trainers.record.SCHEMAS`` (same names: ``trials``, ``steps``, ``grad_norms``, ...), each over every sweep
+``layout.schemas.SCHEMAS`` (same names: ``trials``, ``steps``, ``grad_norms``, ...), each over every sweep
 under the results location. Every view has exactly the schema's columns and types, also when no file
 exists yet (zero rows) and when older files lack a column added to the schema later (nulls). A table on disk
 that SCHEMAS does not know in this process (a probe's own table, ``Probe.schemas``, while only ``analysis`` is
@@ -10,10 +10,11 @@ imported) gets a view too, with the schema its files carry.
     >>> con = connect("results")
     >>> con.sql("SELECT cell, nu, avg(final_loss) FROM trials GROUP BY ALL").show()
 
-Layout read here (written by ``trainers.record``): ``<results>/<sweep_id>/<table>/trial_id=<id>/*.parquet``
-plus ``<results>/<sweep_id>/sweep.json`` (written by the orchestrator). The ``trial_id`` column is in the
-rows, so hive partitioning is off. Temporaries (dot-prefixed, ``.tmp``) are never read; files merged by
-``sweep compact`` (``<table>/compacted/merged-*.parquet``) are read instead of the part files they hold.
+Layout read here (``layout``: written by ``trainers.record`` and the orchestrator):
+``<results>/<sweep_id>/<table>/trial_id=<id>/*.parquet`` plus ``<results>/<sweep_id>/sweep.json``. The
+``trial_id`` column is in the rows, so hive partitioning is off. Temporaries (dot-prefixed, ``.tmp``) are never
+read; files merged by ``sweep compact`` (``<table>/compacted/merged-*.parquet``) are read instead of the part
+files they hold (``layout.tables.table_files``).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import io
 import json
 import logging
 import math
+import weakref
 from typing import Any
 
 import duckdb
@@ -33,7 +35,11 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from trainers.record import SCHEMAS, open_location, table_files
+from layout import paths, sweep_json
+from layout.location import open_location
+from layout.schemas import SCHEMAS
+from layout.sweeps import latest, order, sweep_ids
+from layout.tables import table_files
 
 from . import selection
 from .errors import AnalysisError
@@ -41,8 +47,8 @@ from .state import read_lease, sweep_state
 
 FORMATS = ("table", "csv", "json")
 log = logging.getLogger("analysis")
-SWEEP_FILE = "sweep.json"
 STATUSES = ("running", "completed", "diverged", "failed")
+_OPENED: "weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, str]" = weakref.WeakKeyDictionary()  # con -> results
 
 
 # --------------------------------------------------------------------------------------------- connect
@@ -55,7 +61,7 @@ def connect(results: str, sweep: str | None = None) -> duckdb.DuckDBPyConnection
     configuration locked, so no statement (COPY, ATTACH, read_csv, ...) can touch a file.
     Raises AnalysisError when the location holds no sweep directory (missing or empty).
     """
-    fs, root = _location(results)
+    fs, root = open_results(results)
     if not _sweep_dirs(fs, root):
         raise AnalysisError(f"no sweeps under {results!r}: run `sweep launch NAME` first "
                             f"(e.g. `sweep launch curse-of-memory --scale smoke`)")
@@ -80,7 +86,16 @@ def connect(results: str, sweep: str | None = None) -> duckdb.DuckDBPyConnection
     con.sql("SET temp_directory = ''")  # no spill folder (DuckDB's default is <cwd>/.tmp, then readable by queries)
     con.sql("SET enable_external_access = false")
     con.sql("SET lock_configuration = true")
+    _OPENED[con] = results
     return con
+
+
+def location_of(con: duckdb.DuckDBPyConnection) -> str:
+    """The results location a connection from ``connect`` reads."""
+    try:
+        return _OPENED[con]
+    except (KeyError, TypeError):
+        raise AnalysisError("not a connection from analysis.connect: pass one, or a results location") from None
 
 
 def _relation(con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, root: str, table: str, schema: pa.Schema,
@@ -97,12 +112,12 @@ def _relation(con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, root: str, ta
         data = pads.FileSystemDataset.from_paths(
             [path for path, _ in files], schema=schema, format=pads.ParquetFileFormat(), filesystem=fs,
             partitions=[guarantee for _, guarantee in files])
-        cols = ", ".join(f"CAST({_literal(sweep) if f.name == 'sweep_id' else _ident(f.name)} AS {t}) AS "
-                         f"{_ident(f.name)}" for f, t in zip(schema, types))
+        cols = ", ".join(f"CAST({_literal(sweep) if f.name == 'sweep_id' else ident(f.name)} AS {t}) AS "
+                         f"{ident(f.name)}" for f, t in zip(schema, types))
         branch = con.from_arrow(data).project(cols)
         out = branch if out is None else out.union(branch)
     if out is None:
-        return con.sql(f"SELECT {', '.join(f'CAST(NULL AS {t}) AS {_ident(f.name)}' for f, t in zip(schema, types))} "
+        return con.sql(f"SELECT {', '.join(f'CAST(NULL AS {t}) AS {ident(f.name)}' for f, t in zip(schema, types))} "
                        "LIMIT 0")
     return out
 
@@ -112,19 +127,21 @@ def _declared_elsewhere(fs: pafs.FileSystem, root: str, only: str | None = None)
     by trials: the schema their files carry (unified over one file per sweep)."""
     found: dict[str, list[pa.Schema]] = {}
     for sweep in _sweep_dirs(fs, root, only):
-        base = f"{root.rstrip('/')}/{sweep}"
+        base = paths.sweep_dir(root, sweep)
         for d in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
             name = d.base_name
-            if d.type != pafs.FileType.Directory or name in SCHEMAS or name.startswith((".", "_")):
+            if d.type != pafs.FileType.Directory or name in SCHEMAS or paths.is_hidden(name):
                 continue
             files = table_files(fs, base, name)
-            paths = [p for p, _ in files.parts] + list(files.merged)
-            if paths:
-                found.setdefault(name, []).append(pq.read_schema(paths[0], filesystem=fs))
+            readable = [p for p, _ in files.parts] + list(files.merged)
+            if readable:
+                found.setdefault(name, []).append(pq.read_schema(readable[0], filesystem=fs))
     return {t: pa.unify_schemas(s) for t, s in sorted(found.items())}
 
 
-def _location(results: str) -> tuple[pafs.FileSystem, str]:
+def open_results(results: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, root) of a results location (``layout.location``); AnalysisError naming it when it cannot
+    be opened."""
     try:
         return open_location(results)
     except (pa.ArrowException, ValueError, OSError) as e:
@@ -134,42 +151,31 @@ def _location(results: str) -> tuple[pafs.FileSystem, str]:
 def _list_files(fs: pafs.FileSystem, root: str, table: str,
                 only: str | None = None) -> list[tuple[str, list[tuple[str, pc.Expression]]]]:
     """Per sweep holding files of ``table``: (sweep_id, [(path, guarantee)]), on any pyarrow filesystem:
-    trial files and compacted files as ``trainers.record.table_files`` sorts them (superseded and temporary
+    trial files and compacted files as ``layout.tables.table_files`` sorts them (superseded and temporary
     files left out, foreign files named in a warning). The guarantee (a trial file's trial_id) lets a query on
     one trial skip the other trials' files without opening them."""
     out = []
     for sweep in _sweep_dirs(fs, root, only):
-        files = table_files(fs, f"{root.rstrip('/')}/{sweep}", table)
-        paths = [(path, pc.field("trial_id") == trial) for path, trial in files.parts]
-        paths += [(path, pc.scalar(True)) for path in files.merged]
+        files = table_files(fs, paths.sweep_dir(root, sweep), table)
+        listed = [(path, pc.field("trial_id") == trial) for path, trial in files.parts]
+        listed += [(path, pc.scalar(True)) for path in files.merged]
         for path in files.foreign:
             log.warning("skipping foreign file %s (not written by a trial)", path)
-        if paths:
-            out.append((sweep, paths))
+        if listed:
+            out.append((sweep, listed))
     return out
 
 
 def _sweep_dirs(fs: pafs.FileSystem, root: str, only: str | None = None) -> list[str]:
-    """Names of the sweep directories under root: those holding a sweep.json or a table directory (``only``:
-    that one alone, if it is one)."""
+    """``layout.sweeps.sweep_ids``, an unreadable root named in an AnalysisError."""
     try:
-        infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+        return sweep_ids(fs, root, only)
     except (pa.ArrowException, OSError) as e:  # root is a file, unreadable, or its server unreachable: say so
         raise AnalysisError(f"cannot read results location {root!r}: {_first_line(e)}") from None
-    marks = {SWEEP_FILE, *SCHEMAS}
-    out = []
-    for d in infos:
-        if d.type != pafs.FileType.Directory or d.base_name.startswith((".", "_")):
-            continue
-        if only is not None and d.base_name != only:
-            continue
-        children = fs.get_file_info(pafs.FileSelector(d.path, allow_not_found=True))
-        if any(c.base_name in marks for c in children):
-            out.append(d.base_name)
-    return sorted(out)
 
 
-def _ident(name: str) -> str:
+def ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -183,13 +189,14 @@ def _first_line(e: BaseException) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- sweeps
-def sweeps(results: str) -> list[dict]:
-    """Every sweep under ``results``, oldest first: the sweep.json fields (sweep_id, name, scale,
+def sweeps(results: str, con: duckdb.DuckDBPyConnection | None = None) -> list[dict]:
+    """Every sweep under ``results``, oldest first (``layout.sweeps.order``): the sweep.json fields (sweep_id, name, scale,
     created_at, spec, tags, note; ``status`` as ``analysis.state.sweep_state`` reads it) plus ``counts`` ({status: n}, running/completed/diverged/failed always present)
     and ``n_trials``, from the trials view. A sweep directory without a readable sweep.json still
-    appears, with name taken from its trials' ``sweep`` column (or None) and created_at None."""
-    con = connect(results)
-    fs, root = _location(results)
+    appears, with name taken from its trials' ``sweep`` column (or None) and created_at None. ``con``: an open
+    connection to ``results`` to count with (else one is opened)."""
+    con = con or connect(results)
+    fs, root = open_results(results)
     counts: dict[str, dict[str, int]] = {}
     names: dict[str, str] = {}
     for sid, status, sweep, n in con.sql(
@@ -199,46 +206,27 @@ def sweeps(results: str) -> list[dict]:
             names[sid] = sweep
     out = []
     for sid in _sweep_dirs(fs, root):
-        meta = _read_sweep_json(fs, f"{root.rstrip('/')}/{sid}/{SWEEP_FILE}")
+        meta = sweep_json.read_or_none(fs, paths.sweep_dir(root, sid))
         info = {"sweep_id": sid, "name": names.get(sid), "scale": None, "created_at": None, "spec": {}, "tags": [],
                 "note": None}
         info.update(meta or {})
         info["status"] = sweep_state(meta or {}, bool(counts.get(sid, {}).get("running")),
-                                     read_lease(fs, f"{root.rstrip('/')}/{sid}"))
+                                     read_lease(fs, paths.sweep_dir(root, sid)))
         info["sweep_id"] = sid  # the directory name is what rows carry
         c = dict.fromkeys(STATUSES, 0)
         c.update(counts.get(sid, {}))
         info["counts"], info["n_trials"] = c, sum(c.values())
         out.append(info)
-    return sorted(out, key=lambda s: (_when(s.get("created_at")), s["sweep_id"]))
+    return sorted(out, key=order)
 
 
-def _read_sweep_json(fs: pafs.FileSystem, path: str) -> dict | None:
-    try:
-        with fs.open_input_stream(path) as f:
-            data = json.loads(f.read().decode())
-        return data if isinstance(data, dict) else None
-    except (pa.ArrowException, OSError, ValueError):
-        return None
-
-
-def _when(created_at: Any) -> dt.datetime:
-    try:
-        t = dt.datetime.fromisoformat(str(created_at))
-    except ValueError:
-        return dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
-
-
-def resolve_sweep(results: str, name_or_id: str) -> dict:
-    """The sweep (as in ``sweeps``) whose sweep_id is ``name_or_id``, else the latest whose name is."""
-    all_ = sweeps(results)
-    for s in all_:
-        if s["sweep_id"] == name_or_id:
-            return s
-    named = [s for s in all_ if s.get("name") == name_or_id]
-    if named:
-        return named[-1]
+def resolve_sweep(results: str, name_or_id: str, con: duckdb.DuckDBPyConnection | None = None) -> dict:
+    """The sweep (as in ``sweeps``) whose sweep_id is ``name_or_id``, else the latest whose name is
+    (``layout.sweeps.latest``: by sweep.json's ``created_at``)."""
+    all_ = sweeps(results, con)
+    found = latest(all_, name_or_id)
+    if found is not None:
+        return found
     listing = ", ".join(f"{s['sweep_id']} ({s.get('name')})" for s in all_[-20:])
     more = f" and {len(all_) - 20} older" if len(all_) > 20 else ""
     raise AnalysisError(f"no sweep with id or name {name_or_id!r}; available: {listing}{more}")

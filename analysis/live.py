@@ -29,9 +29,11 @@ from typing import Any
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from trainers.record import read_rows, table_files
+from layout import paths, sweep_json
+from layout.sweeps import created
+from layout.tables import read_rows, table_files, trial_parts
 
-from .db import SWEEP_FILE, _location, _read_sweep_json, resolve_sweep
+from .db import open_results, resolve_sweep
 from .state import read_lease, sweep_state
 
 RECENT = 10  # a running trial's loss so far: the mean training loss of its last RECENT flushed steps
@@ -158,15 +160,15 @@ def remaining(trials: list[TrialState], now: dt.datetime) -> tuple[list[float], 
 # ---------------------------------------------------------------------------------------------- reading
 def find_sweep(results: str, name_or_id: str) -> str:
     """The sweep id of ``name_or_id``: a sweep directory of that name at once, else as ``resolve_sweep``."""
-    fs, root = _location(results)
-    if fs.get_file_info(f"{root.rstrip('/')}/{name_or_id}/{SWEEP_FILE}").type == pafs.FileType.File:
+    fs, root = open_results(results)
+    if sweep_json.exists(fs, paths.sweep_dir(root, name_or_id)):
         return name_or_id
     return resolve_sweep(results, name_or_id)["sweep_id"]
 
 
 def read_meta(results: str, sweep_id: str) -> dict:
-    fs, root = _location(results)
-    return _read_sweep_json(fs, f"{root.rstrip('/')}/{sweep_id}/{SWEEP_FILE}") or {}
+    fs, root = open_results(results)
+    return sweep_json.read_or_none(fs, paths.sweep_dir(root, sweep_id)) or {}
 
 
 def live_state(results: str, sweep_id: str, plan: list[Planned], now: dt.datetime | None = None,
@@ -175,9 +177,9 @@ def live_state(results: str, sweep_id: str, plan: list[Planned], now: dt.datetim
     then nothing is pending). ``cache``: a dict kept between calls (``sweep status --watch``) so that the
     ``trials`` files already read with a final row (and merged files) are not read again."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    fs, root = _location(results)
-    sweep_dir = f"{root.rstrip('/')}/{sweep_id}"
-    meta = _read_sweep_json(fs, f"{sweep_dir}/{SWEEP_FILE}") or {}
+    fs, root = open_results(results)
+    sweep_dir = paths.sweep_dir(root, sweep_id)
+    meta = sweep_json.read_or_none(fs, sweep_dir) or {}
     rows = _trial_rows(fs, sweep_dir, {} if cache is None else cache)
     started = [_started(fs, sweep_dir, r) for r in sorted(rows, key=lambda r: r["trial_id"])]
     trials = started + _pending(plan, rows)
@@ -218,7 +220,7 @@ def _started(fs: pafs.FileSystem, sweep_dir: str, r: dict) -> TrialState:
     done, loss, rate, wall = int(r["steps_done"] or 0), r["final_loss"], None, r["wall_s"]
     if r["status"] == "running":
         loss = None
-        last = _last_part(fs, f"{sweep_dir}/steps/trial_id={r['trial_id']}")
+        last = _last_part(fs, paths.trial_dir(sweep_dir, "steps", r["trial_id"]))
         if last:
             done = max(done, max(s for s, _, _ in last))
             recent = [x for s, x, _ in last if s > done - RECENT and x is not None]
@@ -239,8 +241,7 @@ def _last_part(fs: pafs.FileSystem, trial_dir: str) -> list[tuple[int, float | N
     """(step, loss, wall_s) of the rows of a running trial's last ``steps`` part ([] when none is on disk, or
     it was just dropped by a restarting trial)."""
     try:
-        parts = sorted(f.path for f in fs.get_file_info(pafs.FileSelector(trial_dir, allow_not_found=True))
-                       if f.base_name.startswith("part-") and f.base_name.endswith(".parquet"))
+        parts = trial_parts(fs, trial_dir)
         if not parts:
             return []
         t = pq.read_table(parts[-1], filesystem=fs, columns=["step", "loss", "wall_s"])
@@ -264,11 +265,9 @@ def _pending(plan: list[Planned], rows: list[dict]) -> list[TrialState]:
 
 
 def _elapsed(meta: dict, rows: list[dict], status: str, now: dt.datetime) -> float | None:
-    try:
-        t0 = dt.datetime.fromisoformat(str(meta.get("created_at")))
-    except ValueError:
+    t0 = created(meta.get("created_at"))
+    if t0 is None:
         return None
-    t0 = t0 if t0.tzinfo else t0.replace(tzinfo=dt.timezone.utc)
     if status != "running":
         ends = [r.get("ended_at") for r in rows if r.get("ended_at")]
         now = max(ends) if ends else now

@@ -26,7 +26,7 @@ from analysis.claims import Claim, verdicts
 from analysis.db import AnalysisError, connect, resolve_sweep, run_arrow
 from analysis.figures import FIGURES
 from analysis.report_html import INDEX_COLUMNS, demote, page
-from trainers.record import open_location
+from layout.location import open_location
 
 INDEX = "index.md"
 HTML = "report.html"

@@ -19,8 +19,9 @@ import time
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from layout.paths import lease_file
+
 STATES = ("running", "completed", "interrupted", "stale")
-LEASE_FILE = "_lease"
 
 
 def sweep_state(meta: dict, trials_running: bool = False, lease: dict | None = None) -> str:
@@ -56,7 +57,7 @@ def _alive(pid) -> bool:
 def read_lease(fs: pafs.FileSystem, sweep_dir: str) -> dict | None:
     """The sweep's lease, or None when there is none (no driver ever took one, or it ended cleanly)."""
     try:
-        with fs.open_input_stream(f"{sweep_dir}/{LEASE_FILE}") as f:
+        with fs.open_input_stream(lease_file(sweep_dir)) as f:
             data = json.loads(f.read().decode())
     except FileNotFoundError:
         return None

@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 
 from analysis.db import connect, run_arrow
 from trainers.compact import compact
-from trainers.record import SCHEMAS, TrialWriter
+from layout.schemas import SCHEMAS
+from trainers.record import TrialWriter
 
 CELLS = ("rnn", "blockdiag", "cdiag", "lru", "gru")
 NUS = (0.68, 0.92, 0.98, 0.99)

@@ -32,7 +32,7 @@ def quiet_local_ray(address: str | None) -> None:
 def user_errors(fn):
     """Turn the library's user-facing errors into `error: <one line>` and exit status 2."""
     from analysis.errors import AnalysisError
-    from trainers.damage import named_damage
+    from layout.damage import named_damage
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -115,7 +115,7 @@ def launch(
              "tags": check_tags(list(tag)), "note": note,
              **provenance(sys.argv[1:], name, target.spec.scale, sets, target.source)}
     if submit:
-        from trainers.record import canonical_location
+        from layout.location import canonical_location
 
         from .submit import submit as send
 

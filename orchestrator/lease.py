@@ -21,8 +21,10 @@ import time
 
 import pyarrow.fs as pafs
 
-from analysis.state import LEASE_FILE, lease_expired, read_lease
-from trainers.record import open_location, write_atomic
+from analysis.state import lease_expired, read_lease
+from layout.files import write_atomic
+from layout.location import open_sweep
+from layout.paths import lease_file
 
 from .spec import UserError
 
@@ -36,15 +38,15 @@ class LeaseHeld(UserError):
 
 class Lease:
     def __init__(self, results: str, sweep_id: str, ttl_s: float = TTL_S):
-        self.fs, root = open_location(results)
-        self.sweep_dir, self.sweep_id, self.ttl_s = f"{root.rstrip('/')}/{sweep_id}", sweep_id, ttl_s
+        self.fs, self.sweep_dir = open_sweep(results, sweep_id)
+        self.sweep_id, self.ttl_s = sweep_id, ttl_s
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def path(self) -> str:
-        return f"{self.sweep_dir}/{LEASE_FILE}"
+        return lease_file(self.sweep_dir)
 
     def _write(self) -> None:
         body = dict(owner=self.owner, host=socket.gethostname(), pid=os.getpid(), renewed_at=time.time(),
@@ -97,5 +99,5 @@ def driver_lease(results: str, sweep_id: str):
 
 
 def lease_exists(results: str, sweep_id: str) -> bool:
-    fs, root = open_location(results)
-    return fs.get_file_info(f"{root.rstrip('/')}/{sweep_id}/{LEASE_FILE}").type != pafs.FileType.NotFound
+    fs, sweep_dir = open_sweep(results, sweep_id)
+    return fs.get_file_info(lease_file(sweep_dir)).type != pafs.FileType.NotFound

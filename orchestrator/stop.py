@@ -15,16 +15,16 @@ import time
 import pyarrow.fs as pafs
 from ray import tune
 
-from trainers.record import open_location
+from layout.location import is_remote, open_sweep
+from layout.paths import stop_file
 
-STOP_FILE = "_stop"
 POLL_S = 2.0  # the driver looks for the request this often (a local path); object stores: every REMOTE_POLL_S
 REMOTE_POLL_S = 10.0
 
 
 def _path(results: str, sweep_id: str) -> tuple[pafs.FileSystem, str]:
-    fs, root = open_location(results)
-    return fs, f"{root}/{sweep_id}/{STOP_FILE}"
+    fs, sweep_dir = open_sweep(results, sweep_id)
+    return fs, stop_file(sweep_dir)
 
 
 def request_stop(results: str, sweep_id: str) -> None:
@@ -51,7 +51,7 @@ class StopWatch(tune.Callback):
 
     def __init__(self, results: str, sweep_id: str):
         self.results, self.sweep_id = results, sweep_id
-        self.every = REMOTE_POLL_S if "://" in results else POLL_S
+        self.every = REMOTE_POLL_S if is_remote(results) else POLL_S
         self.last = time.monotonic()
         self.sent = False
 

@@ -89,10 +89,10 @@ def submit(target, name: str, flags: list[str], results: str, address: str, reso
 
 
 def _remove(results: str, sweep_id: str) -> None:
-    from trainers.record import open_location
+    from layout.location import open_sweep
 
-    fs, root = open_location(results)
-    fs.delete_dir(f"{root}/{sweep_id}")
+    fs, sweep_dir = open_sweep(results, sweep_id)
+    fs.delete_dir(sweep_dir)
 
 
 def from_env() -> dict | None:

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from analysis.db import connect, run_arrow
 from analysis.live import clock
-from trainers.record import canonical_location
+from layout.location import canonical_location
 
 from .spec import AXES, SweepSpec
 

@@ -1,8 +1,9 @@
 """A sweep id and its sweep.json as `sweep resume` takes them: the id names a folder under --results (never a
-path out of it), and a damaged sweep.json is named in one line (`error: <file>: <what is wrong>`)."""
+path out of it), and a damaged sweep.json is named in one line (`error: <file>: <what is wrong>`,
+``layout.sweep_json.read(..., need_spec=True)``)."""
 from __future__ import annotations
 
-import json
+from layout import sweep_json
 
 from .spec import SweepSpec, UserError
 
@@ -14,13 +15,8 @@ def check_sweep_id(sweep_id: str) -> None:
 
 
 def parse_sweep_json(path: str, data: bytes) -> dict:
-    try:
-        meta = json.loads(data.decode())  # data only: the spec is rebuilt field by field (``spec_of``)
-    except ValueError as e:
-        raise UserError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("spec"), dict):
-        raise UserError(f"{path}: not a sweep file (no spec object)")
-    return meta
+    """Until orchestrator/tune.py reads sweep.json through ``layout.sweep_json`` (at the merge of issue 13)."""
+    return sweep_json.parse(path, data, need_spec=True)
 
 
 def spec_of(meta: dict, where: str) -> SweepSpec:

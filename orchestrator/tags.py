@@ -3,15 +3,16 @@ listed by `sweep ls`, shown in the report and returned by ``analysis.sweeps``.
 """
 from __future__ import annotations
 
-import json
 import re
 
 from analysis.db import resolve_sweep
-from trainers.record import open_location, write_atomic
+from layout import sweep_json
+from layout.damage import DamagedFile
+from layout.location import open_sweep
+from layout.paths import SWEEP_FILE
 
 from .spec import UserError
 
-SWEEP_FILE = "sweep.json"
 TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]*")
 
 
@@ -27,16 +28,14 @@ def retag(results: str, target: str, add: list[str], remove: list[str], note: st
     """Add and remove tags of sweep ``target`` (an id, or a name: its latest), set its note when ``note`` is
     given ("" clears it); returns its sweep.json as written."""
     sid = resolve_sweep(results, target)["sweep_id"]
-    fs, root = open_location(results)
-    path = f"{root}/{sid}/{SWEEP_FILE}"
+    fs, sweep_dir = open_sweep(results, sid)
     try:
-        with fs.open_input_stream(path) as f:
-            meta = json.loads(f.read().decode())
-    except (OSError, ValueError) as e:
+        meta = sweep_json.read(fs, sweep_dir)
+    except (OSError, DamagedFile) as e:
         raise UserError(f"sweep {sid!r} has no readable {SWEEP_FILE} ({e}); cannot tag it") from None
     drop = set(check_tags(remove))
     meta["tags"] = [t for t in check_tags(list(meta.get("tags") or []) + add) if t not in drop]
     if note is not None:
         meta["note"] = note or None
-    write_atomic(fs, path, json.dumps(meta, indent=2, sort_keys=True).encode())
+    sweep_json.write(fs, sweep_dir, meta)
     return meta

@@ -16,7 +16,7 @@ from trainers.cells.vrnn import VanillaRNNCell
 from trainers.probes.attractors import (AttractorProbe, autonomous_orbit, batch_dim_of, count_distinct,
                                         largest_lyapunov, lyapunov_spectrum, projection)
 from trainers.probes.base import ProbeContext, parse_options
-from trainers.record import SCHEMAS
+from layout.schemas import SCHEMAS
 from trainers.stack import Stack
 
 

@@ -21,7 +21,7 @@ from trainers.cells.ornn import OrthogonalRNNCell, henaff_rotation, modrelu
 from trainers.cells.slstm import FORGET_INPUT_L1, RECURRENT_L1
 from trainers.probes import build_probe
 from trainers.probes.base import ProbeContext
-from trainers.record import SCHEMAS
+from layout.schemas import SCHEMAS
 from trainers.stack import Stack
 from trainers.tasks.sine import Sine
 from trainers.tasks.symbols import Symbols, generate

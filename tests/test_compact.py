@@ -18,7 +18,10 @@ from orchestrator.cli import app
 from trainers.compact import compact
 from orchestrator.tune import read_trials
 from trainers.config import TrialConfig
-from trainers.record import COMPACTED_DIR, ROW_GROUP_ROWS, SCHEMAS, CompactedTrialError, TrialWriter
+from layout.files import ROW_GROUP_ROWS
+from layout.paths import COMPACTED_DIR
+from layout.schemas import SCHEMAS
+from trainers.record import CompactedTrialError, TrialWriter
 from trainers.train import run_trial
 
 runner = CliRunner()

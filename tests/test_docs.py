@@ -23,7 +23,9 @@ from orchestrator.sweeps import resolve
 from orchestrator.tune import launch
 from trainers.bundle import run_bundle
 from trainers.config import TrialConfig
-from trainers.record import DESCRIPTION, SCHEMAS, TrialWriter, col, register_table, sweep_rows, table_schema
+from layout.schemas import DESCRIPTION, SCHEMAS, col, register_table, table_schema
+from layout.tables import sweep_rows
+from trainers.record import TrialWriter
 from trainers.schema_doc import render
 from trainers.train import build_model, fixed_batches, run_trial
 

@@ -19,7 +19,7 @@ from trainers.analyses.hessian_opt import CELLS as OPT_CELLS, hessian_at_optimum
 from trainers.probes.base import ProbeContext, parse_options
 from trainers.probes.hessian import HessianOptions, HessianProbe, _rademacher, hutchinson_trace, hvp_fn, ipr, \
     k90, lanczos, lanczos_eigs, power_iteration_top_k, slq_density, top_bottom
-from trainers.record import SCHEMAS
+from layout.schemas import SCHEMAS
 from trainers.stack import Stack
 from trainers.tasks.teacher_student import TeacherStudent
 

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from trainers.probes.base import ProbeContext, parse_options
 from trainers.probes.lattice import LatticeOptions, LatticeProbe, lattice_gradients
 from trainers.probes.signal import SignalOptions, SignalProbe, ar1_inputs, signal_stats
-from trainers.record import SCHEMAS
+from layout.schemas import SCHEMAS
 from trainers.stack import Stack
 from trainers.tasks.teacher_student import TeacherStudent
 

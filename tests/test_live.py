@@ -21,7 +21,8 @@ from orchestrator.live import LiveLine, plan, show
 from orchestrator.spec import SweepSpec
 from orchestrator.sweeps import resolve
 from orchestrator.tune import write_sweep_file
-from trainers.record import TrialWriter, open_location
+from layout.location import open_location
+from trainers.record import TrialWriter
 
 runner = CliRunner()
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)

@@ -1,9 +1,9 @@
 """``sweep compact``: merge the small part files of a sweep's finished trials into large files, atomically.
 
-Why here, beside ``record.py``: compaction writes the layout that ``record`` defines and whose reading rule
-(``record.table_files``) every reader shares; the query side (``analysis``) only reads.
+Why in ``trainers``, beside ``record.py``: compaction rewrites the rows the trials wrote, in the layout whose
+reading rule (``layout.tables.table_files``) every reader shares; the query side (``analysis``) only reads.
 
-The invariant, with ``record.table_files``: a merged file ``<table>/compacted/merged-<uuid>.parquet`` names in
+The invariant, with ``layout.tables.table_files``: a merged file ``<table>/compacted/merged-<uuid>.parquet`` names in
 its footer (``SUPERSEDES_KEY``) every file whose rows it holds, and while it exists readers take those rows
 from it and skip the named files. A compaction therefore
   1. writes the merged file under a dot-prefixed temporary name in ``compacted/`` (never read),
@@ -24,16 +24,19 @@ listing of ``compacted/`` only ever gains files while readers list it). Run one 
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from .damage import refuse_copies
-from .record import (CHECKPOINT_DIR, COMPACTED_DIR, ROW_GROUP_ROWS, SCHEMAS, SUPERSEDES_KEY, open_location,
-                     parquet_options, read_rows, sweep_rows, table_files)
+from layout import paths
+from layout.checkpoints import checkpointed
+from layout.damage import refuse_copies
+from layout.files import ROW_GROUP_ROWS, parquet_options
+from layout.location import open_sweep
+from layout.schemas import SCHEMAS
+from layout.tables import SUPERSEDES_KEY, read_rows, sweep_rows, table_files
 
 FINISHED = ("completed", "diverged", "failed")
 MAX_FILE_ROWS = 16 * ROW_GROUP_ROWS  # a merged file closes at the first input boundary past this many rows
@@ -57,8 +60,7 @@ class CompactResult:
 
 def compact(results: str, sweep_id: str) -> CompactResult:
     """Merge the part files of the finished trials of ``sweep_id`` under ``results`` (any pyarrow filesystem)."""
-    fs, root = open_location(results)
-    sweep_dir = f"{root.rstrip('/')}/{sweep_id}"
+    fs, sweep_dir = open_sweep(results, sweep_id)
     tables = [t for t in SCHEMAS if t != "trials"] + ["trials"]  # trials last: see the module docstring
     finished, unfinished = _trials(fs, sweep_dir)
     files_before, bytes_before = _usage(fs, sweep_dir, tables)
@@ -69,10 +71,10 @@ def compact(results: str, sweep_id: str) -> CompactResult:
         refuse_copies(files.foreign)
         inputs = [(path, trial) for path, trial in files.parts if trial in finished]
         if inputs:
-            _merge(fs, f"{sweep_dir}/{table}", table, [path for path, _ in inputs])
+            _merge(fs, paths.table_dir(sweep_dir, table), table, [path for path, _ in inputs])
             merged.update(trial for _, trial in inputs)
-        for trial in {trial for _, trial in inputs} | {_trial_of(p) for p in files.superseded}:
-            _delete_if_empty(fs, f"{sweep_dir}/{table}/trial_id={trial}")
+        for trial in {trial for _, trial in inputs} | {paths.trial_of(p) for p in files.superseded}:
+            _delete_if_empty(fs, paths.trial_dir(sweep_dir, table, trial))
     files_after, bytes_after = _usage(fs, sweep_dir, tables)
     return CompactResult(sweep_id, files_before, files_after, bytes_before, bytes_after, len(merged),
                          len(unfinished))
@@ -81,8 +83,7 @@ def compact(results: str, sweep_id: str) -> CompactResult:
 def _trials(fs: pafs.FileSystem, sweep_dir: str) -> tuple[set[str], set[str]]:
     """(finished, unfinished) trial ids: finished = a final status and no checkpoint (merged rows included)."""
     rows = sweep_rows(fs, sweep_dir, "trials").select(["trial_id", "status"]).to_pylist()
-    checkpoints = {f.base_name.removesuffix(".pt") for f in fs.get_file_info(
-        pafs.FileSelector(f"{sweep_dir}/{CHECKPOINT_DIR}", allow_not_found=True))}
+    checkpoints = checkpointed(fs, sweep_dir)
     finished = {r["trial_id"] for r in rows if r["status"] in FINISHED and r["trial_id"] not in checkpoints}
     return finished, {r["trial_id"] for r in rows} - finished
 
@@ -109,10 +110,10 @@ class _MergedFile:
     """One merged file being written: row groups of ROW_GROUP_ROWS rows under a temporary name."""
 
     def __init__(self, fs: pafs.FileSystem, table_dir: str, schema: pa.Schema):
-        name = f"merged-{uuid.uuid4().hex}.parquet"
+        name, folder = paths.new_merged_name(), paths.compacted_dir(table_dir)
         self.fs, self.table_dir = fs, table_dir
-        self.final, self.tmp = f"{table_dir}/{COMPACTED_DIR}/{name}", f"{table_dir}/{COMPACTED_DIR}/.{name}.tmp"
-        fs.create_dir(f"{table_dir}/{COMPACTED_DIR}", recursive=True)
+        self.final, self.tmp = f"{folder}/{name}", f"{folder}/.{name}.tmp"
+        fs.create_dir(folder, recursive=True)
         self.writer = pq.ParquetWriter(self.tmp, schema, filesystem=fs, **parquet_options(schema))
         self.inputs: list[str] = []
         self.pending: list[pa.Table] = []
@@ -148,10 +149,6 @@ class _MergedFile:
         _delete(self.fs, [self.tmp])
 
 
-def _trial_of(path: str) -> str:
-    return path.rsplit("/", 2)[-2][len("trial_id="):]
-
-
 def _delete(fs: pafs.FileSystem, paths) -> None:
     for path in paths:
         try:
@@ -169,6 +166,6 @@ def _delete_if_empty(fs: pafs.FileSystem, directory: str) -> None:
 def _usage(fs: pafs.FileSystem, sweep_dir: str, tables: list[str]) -> tuple[int, int]:
     """(files, bytes) of the Parquet files under the given tables of a sweep, temporaries left out."""
     files = [f for t in tables for f in fs.get_file_info(
-        pafs.FileSelector(f"{sweep_dir}/{t}", recursive=True, allow_not_found=True))
+        pafs.FileSelector(paths.table_dir(sweep_dir, t), recursive=True, allow_not_found=True))
         if f.type == pafs.FileType.File and f.base_name.endswith(".parquet") and not f.base_name.startswith(".")]
     return len(files), sum(f.size for f in files)

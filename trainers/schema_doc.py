@@ -2,11 +2,11 @@
 
     python -m trainers.schema_doc > docs/schemas.md
 
-Renders every table of ``trainers.record.SCHEMAS``, with the tables registered probes declare
+Renders every table of ``layout.schemas.SCHEMAS``, with the tables registered probes declare
 (``Probe.schemas``; importing the probe registry adds them): its description, then per column the Arrow type
-the files hold, the DuckDB type the views give and the column's description (``trainers.record.col``).
-tests/test_docs.py checks that the committed page equals this output. It lives in ``trainers`` beside the
-schemas (``analysis`` reads only ``trainers.record``, and the probes' tables come from the probe registry).
+the files hold, the DuckDB type the views give and the column's description (``layout.schemas.col``).
+tests/test_docs.py checks that the committed page equals this output. It lives in ``trainers``, not beside the
+schemas in ``layout``: the probes' tables come from the probe registry.
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import duckdb
 import pyarrow as pa
 
 from . import probes  # noqa: F401  (importing the registry adds the probes' own tables to SCHEMAS)
-from .record import DESCRIPTION, SCHEMAS
+from layout.schemas import DESCRIPTION, SCHEMAS
 
 HEADER = """# Table schemas
 
-Generated from the pyarrow schemas in `trainers/record.py` (and the tables probes declare) by
+Generated from the pyarrow schemas in `layout/schemas.py` (and the tables probes declare) by
 `python -m trainers.schema_doc > docs/schemas.md`; do not edit by hand (`tests/test_docs.py` fails when this page
 and the schemas differ).
 

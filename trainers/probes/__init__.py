@@ -1,9 +1,9 @@
 """Probes: measurements taken during a trial, each writing its own table(s). One file per probe; the
 registry maps the name used in specs (``--set probes=hessian:every=100,attractors``) to the class. A probe's own
-tables (``Probe.schemas``) join ``trainers.record.SCHEMAS`` when the registry is imported and when it is built."""
+tables (``Probe.schemas``) join ``layout.schemas.SCHEMAS`` when the registry is imported and when it is built."""
 from __future__ import annotations
 
-from ..record import register_table
+from layout.schemas import register_table
 from ..registry import lookup
 from .attractors import AttractorProbe
 from .base import Probe, ProbeContext, ProbeOptions, parse_options

@@ -46,8 +46,8 @@ class ProbeOptions:
 class Probe:
     """Base class: subclasses set ``name``, ``tables``, ``Options`` and implement ``__call__``.
 
-    A probe that writes a table of its own declares it in ``schemas`` ({table: ``trainers.record.table_schema(
-    col(...), ...)``}); the registry adds it to ``trainers.record.SCHEMAS``, so the probe is one file plus
+    A probe that writes a table of its own declares it in ``schemas`` ({table: ``layout.schemas.table_schema(
+    col(...), ...)``}); the registry adds it to ``layout.schemas.SCHEMAS``, so the probe is one file plus
     its registry line (docs/extending.md)."""
 
     name: ClassVar[str]
