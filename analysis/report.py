@@ -45,7 +45,8 @@ def report(results: str, target: str, out: str | None = None,
     """Draw the figures of sweep ``target`` (a sweep id, or a name: its latest sweep) into ``out``
     (default ``<results>/<sweep_id>/report/``, local results only), then index.md and report.html, each opening
     with the verdicts of the sweep's ``claims`` (by name, else by base)."""
-    sweep = resolve_sweep(results, target)
+    con = connect(results)  # the location is listed once: the views, then the sweep resolved on them
+    sweep = resolve_sweep(results, target, con)
     sid, name = sweep["sweep_id"], sweep.get("name")
     if out is None:
         fs, root = open_location(results)
@@ -53,7 +54,6 @@ def report(results: str, target: str, out: str | None = None,
             raise AnalysisError(f"results {results!r} are not on a local path: pass --out DIR for the report")
         out = os.path.join(root, sid, "report")
     os.makedirs(out, exist_ok=True)
-    con = connect(results)
     draw = FIGURES.get(name) or FIGURES.get(sweep.get("base"))  # a spec file's sweep: its base's figures
     note, paths = None, []
     try:

@@ -35,8 +35,9 @@ def verify(results: str, target: str, why: bool = False, console=None) -> int:
     from .sweeps.claims import CLAIMS
 
     console = console or Console(width=160)
-    sweep = resolve_sweep(results, target)
-    judged = verdicts(connect(results), sweep, CLAIMS)
+    con = connect(results)  # the location is listed once: the views, then the sweep resolved on them
+    sweep = resolve_sweep(results, target, con)
+    judged = verdicts(con, sweep, CLAIMS)
     scale = sweep.get("scale")
     console.print(rich_table(judged, f"{TITLE}: {sweep['sweep_id']} (scale {scale})", why))
     failed = [i for i, v in enumerate(judged, 1) if v.failed]
