@@ -190,8 +190,9 @@ def _first_line(e: BaseException) -> str:
 
 # ---------------------------------------------------------------------------------------------- sweeps
 def sweeps(results: str, con: duckdb.DuckDBPyConnection | None = None) -> list[dict]:
-    """Every sweep under ``results``, oldest first (``layout.sweeps.order``): the sweep.json fields (sweep_id, name, scale,
-    created_at, spec, tags, note; ``status`` as ``analysis.state.sweep_state`` reads it) plus ``counts`` ({status: n}, running/completed/diverged/failed always present)
+    """Every sweep under ``results``, oldest first (``layout.sweeps.order``): the sweep.json fields (sweep_id,
+    name, scale, created_at, spec, tags, note; ``status`` as ``analysis.state.sweep_state`` reads it) plus
+    ``counts`` ({status: n}, running/completed/diverged/failed always present)
     and ``n_trials``, from the trials view. A sweep directory without a readable sweep.json still
     appears, with name taken from its trials' ``sweep`` column (or None) and created_at None. ``con``: an open
     connection to ``results`` to count with (else one is opened)."""

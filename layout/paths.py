@@ -3,7 +3,7 @@
     <root>/<sweep_id>/                                      a sweep (its id is its folder's name)
         sweep.json                                          the sweep's spec, status, tags, ... (``sweep_json``)
         _checkpoints/<trial_id>.pt                          an unfinished trial's checkpoint, beside its rows
-        _tune/                                              Ray Tune's experiment folder ...
+        _tune/sweep/                                        Ray Tune's experiment (``TUNE_EXPERIMENT``) ...
         _tune/searcher.pkl                                  ... and the sweep searcher's state
         _lease                                              the driver's lease (one driver per sweep)
         _stop                                               a stop request (`sweep stop`)
@@ -22,6 +22,7 @@ import uuid
 SWEEP_FILE = "sweep.json"
 CHECKPOINT_DIR = "_checkpoints"
 TUNE_DIR = "_tune"
+TUNE_EXPERIMENT = "sweep"  # the Tuner's experiment name: its folder under _tune/
 SEARCHER_FILE = "searcher.pkl"
 LEASE_FILE = "_lease"
 STOP_FILE = "_stop"

@@ -38,8 +38,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         col("layer_norm", pa.bool_(), "LayerNorm in the deep stack"),
         col("seed", pa.int32(), "seed of the student init and the data stream"),
         col("lr", pa.float64(), "peak learning rate"),
-        col("group_key", pa.string(), "the grid group (cell, nu0, ...; orchestrator.spec.SweepSpec.group_key) the trial "
-            "belongs to; its rates x seeds share it, and the view derives ``selected`` from it"),
+        col("group_key", pa.string(), "the grid group (cell, nu0, ...; orchestrator.spec.SweepSpec.group_key) the "
+            "trial belongs to; its rates x seeds share it, and the view derives ``selected`` from it"),
         col("clip", pa.float64(), "global-norm clipping threshold; null = off"),
         col("status", pa.string(), "running | completed | diverged | failed"),
         col("final_loss", pa.float64(), "loss on the fixed evaluation batch at the end"),

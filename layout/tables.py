@@ -20,7 +20,8 @@ from . import paths
 from .damage import copied_parts
 from .schemas import SCHEMAS
 
-SUPERSEDES_KEY = b"rnn_sweeps.supersedes"  # a merged file's footer: JSON list of the files it holds (relative to <table>/)
+# a merged file's footer: JSON list of the files it holds (relative to <table>/)
+SUPERSEDES_KEY = b"rnn_sweeps.supersedes"
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class TableFiles:
 
     parts: tuple[tuple[str, str], ...]  # (path, trial_id) of the trial files to read
     merged: tuple[str, ...]  # compacted files to read (each holds whole finished trials)
-    superseded: tuple[str, ...]  # trial files a merged file already holds: never read; left by an interrupted compaction
+    superseded: tuple[str, ...]  # trial files a merged file already holds: never read (an interrupted compaction's)
     leftovers: tuple[str, ...]  # dot-prefixed temporaries of a killed compaction under compacted/
     foreign: tuple[str, ...]  # anything else (not written here): never read
 

@@ -46,8 +46,11 @@ def submit(target, name: str, flags: list[str], results: str, address: str, reso
     ``name``: what the user typed (sweep name or spec file path); ``flags``: the other launch flags."""
     from ray.job_submission import JobSubmissionClient
 
+    from layout import sweep_json
+    from layout.location import open_sweep
+
     from .spec import UserError
-    from .tune import check_writable, new_meta, new_sweep_id, write_sweep_file
+    from .tune import check_writable, new_meta, new_sweep_id
 
     address = check_address(address)
     check_writable(results)
@@ -65,8 +68,8 @@ def submit(target, name: str, flags: list[str], results: str, address: str, reso
     except Exception as e:  # connection refused, not a job server: one line
         raise UserError(f"no Ray job server at {address} ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
                         ) from None
-    write_sweep_file(results, sweep_id, new_meta(target.spec, sweep_id, resources, dict(extra, job=job),
-                                                 status="submitted"))
+    sweep_json.write(*open_sweep(results, sweep_id), new_meta(target.spec, sweep_id, resources, dict(extra, job=job),
+                                                              status="submitted"))
     try:
         deadline = time.monotonic() + AGENT_WAIT_S
         while True:

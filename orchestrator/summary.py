@@ -14,7 +14,8 @@ from rich.table import Table
 
 from analysis.db import connect, run_arrow
 from analysis.live import clock
-from layout.location import canonical_location
+from layout import sweep_json
+from layout.location import canonical_location, open_sweep
 
 from .spec import AXES, SweepSpec
 
@@ -89,9 +90,7 @@ def render(results: str, display: str, meta: dict, wall_s: float, console: Conso
 def finish(loc: str, sweep_id: str, wall_s: float) -> str:
     """Print the summary of sweep ``sweep_id`` under ``loc`` (as the user gave it) to standard output (120
     columns off a terminal); returns its state (``interrupted``: the caller says how to resume)."""
-    from .tune import read_sweep_file  # the driver's own reader (Ray is loaded by now)
-
     results = canonical_location(loc)
-    meta = read_sweep_file(results, sweep_id)
+    meta = sweep_json.read(*open_sweep(results, sweep_id))
     render(results, loc, meta, wall_s, Console(highlight=False, width=None if sys.stdout.isatty() else 120))
     return meta.get("status")

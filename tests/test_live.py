@@ -20,8 +20,8 @@ from orchestrator.cli import app
 from orchestrator.live import LiveLine, plan, show
 from orchestrator.spec import SweepSpec
 from orchestrator.sweeps import resolve
-from orchestrator.tune import write_sweep_file
-from layout.location import open_location
+from layout import sweep_json
+from layout.location import open_location, open_sweep
 from trainers.record import TrialWriter
 
 runner = CliRunner()
@@ -65,8 +65,9 @@ def test_launch_line_eta_and_losses():
 def write_sweep(results: str, sweep_id: str, status: str = "running") -> None:
     """Hand-made rows through the real writer: a completed lru trial (100 steps in 10 s, final loss 0.01), a
     running lru trial (40 of 100 steps flushed, wall_s = 2 + 0.2 step, loss = step / 1000), a failed rnn trial."""
-    write_sweep_file(results, sweep_id, {"sweep_id": sweep_id, "name": "hand", "scale": "smoke", "status": status,
-                                         "created_at": (NOW - dt.timedelta(seconds=90)).isoformat()})
+    sweep_json.write(*open_sweep(results, sweep_id), {"sweep_id": sweep_id, "name": "hand", "scale": "smoke",
+                                                      "status": status,
+                                                      "created_at": (NOW - dt.timedelta(seconds=90)).isoformat()})
     common = dict(sweep="hand", stage="seed", task="teacher_student", depth=1, nu=0.9)
     done = TrialWriter(results, sweep_id, "lru-s0")
     done.write_trial(dict(common, cell="lru", status="completed", steps_done=100, wall_s=10.0, final_loss=0.01,
@@ -113,11 +114,11 @@ def test_live_state_against_s3(s3_uri):
     through the CLI: nothing pending or running, ETA 0."""
     check_hand_state(s3_uri, "hand-s3")
     fs, root = open_location(s3_uri)
-    write_sweep_file(s3_uri, "done-s3", {"sweep_id": "done-s3", "name": "hand", "scale": "smoke",
-                                         "status": "completed", "created_at": NOW.isoformat(),
-                                         "spec": SweepSpec(name="hand", scale="smoke", tasks=("teacher_student",),
-                                                           cells=("lru",), depths=(1,), nus=(0.9,), seq_lens=(30,),
-                                                           seeds=2, steps=10).to_dict()})
+    spec = SweepSpec(name="hand", scale="smoke", tasks=("teacher_student",), cells=("lru",), depths=(1,), nus=(0.9,),
+                     seq_lens=(30,), seeds=2, steps=10)
+    sweep_json.write(*open_sweep(s3_uri, "done-s3"), {"sweep_id": "done-s3", "name": "hand", "scale": "smoke",
+                                                      "status": "completed", "created_at": NOW.isoformat(),
+                                                      "spec": spec.to_dict()})
     for s in range(2):
         w = TrialWriter(s3_uri, "done-s3", f"lru-d1-nu0.9-s{s}")
         w.extend("steps", {"step": list(range(1, 11)), "loss": [0.5] * 10, "wall_s": [0.1 * i for i in range(1, 11)]})

@@ -3,9 +3,9 @@
 Why in ``trainers``, beside ``record.py``: compaction rewrites the rows the trials wrote, in the layout whose
 reading rule (``layout.tables.table_files``) every reader shares; the query side (``analysis``) only reads.
 
-The invariant, with ``layout.tables.table_files``: a merged file ``<table>/compacted/merged-<uuid>.parquet`` names in
-its footer (``SUPERSEDES_KEY``) every file whose rows it holds, and while it exists readers take those rows
-from it and skip the named files. A compaction therefore
+The invariant, with ``layout.tables.table_files``: a merged file ``<table>/compacted/merged-<uuid>.parquet``
+names in its footer (``SUPERSEDES_KEY``) every file whose rows it holds, and while it exists readers take those
+rows from it and skip the named files. A compaction therefore
   1. writes the merged file under a dot-prefixed temporary name in ``compacted/`` (never read),
   2. moves it to its final name (a rename locally; on object stores a server-side copy, which appears whole),
   3. deletes its inputs, then their emptied trial directories.
