@@ -196,7 +196,7 @@ def sweeps(results: str, con: duckdb.DuckDBPyConnection | None = None) -> list[d
     and ``n_trials``, from the trials view. A sweep directory without a readable sweep.json still
     appears, with name taken from its trials' ``sweep`` column (or None) and created_at None. ``con``: an open
     connection to ``results`` to count with (else one is opened)."""
-    con = con or connect(results)
+    con = con if con is not None else connect(results)
     fs, root = open_results(results)
     counts: dict[str, dict[str, int]] = {}
     names: dict[str, str] = {}

@@ -27,6 +27,7 @@ from analysis.db import AnalysisError, connect, resolve_sweep, run_arrow
 from analysis.figures import FIGURES
 from analysis.report_html import INDEX_COLUMNS, demote, page
 from layout.location import open_location
+from layout.paths import report_dir, sweep_dir
 
 INDEX = "index.md"
 HTML = "report.html"
@@ -52,7 +53,7 @@ def report(results: str, target: str, out: str | None = None,
         fs, root = open_location(results)
         if fs.type_name != "local":
             raise AnalysisError(f"results {results!r} are not on a local path: pass --out DIR for the report")
-        out = os.path.join(root, sid, "report")
+        out = report_dir(sweep_dir(root, sid))
     os.makedirs(out, exist_ok=True)
     draw = FIGURES.get(name) or FIGURES.get(sweep.get("base"))  # a spec file's sweep: its base's figures
     note, paths = None, []

@@ -7,6 +7,8 @@
         _tune/searcher.pkl                                  ... and the sweep searcher's state
         _lease                                              the driver's lease (one driver per sweep)
         _stop                                               a stop request (`sweep stop`)
+        report/                                             `sweep report`'s figures and pages (local results)
+        mlruns/                                             MLflow's file store (`--log-to mlflow`, local results)
         <table>/trial_id=<trial_id>/part-<n>.parquet        per-step tables, n = 0, 1, ... (5 digits)
         trials/trial_id=<trial_id>/trial.parquet            the trial's one row, replaced whole
         <table>/compacted/merged-<uuid>.parquet             finished trials' files of a table, merged
@@ -26,11 +28,12 @@ TUNE_EXPERIMENT = "sweep"  # the Tuner's experiment name: its folder under _tune
 SEARCHER_FILE = "searcher.pkl"
 LEASE_FILE = "_lease"
 STOP_FILE = "_stop"
+REPORT_DIR = "report"
+MLFLOW_DIR = "mlruns"
 COMPACTED_DIR = "compacted"
 TRIAL_ROW_FILE = "trial.parquet"  # the trials table's one file per trial
 TRIAL_DIR_PREFIX = "trial_id="
 PART_FILE = re.compile(r"part-(\d{5})\.parquet")  # a trial's part files: part-<n>.parquet, n = 0, 1, ...
-TRIAL_FILE = re.compile(r"part-\d{5}\.parquet|trial\.parquet")  # every name a trial writes in its trial_id=<id>/
 MERGED_FILE = re.compile(r"merged-[0-9a-f]{32}\.parquet")
 
 
@@ -66,6 +69,14 @@ def stop_file(sweep_dir: str) -> str:
     return f"{sweep_dir}/{STOP_FILE}"
 
 
+def report_dir(sweep_dir: str) -> str:
+    return f"{sweep_dir}/{REPORT_DIR}"
+
+
+def mlflow_dir(sweep_dir: str) -> str:
+    return f"{sweep_dir}/{MLFLOW_DIR}"
+
+
 def table_dir(sweep_dir: str, table: str) -> str:
     return f"{sweep_dir}/{table}"
 
@@ -82,6 +93,11 @@ def part_number(name: str) -> int | None:
     """The number of a part file's base name, None for any other name (a stray file)."""
     m = PART_FILE.fullmatch(name)
     return int(m.group(1)) if m else None
+
+
+def is_trial_file(name: str) -> bool:
+    """Whether a base name is one a trial writes in its ``trial_id=<id>/`` folder: a part, or its trials row."""
+    return part_number(name) is not None or name == TRIAL_ROW_FILE
 
 
 def trial_of(path: str) -> str:

@@ -52,7 +52,7 @@ def table_files(fs: pafs.FileSystem, sweep_dir: str, table: str) -> TableFiles:
         rel = info.path[len(base) + 1:].split("/")
         if info.type != pafs.FileType.File or rel[0] == paths.COMPACTED_DIR or rel[-1].startswith("."):
             continue
-        if len(rel) == 2 and rel[0].startswith(paths.TRIAL_DIR_PREFIX) and paths.TRIAL_FILE.fullmatch(rel[1]):
+        if len(rel) == 2 and rel[0].startswith(paths.TRIAL_DIR_PREFIX) and paths.is_trial_file(rel[1]):
             parts.append((info.path, rel[0][len(paths.TRIAL_DIR_PREFIX):], info.size))
         else:
             foreign.append(info.path)

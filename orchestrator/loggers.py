@@ -20,6 +20,8 @@ from __future__ import annotations
 import importlib.util
 import os
 
+from layout import paths
+
 from .spec import UserError
 
 # name -> (the module it needs, the pip extra that installs it)
@@ -54,7 +56,7 @@ def callbacks(names: tuple[str, ...], results_root: str | None, sweep_id: str, n
 
             uri = os.environ.get("MLFLOW_TRACKING_URI")
             if not uri and results_root:
-                uri = "file:" + os.path.join(results_root, sweep_id, "mlruns")
+                uri = "file:" + paths.mlflow_dir(paths.sweep_dir(results_root, sweep_id))
                 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 wants an explicit opt-in
             out.append(MLflowLoggerCallback(tracking_uri=uri, experiment_name=sweep_id, save_artifact=False,
                                             tags={"sweep": name}))
