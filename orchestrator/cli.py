@@ -104,7 +104,7 @@ def launch(
     if submit:
         check_address(address)
     quiet_local_ray(address)
-    from .tune import launch as run
+    from .launch import launch as launch_sweep
 
     t0 = time.monotonic()
     sets = list(set_) + ([f"seeds={seeds}"] if seeds is not None else [])
@@ -132,9 +132,9 @@ def launch(
     job = from_env()  # the driver of a submitted sweep: the submitter's sweep id, the job in sweep.json
     if job:
         extra["job"] = {k: job[k] for k in ("submission_id", "address")}
-    sweep_id = run(target.spec, loc, address=address, cpus_per_trial=res.cpus_per_trial,
-                   gpus_per_trial=res.gpus_per_trial, max_concurrent=res.max_concurrent, extra=extra,
-                   log_to=loggers, sweep_id=job["sweep_id"] if job else None)
+    sweep_id = launch_sweep(target.spec, loc, address=address, cpus_per_trial=res.cpus_per_trial,
+                          gpus_per_trial=res.gpus_per_trial, max_concurrent=res.max_concurrent, extra=extra,
+                          log_to=loggers, sweep_id=job["sweep_id"] if job else None)
     _finish(loc, sweep_id, time.monotonic() - t0)
 
 
@@ -147,9 +147,9 @@ def _finish(loc: str, sweep_id: str, wall_s: float) -> None:
         raise typer.Exit(130)
 
 
-@app.command()
+@app.command("show")
 @user_errors
-def show(
+def show_sweep(
     name: str = TargetArg,
     scale: Optional[str] = ScaleOpt,
     cpus_per_trial: Optional[float] = CpusOpt,
@@ -165,7 +165,7 @@ def show(
 
     Example: sweep show examples/my_sweep.toml --set steps=2000
     """
-    from .show import show as text
+    from .show import describe
     from .specfile import is_spec_file
     from .sweeps import SWEEPS
 
@@ -176,7 +176,7 @@ def show(
         return
     target, res = _target(name, scale, seeds, set_, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                           max_concurrent=max_concurrent)
-    typer.echo(text(target, res))
+    typer.echo(describe(target, res))
 
 
 def _listing(registry: dict) -> None:
@@ -243,11 +243,11 @@ def resume(sweep_id: str = typer.Argument(..., help="The id of an interrupted sw
     import time
 
     quiet_local_ray(address)
-    from .tune import resume as run
+    from .launch import resume as resume_sweep
 
     t0 = time.monotonic()
     loc = results_location(results)
-    run(sweep_id, loc, address=address)
+    resume_sweep(sweep_id, loc, address=address)
     _finish(loc, sweep_id, time.monotonic() - t0)
 
 
@@ -329,14 +329,14 @@ def status(sweep_id: str = typer.Argument(..., help="A sweep id or name (latest 
     """
     from analysis.live import find_sweep, read_meta
 
-    from .live import show
+    from .status import print_status
     from .submit import job_status
 
     loc = results_location(results)
     meta = read_meta(loc, find_sweep(loc, sweep_id))
     if meta.get("job"):  # a submitted sweep (--submit): its Ray Job, as the job server reports it
         typer.echo(f"Ray Job {meta['job']['submission_id']} at {meta['job']['address']}: {job_status(meta)}")
-    show(loc, sweep_id, watch=watch, limit=trials)
+    print_status(loc, sweep_id, watch=watch, limit=trials)
 
 
 @app.command()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .cost import RATES_FILE, estimate, hours, local_workers, read_rates
 from .lr_grid import LrGrid
+from .plan import plan, ray_trials, stage_counts
 from .spec import AXES, Resources, SweepSpec
 from .specfile import Target
 
@@ -37,9 +38,11 @@ class Counts:
 
 
 def counts(spec: SweepSpec) -> Counts:
-    grid, rows = spec.grid(), spec.stage_trials()
-    return Counts(len(grid), rows["lr_search"], rows["seed"],
-                  sum(1 if spec.bundles(g) else spec.seeds * len(spec.rates(g)) for g in grid), rows["analysis"])
+    """The counts of the spec's plan (``orchestrator.plan``)."""
+    trials = plan(spec)
+    rows = stage_counts(trials)
+    return Counts(len(spec.grid()), rows["lr_search"], rows["seed"],
+                  len(ray_trials([t for t in trials if t.stage == "seed"])), rows["analysis"])
 
 
 def _text(value) -> str:
@@ -64,7 +67,7 @@ def changed(spec: SweepSpec) -> list[str]:
     return out
 
 
-def show(target: Target, resources: Resources, rates: dict | None = None) -> str:
+def describe(target: Target, resources: Resources, rates: dict | None = None) -> str:
     """The text of `sweep show` for a resolved target run with ``resources``."""
     spec, c = target.spec, counts(target.spec)
     origin = f"from {target.source['path']}" if target.source else "a named sweep"

@@ -150,17 +150,10 @@ class SweepSpec:
         return 1.0 - self.nu_max_frac * (1.0 - nu) if self.nu_max_frac else 1.0
 
     def stage_trials(self) -> dict[str, int]:
-        """How many rows of the ``trials`` table each stage has (a bundle's seeds count one each)."""
-        groups = self.grid()
-        search = len(groups) * self.lr_search_trials if self.lr_search == "tpe" else 0
-        return {"lr_search": search, "seed": sum(len(self.rates(g)) for g in groups) * self.seeds,
-                "analysis": len(self.analyses)}
+        """How many rows of the ``trials`` table each stage has (a bundle's seeds count one each): its plan's."""
+        from .plan import plan, stage_counts
 
-    def bundles(self, group: dict) -> bool:
-        """Whether ``group`` trains its rates x seeds as one bundle, one Ray trial (trainers.bundle)."""
-        from trainers.bundle import bundle_supported
-
-        return self.bundle_seeds and self.seeds * len(self.rates(group)) > 1 and bundle_supported(group["cell"])
+        return stage_counts(plan(self, bundles=False))
 
     def validate(self) -> "SweepSpec":
         from trainers.analyses import ANALYSES

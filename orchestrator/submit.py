@@ -46,8 +46,9 @@ def submit(target, name: str, flags: list[str], results: str, address: str, reso
     ``name``: what the user typed (sweep name or spec file path); ``flags``: the other launch flags."""
     from ray.job_submission import JobSubmissionClient
 
+    from .launch import new_meta
     from .spec import UserError
-    from .tune import check_writable, new_meta, new_sweep_id, write_sweep_file
+    from .sweep_store import check_writable, new_sweep_id, write_sweep_file
 
     address = check_address(address)
     check_writable(results)

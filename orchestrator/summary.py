@@ -89,7 +89,7 @@ def render(results: str, display: str, meta: dict, wall_s: float, console: Conso
 def finish(loc: str, sweep_id: str, wall_s: float) -> str:
     """Print the summary of sweep ``sweep_id`` under ``loc`` (as the user gave it) to standard output (120
     columns off a terminal); returns its state (``interrupted``: the caller says how to resume)."""
-    from .tune import read_sweep_file  # the driver's own reader (Ray is loaded by now)
+    from .sweep_store import read_sweep_file  # the driver's own reader (Ray is loaded by now)
 
     results = canonical_location(loc)
     meta = read_sweep_file(results, sweep_id)

@@ -16,7 +16,7 @@ from analysis.db import query_arrow
 from conftest import sweep_cli
 from orchestrator.cli import app
 from trainers.compact import compact
-from orchestrator.tune import read_trials
+from orchestrator.sweep_store import read_trials
 from trainers.config import TrialConfig
 from trainers.record import COMPACTED_DIR, ROW_GROUP_ROWS, SCHEMAS, CompactedTrialError, TrialWriter
 from trainers.train import run_trial

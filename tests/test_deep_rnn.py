@@ -19,7 +19,7 @@ from orchestrator.cli import app
 from orchestrator.spec import SpecError
 from orchestrator.specfile import SpecFileError, load_file
 from orchestrator.sweeps import resolve
-from orchestrator.tune import trial_config
+from orchestrator.trial_configs import trial_config
 from trainers.analyses import lattice_init
 from trainers.cells import CellSpec, build_cell
 from trainers.config import TrialConfig

@@ -20,7 +20,7 @@ import trainers.cells
 import trainers.probes
 import trainers.tasks
 from orchestrator.sweeps import resolve
-from orchestrator.tune import launch
+from orchestrator.launch import launch
 from trainers.bundle import run_bundle
 from trainers.config import TrialConfig
 from trainers.record import DESCRIPTION, SCHEMAS, TrialWriter, col, register_table, sweep_rows, table_schema

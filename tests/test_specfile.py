@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from conftest import sweep_cli
 from orchestrator import cost
 from orchestrator.cli import app
-from orchestrator.show import counts, show
+from orchestrator.show import counts, describe
 from orchestrator.spec import Resources, SpecError, SweepSpec
 from orchestrator.specfile import SpecFileError, load_file, load_target
 from orchestrator.sweeps import resolve
@@ -169,7 +169,7 @@ def test_show_counts_and_cost_match_the_rates_file():
     # one Tuner: max(all trial time / 2 workers, the longest trial)
     assert e.wall_s == pytest.approx(max(sum(seed) / 2, max(seed)), rel=1e-12)
     assert (e.measured, e.scaled, e.other_cell) == (20, 0, ())
-    text = show(load_target("curse-of-memory"), Resources(), rates)
+    text = describe(load_target("curse-of-memory"), Resources(), rates)
     e = cost.estimate(full, 2, rates)
     assert ("grid: 24 groups = tasks teacher_student x cells rnn, blockdiag, cdiag, cdiag_norm, cdiag_exp, lru x "
             "depths 1") in text
