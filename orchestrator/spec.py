@@ -13,6 +13,7 @@ import types
 import typing
 from dataclasses import dataclass
 
+from trainers.config import TrialConfig
 from trainers.registry import UnknownName
 
 from . import lr_grid
@@ -84,7 +85,7 @@ class SweepSpec:
     solve_every: int = 0  # steps between "solved" checks (accuracy 1 on the eval batch stops the trial); 0 = off
     data_dir: str = ""  # a data set's files (e.g. real MNIST IDX files for the digits tasks); "" = offline default
     grad_norm_every: int = 10  # steps between per-group gradient-norm rows (0 = never)
-    checkpoint_every: int = 500  # steps between trial checkpoints, for resume and retries (0 = none)
+    checkpoint_every: int = TrialConfig.checkpoint_every  # steps between trial checkpoints (0 = none)
     max_failures: int = 3  # retries of a trial whose process or node died, from its last checkpoint
     device: str = "auto"  # auto | cpu | cuda
     probes: tuple[str, ...] = ()  # probe specs name[:key=value...], e.g. hessian:every=100,attractors:every=200
