@@ -38,10 +38,12 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except Exception as e:  # ours, or a damaged file met while reading the layout (`error: <file>: <what>`)
-            if not isinstance(e, (UserError, UnknownName, AnalysisError)) and (e := named_damage(e)) is None:
-                raise
-            typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
+        except Exception as error:  # ours, or a damaged file met while reading the layout (`error: <file>: <what>`)
+            if not isinstance(error, (UserError, UnknownName, AnalysisError)):
+                error = named_damage(error)  # a damaged file's one line; None: a bug, whose traceback shows
+                if error is None:
+                    raise
+            typer.echo(f"error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", err=True)
             raise typer.Exit(2)
 
     return wrapper
@@ -177,58 +179,6 @@ def show_sweep(
     target, res = _target(name, scale, seeds, set_, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                           max_concurrent=max_concurrent)
     typer.echo(describe(target, res))
-
-
-def _listing(registry: dict) -> None:
-    from trainers.registry import summary
-
-    width = max(map(len, registry))
-    for name in sorted(registry):
-        typer.echo(f"{name:<{width}}  {summary(registry[name])}")
-
-
-@app.command()
-def cells():
-    """List the cells, one line each: the names for --set cells=... and a spec file's grid.cells.
-
-    Example: sweep cells
-    """
-    from trainers.cells import CELLS
-
-    _listing(CELLS)
-
-
-@app.command()
-def tasks():
-    """List the tasks, one line each: the names for --set tasks=... and a spec file's grid.tasks.
-
-    Example: sweep tasks
-    """
-    from trainers.tasks import TASKS
-
-    _listing(TASKS)
-
-
-@app.command()
-def probes():
-    """List the probes, one line each: the names for --set probes=NAME[:key=value...] and a spec file's probes section.
-
-    Example: sweep probes
-    """
-    from trainers.probes import PROBES
-
-    _listing(PROBES)
-
-
-@app.command()
-def analyses():
-    """List the analyses, one line each: the names for --set analyses=NAME[:cell] (trials of stage analysis).
-
-    Example: sweep analyses
-    """
-    from trainers.analyses import ANALYSES
-
-    _listing(ANALYSES)
 
 
 @app.command()
@@ -384,10 +334,10 @@ def compact(target: str = typer.Argument(..., help="A sweep id or name (latest o
     Example: sweep compact curse-of-memory
     """
     from analysis.db import resolve_sweep
-    from trainers.compact import compact as run
+    from trainers.compact import compact as compact_sweep
 
     loc = results_location(results)
-    typer.echo(run(loc, resolve_sweep(loc, target)["sweep_id"]).summary())
+    typer.echo(compact_sweep(loc, resolve_sweep(loc, target)["sweep_id"]).summary())
 
 
 @app.command()
@@ -425,7 +375,7 @@ def _options(_: bool = typer.Option(False, "--version", callback=_version, is_ea
     pass
 
 
-from . import verify  # noqa: E402,F401  `sweep verify` (its own module: this file stays under 400 lines)
+from . import listings, verify  # noqa: E402,F401  `sweep verify`, `sweep cells` ...: their own modules (small files)
 
 
 def main() -> None:

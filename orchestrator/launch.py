@@ -40,7 +40,7 @@ def _dirname(trial) -> str:
 def _finished_before(results: str, sweep_id: str, searcher: SweepSearcher) -> dict[str, int]:
     """What an interrupted run finished, by stage and by status: the final ``trials`` rows, less the trials
     the searcher issues again (a bundle issued again reports all its seeds)."""
-    again = {m["trial_id"] for e in searcher.queue for m in members(e["trial"])}
+    again = {m["trial_id"] for entry in searcher.queue for m in members(entry["trial"])}
     out: dict[str, int] = {}
     for r in read_trials(results, sweep_id):
         if r["status"] in FINAL and r["trial_id"] not in again:

@@ -87,24 +87,24 @@ def describe(target: Target, resources: Resources, rates: dict | None = None) ->
                  f"analyses: {', '.join(spec.analyses) or 'none'}")
     cores, workers = local_workers(resources.cpus_per_trial, resources.max_concurrent)
     rates = rates or read_rates()
-    e = estimate(spec, workers, rates)
-    lines.append(f"estimated cost: {e.core_s / 3600:.3g} core-hours of training; {hours(e.wall_s)} wall on this "
+    cost = estimate(spec, workers, rates)
+    lines.append(f"estimated cost: {cost.core_s / 3600:.3g} core-hours of training; {hours(cost.wall_s)} wall on this "
                  f"machine's {cores} cores ({workers} trial{'s' * (workers > 1)} at once, {resources.cpus_per_trial:g} CPU each)")
     runs = rates["measured"]
-    how = f"{e.measured} groups measured, {e.scaled} scaled from their cell's nearest measured shape"
-    if e.other_cell:
-        how += f", cells never measured ({', '.join(e.other_cell)}) scaled from another cell's shape"
-    if e.no_start:
-        how += f"; {e.no_start} groups without a measured per-trial start (steps only)"
+    how = f"{cost.measured} groups measured, {cost.scaled} scaled from their cell's nearest measured shape"
+    if cost.other_cell:
+        how += f", cells never measured ({', '.join(cost.other_cell)}) scaled from another cell's shape"
+    if cost.no_start:
+        how += f"; {cost.no_start} groups without a measured per-trial start (steps only)"
     latest = runs[-1] if runs else {}
     lines.append(f"  an estimate from orchestrator/{RATES_FILE.name} (median solo CPU step times, 1 thread, by "
                  f"bench/project.py --write; latest run {latest.get('at', '?')} at load {latest.get('load', '?')}): "
                  f"{how}; other shapes scale linearly in depth x T x batch x hidden^2")
-    if e.probe_s:
-        lines.append(f"  probes: {hours(e.probe_s)} of the {hours(e.core_s)} of training (calls x a call's cost in training steps, "
+    if cost.probe_s:
+        lines.append(f"  probes: {hours(cost.probe_s)} of the {hours(cost.core_s)} of training (calls x a call's cost in training steps, "
                      f"orchestrator/probe_rates.json from bench/probes.py --write"
-                     + (f"; not measured for {', '.join(e.probe_guessed)}: the probe's slowest measured cell"
-                        if e.probe_guessed else "") + ")")
+                     + (f"; not measured for {', '.join(cost.probe_guessed)}: the probe's slowest measured cell"
+                        if cost.probe_guessed else "") + ")")
     lines.append("  not counted: Ray's start and per-trial bookkeeping, analysis trials, early stops, other "
                  "load on the machine; seed bundles run 1.3-1.9x faster on CPU than these solo rates (bench/bundle.py)"
                  + ("; GPUs (the rates are CPU rates)" if resources.gpus_per_trial else ""))
