@@ -60,10 +60,9 @@ def plan(spec: SweepSpec, *, bundles: bool = True) -> list[PlannedTrial]:
         bundle = f"{key}-seeds" if bundles and bundled(spec, g) else None
         out += [PlannedTrial("seed", g, key, f"{key}-lr{lr:g}-s{s}" if len(rates) > 1 else f"{key}-s{s}", s,
                              None if search else lr, bundle, steps) for lr in rates for s in range(spec.seeds)]
-    for entry in spec.analyses:  # on the first group's settings at the largest nu, the longest memory
-        name, _, cell = entry.partition(":")
-        g = dict(spec.grid()[0], nu=max(spec.nus), cell=cell or name)
-        out.append(PlannedTrial("analysis", g, "", entry.replace(":", "-"), 0, spec.lr, analysis=name))
+    for a in spec.analyses:  # on the first group's settings at the largest nu, the longest memory
+        g = dict(spec.grid()[0], nu=max(spec.nus), cell=a.cell or a.name)
+        out.append(PlannedTrial("analysis", g, "", a.trial_id, 0, spec.lr, analysis=a.name))
     return out
 
 

@@ -10,9 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from .cost import RATES_FILE, estimate, hours, local_workers, read_rates
-from .lr_grid import LrGrid
 from .plan import plan, ray_trials, stage_counts
-from .spec import AXES, Resources, SweepSpec
+from .spec import AXES, RECORDS, Resources, SweepSpec
 from .specfile import Target
 
 FIXED = ("name", "scale", "vary", *(f"{a}s" for a in AXES))  # shown on their own lines
@@ -46,7 +45,7 @@ def counts(spec: SweepSpec) -> Counts:
 
 
 def _text(value) -> str:
-    if isinstance(value, LrGrid):
+    if isinstance(value, RECORDS):
         return value.text()
     if isinstance(value, tuple):
         return ",".join(_text(v) for v in value) if value else "''"
@@ -84,7 +83,7 @@ def describe(target: Target, resources: Resources, rates: dict | None = None) ->
     lines.append(f"trials: {c.lr_search} lr_search ({how}) + {c.seed} seed ({c.groups} groups x rates x "
                  f"{spec.seeds} seeds{bundled}) + {c.analysis} analysis = {c.rows} trials rows, {c.ray} Ray trials")
     lines.append(f"probes (seed trials): {', '.join(spec.probes) or 'none'}; "
-                 f"analyses: {', '.join(spec.analyses) or 'none'}")
+                 f"analyses: {', '.join(a.text() for a in spec.analyses) or 'none'}")
     cores, workers = local_workers(resources.cpus_per_trial, resources.max_concurrent)
     rates = rates or read_rates()
     cost = estimate(spec, workers, rates)

@@ -17,6 +17,9 @@ from trainers.config import TrialConfig
 from . import lr_grid
 from .axes import AXES, VARIABLE, entry, key_suffix, varied
 from .lr_grid import LrGrid
+from .spec_records import Analysis, LrRange
+
+RECORDS = (LrGrid, LrRange, Analysis)  # structured values: parse(text), from_native(value), text()
 
 # The trainers' registries (cells, tasks, probes, analyses) import torch: ``validate`` (orchestrator.validate) and
 # the plan's bundle rule import them when called, so a spec can be read, gridded and counted (`sweep status`,
@@ -75,7 +78,7 @@ class SweepSpec:
     lr_grids: tuple[LrGrid, ...] = ()  # the grid protocol's rates per cell / task (orchestrator.lr_grid)
     lr_search_trials: int = 0  # Optuna TPE trials per group (lr_search = tpe)
     lr: float = 1e-3  # the learning rate when there is no search, or no grid for the group
-    lr_ranges: tuple[str, ...] = ()  # per-cell search ranges "cell:low:high"; cells not named use lr_range
+    lr_ranges: tuple[LrRange, ...] = ()  # per-cell search ranges (--set: cell:low:high); cells not named: lr_range
     lr_range: tuple[float, float] = (1e-4, 1e-1)  # default search range (log-uniform)
     lr_search_seed: int = 1000  # the seed the search trials train with (not one of the seed stage's)
     lr_min: float = 1e-7  # floor of the cosine decay
@@ -88,13 +91,12 @@ class SweepSpec:
     device: str = "auto"  # auto | cpu | cuda
     probes: tuple[str, ...] = ()  # probe specs name[:key=value...], e.g. hessian:every=100,attractors:every=200
     probe_batch: int = 64  # the fixed batch probes measure on
-    analyses: tuple[str, ...] = ()  # analysis trials "name[:cell]" (trainers.analyses), stage `analysis`
+    analyses: tuple[Analysis, ...] = ()  # analysis trials (--set: name[:cell]; trainers.analyses), stage `analysis`
 
     def lr_range_for(self, cell: str) -> tuple[float, float]:
-        for entry in self.lr_ranges:
-            name, lo, hi = entry.split(":")
-            if name == cell:
-                return float(lo), float(hi)
+        for r in self.lr_ranges:
+            if r.cell == cell:
+                return r.low, r.high
         return self.lr_range
 
     def rates(self, group: dict) -> tuple[float, ...]:
@@ -171,7 +173,8 @@ class SweepSpec:
         unknown = sorted(set(d) - known)
         if unknown:
             raise SpecError(f"unknown spec fields {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-        d = dict(d, lr_grids=[lr_grid.from_native(g) for g in d.get("lr_grids", ())])
+        for name in set(d) & set(_RECORD_FIELDS):  # a table, or the --set text (sweep.json before the records)
+            d = dict(d, **{name: [_RECORD_FIELDS[name].from_native(v) for v in d[name]]})
         if "lr_search" not in d:  # a sweep.json from before the protocols: it searched iff it had search trials
             d["lr_search"] = "tpe" if d.get("lr_search_trials") else "none"
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
@@ -203,8 +206,8 @@ def _parse(field: dataclasses.Field, text: str):
 
     def scalar(tp, s):
         s = s.strip()
-        if tp is LrGrid:
-            return lr_grid.parse(s)
+        if tp in RECORDS:
+            return tp.parse(s)
         if tp is bool:
             if s.lower() in ("1", "true", "yes", "on"):
                 return True
@@ -232,13 +235,15 @@ def _type_name(hint) -> str:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"comma-separated {args[0].__name__} values"
+            return f"comma-separated {getattr(args[0], 'FORM', args[0].__name__)} values"
         return ",".join(a.__name__ for a in args)
     return getattr(hint, "__name__", str(hint))
 
 
 _NATIVE = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-           LrGrid: "a grid {cell, rates[, task]} or 'cell:rate/rate'"}
+           LrGrid: "a grid {cell, rates[, task]} or 'cell:rate/rate'",
+           LrRange: "a range {cell, low, high} or 'cell:low:high'",
+           Analysis: "an analysis {name[, cell]} or 'name[:cell]'"}
 
 
 def _native_name(hint) -> str:
@@ -262,8 +267,8 @@ def coerce(name: str, value, cls: type = None):
         origin, args = typing.get_origin(hint), typing.get_args(hint)
 
     def scalar(tp, v):
-        if tp is LrGrid:
-            return lr_grid.from_native(v)
+        if tp in RECORDS:
+            return tp.from_native(v)
         if tp is float and isinstance(v, (int, float)) and not isinstance(v, bool):
             return float(v)
         if isinstance(v, tp) and (tp is bool or not isinstance(v, bool)):
@@ -309,3 +314,5 @@ def apply_overrides(spec: SweepSpec, sets: list[str]) -> SweepSpec:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(SweepSpec)}
+_RECORD_FIELDS = {name: typing.get_args(hint)[0] for name, hint in typing.get_type_hints(SweepSpec).items()
+                  if typing.get_origin(hint) is tuple and typing.get_args(hint)[0] in RECORDS}  # field -> record

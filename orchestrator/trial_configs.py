@@ -15,7 +15,8 @@ from trainers.config import TrialConfig
 from .plan import PlannedTrial
 from .spec import SweepSpec
 
-SHARED = tuple(sorted({f.name for f in dataclasses.fields(TrialConfig)} & {f.name for f in dataclasses.fields(SweepSpec)}))
+SHARED = tuple(sorted({f.name for f in dataclasses.fields(TrialConfig)}
+                      & {f.name for f in dataclasses.fields(SweepSpec)}))  # the fields a trial takes from its spec
 
 
 def trial_config(spec: SweepSpec, sweep_id: str, results: str, group: dict, **fields) -> dict:

@@ -60,10 +60,9 @@ def validate_spec(spec: SweepSpec) -> SweepSpec:
     for c in spec.clips:
         if not (c >= 0 and math.isfinite(c)):
             bad("clips", c, "0 (off) or positive thresholds")
-    for entry in spec.analyses:
-        name, _, cell = entry.partition(":")
-        if name not in ANALYSES or (cell and cell not in CELLS):
-            bad("analyses", entry, f"name[:cell] with name in {', '.join(sorted(ANALYSES))} and a known cell")
+    for a in spec.analyses:
+        if a.name not in ANALYSES or (a.cell and a.cell not in CELLS):
+            bad("analyses", a.text(), f"name[:cell] with name in {', '.join(sorted(ANALYSES))} and a known cell")
     for field, valid in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("init", INITS)):
         if getattr(spec, field) not in valid:
             bad(field, getattr(spec, field), ", ".join(valid))
@@ -118,14 +117,9 @@ def validate_spec(spec: SweepSpec) -> SweepSpec:
         bad("lr", spec.lr, "a positive finite number")
     if not 0 <= spec.lr_min < math.inf:
         bad("lr_min", spec.lr_min, "a finite number >= 0")
-    for entry in spec.lr_ranges:
-        parts = entry.split(":")
-        try:
-            ok = len(parts) == 3 and parts[0] in CELLS and 0 < float(parts[1]) < float(parts[2]) < math.inf
-        except ValueError:
-            ok = False
-        if not ok:
-            bad("lr_ranges", entry, "entries cell:low:high with a known cell and 0 < low < high")
+    for r in spec.lr_ranges:
+        if not (r.cell in CELLS and 0 < r.low < r.high < math.inf):
+            bad("lr_ranges", r.text(), "entries cell:low:high with a known cell and 0 < low < high")
     if spec.lr_search not in PROTOCOLS:
         bad("lr_search", spec.lr_search, ", ".join(PROTOCOLS))
     if spec.lr_search == "tpe" and spec.lr_search_trials < 1:

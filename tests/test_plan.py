@@ -89,3 +89,35 @@ def test_every_named_sweep_plans_as_many_rows_as_its_groups_say():
         trials = plan(spec, bundles=False)
         assert len(trials) == len(groups) * search + seed + len(spec.analyses), (name, scale)
         assert len({t.trial_id for t in trials}) == len(trials), (name, scale)  # ids unique within the sweep
+
+
+def test_lr_ranges_and_analyses_are_typed_records_from_set_file_and_sweep_json(tmp_path):
+    """Parsed once at the spec's boundary (--set text, a spec file's table, sweep.json: today's tables and the
+    strings older sweep.json files hold), carried typed to the plan and the trial, shown in the --set syntax."""
+    import json
+
+    from orchestrator.show import changed
+    from orchestrator.spec_records import Analysis, LrRange
+    from orchestrator.specfile import load_file
+
+    spec = resolve("curse-of-memory", "smoke", ["lr_ranges=rnn:1e-4:1e-2", "analyses=hessian_opt:lru,hessian_opt",
+                                                "lr_search=tpe", "lr_search_trials=1"])
+    assert spec.lr_ranges == (LrRange("rnn", 1e-4, 1e-2),) and spec.lr_range_for("rnn") == (1e-4, 1e-2)
+    assert spec.analyses == (Analysis("hessian_opt", "lru"), Analysis("hessian_opt"))
+    assert "lr_ranges=rnn:0.0001:0.01" in changed(spec) and "analyses=hessian_opt:lru,hessian_opt" in changed(spec)
+    saved = json.loads(json.dumps(spec.to_dict()))
+    assert saved["lr_ranges"] == [{"cell": "rnn", "low": 1e-4, "high": 1e-2}]
+    assert SweepSpec.from_dict(saved) == spec
+    old = dict(saved, lr_ranges=["rnn:0.0001:0.01"], analyses=["hessian_opt:lru", "hessian_opt"])  # before records
+    assert SweepSpec.from_dict(old) == spec
+    analyses = [t for t in plan(spec) if t.stage == "analysis"]
+    assert [(t.trial_id, t.analysis, t.group["cell"]) for t in analyses] == [
+        ("hessian_opt-lru", "hessian_opt", "lru"), ("hessian_opt", "hessian_opt", "hessian_opt")]
+    cfg = planned_config(spec, "sid", str(tmp_path), analyses[0])
+    assert (cfg["kind"], cfg["stage"], cfg["cell"], cfg["probes"], cfg["group_key"]) == (
+        "hessian_opt", "analysis", "lru", [], "")
+    f = tmp_path / "s.toml"
+    f.write_text('base = "curse-of-memory"\n[lr_search]\ntrials = 1\nranges = {rnn = [1e-4, 1e-2]}\n'
+                 '[train]\nanalyses = ["hessian_opt:lru"]\n')
+    t = load_file(str(f), "smoke")
+    assert t.spec.lr_ranges == (LrRange("rnn", 1e-4, 1e-2),) and t.spec.analyses == (Analysis("hessian_opt", "lru"),)

@@ -15,6 +15,7 @@ from orchestrator import cost
 from orchestrator.cli import app
 from orchestrator.show import counts, describe
 from orchestrator.spec import Resources, SpecError, SweepSpec
+from orchestrator.spec_records import LrRange
 from orchestrator.specfile import SpecFileError, load_file, load_target
 from orchestrator.sweeps import resolve
 from sweepcheck import cli_rows as q
@@ -42,7 +43,8 @@ def test_file_fields_land_on_the_base_spec():
     base = resolve("curse-of-memory", "quick")
     expected = dataclasses.replace(
         base, name="my-memory-sweep", cells=("lru", "rnn"), depths=(1, 4), nus=(0.9, 0.99, 0.999), seeds=2,
-        steps=300, batch=32, analyses=(), lr_search="tpe", lr_search_trials=2, lr_ranges=("rnn:0.0001:0.01", "lru:0.001:0.1"),
+        steps=300, batch=32, analyses=(), lr_search="tpe", lr_search_trials=2,
+        lr_ranges=(LrRange("rnn", 1e-4, 0.01), LrRange("lru", 1e-3, 0.1)),
         probes=("hessian:every=100:k_top=3",))
     assert t.spec == expected
     assert t.resources == Resources(cpus_per_trial=1.0, gpus_per_trial=0.0, max_concurrent=2)
