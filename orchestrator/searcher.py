@@ -72,11 +72,14 @@ class SweepSearcher(Searcher):
         super().__init__()  # no metric: progress reports carry none; the final report has final_loss
         self.spec, self.sweep_id, self.results, self.threads = spec, sweep_id, results, threads
         self.groups = spec.grid()
-        trials, keys = plan(spec), [spec.group_key(g) for g in self.groups]
+        keys = [spec.group_key(g) for g in self.groups]
+        by_stage: dict[tuple[str, str], list] = {}  # (stage, group key) -> its planned trials, in plan order
+        for t in plan(spec):
+            by_stage.setdefault((t.stage, t.group_key), []).append(t)
         # per group: its search trials, and its seed stage's Ray trials (a bundle is one); then the analyses
-        self.search = [[t for t in trials if t.stage == "lr_search" and t.group_key == k] for k in keys]
-        self.seed_stage = [ray_trials([t for t in trials if t.stage == "seed" and t.group_key == k]) for k in keys]
-        self.analyses = [t for t in trials if t.stage == "analysis"]
+        self.search = [by_stage.get(("lr_search", k), []) for k in keys]
+        self.seed_stage = [ray_trials(by_stage.get(("seed", k), [])) for k in keys]
+        self.analyses = by_stage.get(("analysis", ""), [])
         self.budget = budget = len(self.search[0]) if self.search else 0  # search trials per group
         self.studies = [
             optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(
