@@ -17,7 +17,7 @@ Targets: the scan cells' step <= 3x nn.LSTM's (issue 6); the speed-up over the l
 
 Run:  python bench/cell_speed.py [--batch 128 --seq-len 300 --hidden 128 --d-in N --repeats 5 --threads 1
                                   --cells star lstmf ...]
-``--threads 1`` by default: a sweep trial runs one intra-op thread per CPU it is given (orchestrator/tune.py).
+``--threads 1`` by default: a sweep trial runs one intra-op thread per CPU it is given (orchestrator/worker.py).
 Prints a Markdown table and always exits 0.
 """
 from __future__ import annotations

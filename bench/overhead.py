@@ -23,7 +23,7 @@ import ray
 
 from analysis.db import query_arrow
 from orchestrator.sweeps import resolve
-from orchestrator.tune import launch
+from orchestrator.launch import launch
 
 
 def main() -> int:

@@ -30,7 +30,7 @@ import torch
 from analysis.db import query_arrow
 from orchestrator.cost import RATES_FILE, hours, shape_of, trials_of, wall_time, write_rates
 from orchestrator.sweeps import SWEEPS, resolve
-from orchestrator.tune import trial_config
+from orchestrator.trial_configs import trial_config
 from trainers.config import TrialConfig
 from trainers.train import run_trial
 

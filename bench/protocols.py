@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from orchestrator.sweeps import resolve
-from orchestrator.tune import init_ray, launch
+from orchestrator.launch import init_ray, launch
 
 OLD = ["lr_search=tpe", "lr_search_trials=4", "cells=rnn,blockdiag,cdiag,cdiag_norm,lru"]
 

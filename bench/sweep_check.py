@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from orchestrator.sweeps import resolve
-from orchestrator.tune import launch
+from orchestrator.launch import launch
 from orchestrator.verify import verify
 
 

@@ -38,10 +38,12 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except Exception as e:  # ours, or a damaged file met while reading the layout (`error: <file>: <what>`)
-            if not isinstance(e, (UserError, UnknownName, AnalysisError)) and (e := named_damage(e)) is None:
-                raise
-            typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
+        except Exception as error:  # ours, or a damaged file met while reading the layout (`error: <file>: <what>`)
+            if not isinstance(error, (UserError, UnknownName, AnalysisError)):
+                error = named_damage(error)  # a damaged file's one line; None: a bug, whose traceback shows
+                if error is None:
+                    raise
+            typer.echo(f"error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", err=True)
             raise typer.Exit(2)
 
     return wrapper
@@ -104,7 +106,7 @@ def launch(
     if submit:
         check_address(address)
     quiet_local_ray(address)
-    from .tune import launch as run
+    from .launch import launch as launch_sweep
 
     t0 = time.monotonic()
     sets = list(set_) + ([f"seeds={seeds}"] if seeds is not None else [])
@@ -132,9 +134,9 @@ def launch(
     job = from_env()  # the driver of a submitted sweep: the submitter's sweep id, the job in sweep.json
     if job:
         extra["job"] = {k: job[k] for k in ("submission_id", "address")}
-    sweep_id = run(target.spec, loc, address=address, cpus_per_trial=res.cpus_per_trial,
-                   gpus_per_trial=res.gpus_per_trial, max_concurrent=res.max_concurrent, extra=extra,
-                   log_to=loggers, sweep_id=job["sweep_id"] if job else None)
+    sweep_id = launch_sweep(target.spec, loc, address=address, cpus_per_trial=res.cpus_per_trial,
+                          gpus_per_trial=res.gpus_per_trial, max_concurrent=res.max_concurrent, extra=extra,
+                          log_to=loggers, sweep_id=job["sweep_id"] if job else None)
     _finish(loc, sweep_id, time.monotonic() - t0)
 
 
@@ -147,9 +149,9 @@ def _finish(loc: str, sweep_id: str, wall_s: float) -> None:
         raise typer.Exit(130)
 
 
-@app.command()
+@app.command("show")
 @user_errors
-def show(
+def show_sweep(
     name: str = TargetArg,
     scale: Optional[str] = ScaleOpt,
     cpus_per_trial: Optional[float] = CpusOpt,
@@ -165,7 +167,7 @@ def show(
 
     Example: sweep show examples/my_sweep.toml --set steps=2000
     """
-    from .show import show as text
+    from .show import describe
     from .specfile import is_spec_file
     from .sweeps import SWEEPS
 
@@ -176,59 +178,7 @@ def show(
         return
     target, res = _target(name, scale, seeds, set_, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                           max_concurrent=max_concurrent)
-    typer.echo(text(target, res))
-
-
-def _listing(registry: dict) -> None:
-    from trainers.registry import summary
-
-    width = max(map(len, registry))
-    for name in sorted(registry):
-        typer.echo(f"{name:<{width}}  {summary(registry[name])}")
-
-
-@app.command()
-def cells():
-    """List the cells, one line each: the names for --set cells=... and a spec file's grid.cells.
-
-    Example: sweep cells
-    """
-    from trainers.cells import CELLS
-
-    _listing(CELLS)
-
-
-@app.command()
-def tasks():
-    """List the tasks, one line each: the names for --set tasks=... and a spec file's grid.tasks.
-
-    Example: sweep tasks
-    """
-    from trainers.tasks import TASKS
-
-    _listing(TASKS)
-
-
-@app.command()
-def probes():
-    """List the probes, one line each: the names for --set probes=NAME[:key=value...] and a spec file's probes section.
-
-    Example: sweep probes
-    """
-    from trainers.probes import PROBES
-
-    _listing(PROBES)
-
-
-@app.command()
-def analyses():
-    """List the analyses, one line each: the names for --set analyses=NAME[:cell] (trials of stage analysis).
-
-    Example: sweep analyses
-    """
-    from trainers.analyses import ANALYSES
-
-    _listing(ANALYSES)
+    typer.echo(describe(target, res))
 
 
 @app.command()
@@ -243,11 +193,11 @@ def resume(sweep_id: str = typer.Argument(..., help="The id of an interrupted sw
     import time
 
     quiet_local_ray(address)
-    from .tune import resume as run
+    from .launch import resume as resume_sweep
 
     t0 = time.monotonic()
     loc = results_location(results)
-    run(sweep_id, loc, address=address)
+    resume_sweep(sweep_id, loc, address=address)
     _finish(loc, sweep_id, time.monotonic() - t0)
 
 
@@ -329,14 +279,14 @@ def status(sweep_id: str = typer.Argument(..., help="A sweep id or name (latest 
     """
     from analysis.live import find_sweep, read_meta
 
-    from .live import show
+    from .status import print_status
     from .submit import job_status
 
     loc = results_location(results)
     meta = read_meta(loc, find_sweep(loc, sweep_id))
     if meta.get("job"):  # a submitted sweep (--submit): its Ray Job, as the job server reports it
         typer.echo(f"Ray Job {meta['job']['submission_id']} at {meta['job']['address']}: {job_status(meta)}")
-    show(loc, sweep_id, watch=watch, limit=trials)
+    print_status(loc, sweep_id, watch=watch, limit=trials)
 
 
 @app.command()
@@ -384,10 +334,10 @@ def compact(target: str = typer.Argument(..., help="A sweep id or name (latest o
     Example: sweep compact curse-of-memory
     """
     from analysis.db import resolve_sweep
-    from trainers.compact import compact as run
+    from trainers.compact import compact as compact_sweep
 
     loc = results_location(results)
-    typer.echo(run(loc, resolve_sweep(loc, target)["sweep_id"]).summary())
+    typer.echo(compact_sweep(loc, resolve_sweep(loc, target)["sweep_id"]).summary())
 
 
 @app.command()
@@ -425,7 +375,7 @@ def _options(_: bool = typer.Option(False, "--version", callback=_version, is_ea
     pass
 
 
-from . import verify  # noqa: E402,F401  `sweep verify` (its own module: this file stays under 400 lines)
+from . import listings, verify  # noqa: E402,F401  `sweep verify`, `sweep cells` ...: their own modules (small files)
 
 
 def main() -> None:

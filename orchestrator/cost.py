@@ -25,6 +25,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .plan import plan
 from .spec import SweepSpec
 
 RATES_FILE = Path(__file__).with_name("step_rates.json")
@@ -82,13 +83,9 @@ def rate_for(rates: list[dict], shape: dict, per: str, device: str = "cpu") -> t
 
 
 def trials_of(spec: SweepSpec) -> list[tuple[str, dict, int]]:
-    """(stage, group, steps) for every training trial of the spec (search trials, then seed trials)."""
-    out = []
-    for g in spec.grid():
-        steps = g.get("steps", spec.steps)  # steps may be an axis (orchestrator.axes)
-        out += [("lr_search", g, steps)] * (spec.lr_search_trials if spec.lr_search == "tpe" else 0)
-        out += [("seed", g, steps)] * (spec.seeds * len(spec.rates(g)))
-    return out
+    """(stage, group, steps) for every training trial of the spec's plan (each group's search trials, then its
+    seed trials)."""
+    return [(t.stage, t.group, t.train_steps) for t in plan(spec, bundles=False) if t.stage != "analysis"]
 
 
 def wall_time(stages: dict[str, list[float]], workers: int) -> float:

@@ -66,8 +66,3 @@ def callbacks(names: tuple[str, ...], results_root: str | None, sweep_id: str, n
             out.append(WandbLoggerCallback(project=name, group=sweep_id, log_config=False))
     return out
 
-
-def with_step(report):
-    """``report`` (``tune.report``) with the optimiser step as Tune's ``timesteps_total``, the x axis the logger
-    callbacks plot against (else they plot against the report's index)."""
-    return lambda r: report({**r, "timesteps_total": r["step"]} if "step" in r else r)

@@ -21,6 +21,16 @@ class LrGrid:
     rates: tuple[float, ...] = ()  # the peak learning rates, each > 0
     task: str = ANY  # a task registry name, or * for every task
 
+    FORM = "[task/]cell:rate/rate/..."
+
+    @classmethod
+    def parse(cls, text: str) -> "LrGrid":
+        return parse(text)
+
+    @classmethod
+    def from_native(cls, value) -> "LrGrid":
+        return from_native(value)
+
     def text(self) -> str:
         head = self.cell if self.task == ANY else f"{self.task}/{self.cell}"
         return f"{head}:" + "/".join(f"{r:g}" for r in self.rates)

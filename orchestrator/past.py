@@ -7,7 +7,7 @@ import json
 
 from analysis.db import resolve_sweep
 
-from .show import show
+from .show import describe
 from .spec import Resources, SpecError, SweepSpec
 from .specfile import Target
 
@@ -38,5 +38,5 @@ def past(results: str, target: str) -> str:
     resources = Resources(**{k: v for k, v in res.items() if k in Resources.__dataclass_fields__})
     source = meta.get("spec_file")
     lines.append("")
-    lines.append(show(Target(spec, resources, meta.get("base"), source), resources))
+    lines.append(describe(Target(spec, resources, meta.get("base"), source), resources))
     return "\n".join(lines)

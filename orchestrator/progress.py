@@ -2,12 +2,13 @@
 
 On a terminal: one bar per stage (rows of the ``trials`` table done of its total), then a line with what runs
 now (Ray trials, and the ``trials`` rows they run: a seed bundle runs several seeds in one Ray trial), failed
-and diverged counts, the elapsed time, the ETA (``live.LiveLine``; it counts down between Tune's reports)
+and diverged counts, the elapsed time, the ETA (``LiveLine``; it counts down between Tune's reports)
 and the best and worst loss so far. Off a terminal (a log file, CI): the same facts as one line every
 ``every`` seconds, and once at the end. A trial that fails or diverges gets a line of its own, with its reason.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -18,10 +19,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from analysis.live import clock
+from analysis.live import clock, eta_s
 from trainers.train import FINAL
 
-from .live import LiveLine
 
 EVERY_S = 30.0  # a non-terminal log: one progress line every EVERY_S seconds ($SWEEP_PROGRESS_EVERY overrides)
 REFRESH_S = 0.5  # a terminal: the counts are recomputed at most this often (the clock redraws twice a second)
@@ -164,3 +164,93 @@ class Progress(tune.Callback):
             self._screen.refresh()
             self._screen.stop()
             self._screen = None
+
+
+class LiveLine:
+    """ETA and best / worst loss so far for the launch terminal's progress line, from Tune's trial list and
+    the progress reports (``{"step", "loss"}``, see ``run_trial``'s ``on_progress``) each trial sends.
+    The same ETA rule as ``sweep status`` (``analysis.live.eta_s``), with rates measured between reports."""
+
+    def __init__(self):
+        self.first: dict[str, tuple[int, float]] = {}  # Tune trial id -> (step, time) of its first report
+        self.last: dict[str, tuple[int, float, float | None]] = {}  # -> (step, time, loss) of its last report
+
+    def report(self, trial, result: dict, now: float | None = None) -> None:
+        """Note a trial's progress report (``now``: its time, ``time.monotonic()`` by default)."""
+        if "step" not in result:
+            return
+        now = time.monotonic() if now is None else now
+        self.first.setdefault(trial.trial_id, (result["step"], now))
+        self.last[trial.trial_id] = (result["step"], now, result.get("loss"))
+
+    def rate(self, trial_id: str) -> float | None:
+        if trial_id not in self.last:
+            return None
+        (s0, t0), (s1, t1, _) = self.first[trial_id], self.last[trial_id]
+        return (s1 - s0) / (t1 - t0) if s1 > s0 and t1 > t0 else None
+
+    def fields(self, trials, total: int) -> str:
+        """`` · ETA mm:ss · loss best x worst y`` (``?`` until rates are measured)."""
+        eta, losses = self.eta(trials, total), self.losses(trials)
+        out = f" · ETA {clock(eta)}"
+        if losses:
+            out += f" · loss best {min(losses):.2e} worst {max(losses):.2e}"
+        return out
+
+    def eta(self, trials, total: int) -> float | None:
+        """Seconds until the sweep ends (``analysis.live.eta_s``); None until rates are measured. ``total``: the
+        trials (rows of ``trials``) this Tuner runs in all, issued or not."""
+        rates = [r for r in (self.rate(t.trial_id) for t in trials) if r]
+        mean = sum(rates) / len(rates) if rates else None
+        running_s, pending_s, unknown, counted = [], [], False, 0
+
+        def seconds(steps: float, rate: float | None) -> float:
+            nonlocal unknown
+            unknown |= steps > 0 and not rate
+            return steps / rate if steps > 0 and rate else 0.0
+
+        for t in trials:
+            n = len(t.config["trial"].get("members", [None]))
+            counted += n
+            if t.status == "RUNNING":
+                left = _steps(t.config) - self.last.get(t.trial_id, (0,))[0]
+                running_s += [seconds(left, self.rate(t.trial_id) or mean)] * n
+            elif t.status == "PENDING":
+                pending_s += [seconds(_steps(t.config), mean)] * n
+        if total > counted:  # trials a searcher has not issued yet: as long as the mean one
+            seen = [_steps(t.config) for t in trials] or [0]
+            pending_s += [seconds(sum(seen) / len(seen), mean)] * (total - counted)
+        return None if unknown else eta_s(running_s, pending_s)
+
+    def losses(self, trials) -> list[float]:
+        """The finite losses so far of the trials that trained (``_loss``)."""
+        out = [self._loss(t) for t in trials]
+        return [x for x in out if x is not None and math.isfinite(x)]
+
+    @staticmethod
+    def failure(trial) -> str | None:
+        """A line for a Tune trial that just ended badly: a solo trial's one-line reason, a bundle's count
+        (its seeds' reasons are in `sweep status`), a Ray-level error; None when it went well."""
+        r, tid = trial.last_result or {}, trial.config["trial"]["trial_id"]
+        if trial.status == "ERROR":
+            return f"{tid}: failed in Ray (process or node lost; retried up to max_failures); see `sweep status`"
+        if r.get("status") in ("failed", "diverged"):
+            return f"{tid}: {r['status']}: {r.get('error') or '(no reason recorded)'}"
+        bad = {k: int(r.get(f"seeds_{k}", 0)) for k in ("failed", "diverged")}
+        if r.get("status") == "bundle" and any(bad.values()):
+            return f"{tid}: " + ", ".join(f"{n} seeds {k}" for k, n in bad.items() if n) + "; see `sweep status`"
+        return None
+
+    def _loss(self, trial) -> float | None:
+        """A finished trial's final loss, else (a running trial, a bundle) its last reported loss; none for an
+        analysis trial (no training: its numbers are not a trained loss)."""
+        if trial.status not in ("TERMINATED", "RUNNING") or not _steps(trial.config):
+            return None
+        reported = self.last.get(trial.trial_id, (0, 0, None))[2]
+        return (trial.last_result or {}).get("final_loss", reported) if trial.status == "TERMINATED" else reported
+
+
+def _steps(config: dict) -> int:
+    """Planned training steps of a Tune trial's config (a bundle: of each member); an analysis has none."""
+    c = config["trial"]["members"][0] if "members" in config["trial"] else config["trial"]
+    return int(c.get("steps") or 0) if c.get("kind", "train") == "train" else 0

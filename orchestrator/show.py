@@ -10,8 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from .cost import RATES_FILE, estimate, hours, local_workers, read_rates
-from .lr_grid import LrGrid
-from .spec import AXES, Resources, SweepSpec
+from .plan import plan, ray_trials, stage_counts
+from .spec import AXES, RECORDS, Resources, SweepSpec
 from .specfile import Target
 
 FIXED = ("name", "scale", "vary", *(f"{a}s" for a in AXES))  # shown on their own lines
@@ -37,13 +37,15 @@ class Counts:
 
 
 def counts(spec: SweepSpec) -> Counts:
-    grid, rows = spec.grid(), spec.stage_trials()
-    return Counts(len(grid), rows["lr_search"], rows["seed"],
-                  sum(1 if spec.bundles(g) else spec.seeds * len(spec.rates(g)) for g in grid), rows["analysis"])
+    """The counts of the spec's plan (``orchestrator.plan``)."""
+    trials = plan(spec)
+    rows = stage_counts(trials)
+    return Counts(len(spec.grid()), rows["lr_search"], rows["seed"],
+                  len(ray_trials([t for t in trials if t.stage == "seed"])), rows["analysis"])
 
 
 def _text(value) -> str:
-    if isinstance(value, LrGrid):
+    if isinstance(value, RECORDS):
         return value.text()
     if isinstance(value, tuple):
         return ",".join(_text(v) for v in value) if value else "''"
@@ -64,7 +66,7 @@ def changed(spec: SweepSpec) -> list[str]:
     return out
 
 
-def show(target: Target, resources: Resources, rates: dict | None = None) -> str:
+def describe(target: Target, resources: Resources, rates: dict | None = None) -> str:
     """The text of `sweep show` for a resolved target run with ``resources``."""
     spec, c = target.spec, counts(target.spec)
     origin = f"from {target.source['path']}" if target.source else "a named sweep"
@@ -81,27 +83,27 @@ def show(target: Target, resources: Resources, rates: dict | None = None) -> str
     lines.append(f"trials: {c.lr_search} lr_search ({how}) + {c.seed} seed ({c.groups} groups x rates x "
                  f"{spec.seeds} seeds{bundled}) + {c.analysis} analysis = {c.rows} trials rows, {c.ray} Ray trials")
     lines.append(f"probes (seed trials): {', '.join(spec.probes) or 'none'}; "
-                 f"analyses: {', '.join(spec.analyses) or 'none'}")
+                 f"analyses: {', '.join(a.text() for a in spec.analyses) or 'none'}")
     cores, workers = local_workers(resources.cpus_per_trial, resources.max_concurrent)
     rates = rates or read_rates()
-    e = estimate(spec, workers, rates)
-    lines.append(f"estimated cost: {e.core_s / 3600:.3g} core-hours of training; {hours(e.wall_s)} wall on this "
+    cost = estimate(spec, workers, rates)
+    lines.append(f"estimated cost: {cost.core_s / 3600:.3g} core-hours of training; {hours(cost.wall_s)} wall on this "
                  f"machine's {cores} cores ({workers} trial{'s' * (workers > 1)} at once, {resources.cpus_per_trial:g} CPU each)")
     runs = rates["measured"]
-    how = f"{e.measured} groups measured, {e.scaled} scaled from their cell's nearest measured shape"
-    if e.other_cell:
-        how += f", cells never measured ({', '.join(e.other_cell)}) scaled from another cell's shape"
-    if e.no_start:
-        how += f"; {e.no_start} groups without a measured per-trial start (steps only)"
+    how = f"{cost.measured} groups measured, {cost.scaled} scaled from their cell's nearest measured shape"
+    if cost.other_cell:
+        how += f", cells never measured ({', '.join(cost.other_cell)}) scaled from another cell's shape"
+    if cost.no_start:
+        how += f"; {cost.no_start} groups without a measured per-trial start (steps only)"
     latest = runs[-1] if runs else {}
     lines.append(f"  an estimate from orchestrator/{RATES_FILE.name} (median solo CPU step times, 1 thread, by "
                  f"bench/project.py --write; latest run {latest.get('at', '?')} at load {latest.get('load', '?')}): "
                  f"{how}; other shapes scale linearly in depth x T x batch x hidden^2")
-    if e.probe_s:
-        lines.append(f"  probes: {hours(e.probe_s)} of the {hours(e.core_s)} of training (calls x a call's cost in training steps, "
+    if cost.probe_s:
+        lines.append(f"  probes: {hours(cost.probe_s)} of the {hours(cost.core_s)} of training (calls x a call's cost in training steps, "
                      f"orchestrator/probe_rates.json from bench/probes.py --write"
-                     + (f"; not measured for {', '.join(e.probe_guessed)}: the probe's slowest measured cell"
-                        if e.probe_guessed else "") + ")")
+                     + (f"; not measured for {', '.join(cost.probe_guessed)}: the probe's slowest measured cell"
+                        if cost.probe_guessed else "") + ")")
     lines.append("  not counted: Ray's start and per-trial bookkeeping, analysis trials, early stops, other "
                  "load on the machine; seed bundles run 1.3-1.9x faster on CPU than these solo rates (bench/bundle.py)"
                  + ("; GPUs (the rates are CPU rates)" if resources.gpus_per_trial else ""))

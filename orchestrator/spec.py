@@ -8,20 +8,22 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import re
 import types
 import typing
 from dataclasses import dataclass
 
-from trainers.registry import UnknownName
+from trainers.config import TrialConfig
 
 from . import lr_grid
-from .lr_grid import PROTOCOLS, LrGrid
-
-# The trainers' registries (cells, tasks, probes, analyses) import torch: ``validate`` and ``bundles`` import
-# them when called, so a spec can be read, gridded and counted (`sweep status`, `sweep ls`) without torch.
-
 from .axes import AXES, VARIABLE, entry, key_suffix, varied
+from .lr_grid import LrGrid
+from .spec_records import Analysis, LrRange
+
+RECORDS = (LrGrid, LrRange, Analysis)  # structured values: parse(text), from_native(value), text()
+
+# The trainers' registries (cells, tasks, probes, analyses) import torch: ``validate`` (orchestrator.validate) and
+# the plan's bundle rule import them when called, so a spec can be read, gridded and counted (`sweep status`,
+# `sweep ls`) without torch.
 
 SCALES = ("smoke", "quick", "paper")
 MAX_TRIALS = 100_000  # trials a spec may plan (rows of `trials`); more is a typo, refused before any work
@@ -76,7 +78,7 @@ class SweepSpec:
     lr_grids: tuple[LrGrid, ...] = ()  # the grid protocol's rates per cell / task (orchestrator.lr_grid)
     lr_search_trials: int = 0  # Optuna TPE trials per group (lr_search = tpe)
     lr: float = 1e-3  # the learning rate when there is no search, or no grid for the group
-    lr_ranges: tuple[str, ...] = ()  # per-cell search ranges "cell:low:high"; cells not named use lr_range
+    lr_ranges: tuple[LrRange, ...] = ()  # per-cell search ranges (--set: cell:low:high); cells not named: lr_range
     lr_range: tuple[float, float] = (1e-4, 1e-1)  # default search range (log-uniform)
     lr_search_seed: int = 1000  # the seed the search trials train with (not one of the seed stage's)
     lr_min: float = 1e-7  # floor of the cosine decay
@@ -84,18 +86,17 @@ class SweepSpec:
     solve_every: int = 0  # steps between "solved" checks (accuracy 1 on the eval batch stops the trial); 0 = off
     data_dir: str = ""  # a data set's files (e.g. real MNIST IDX files for the digits tasks); "" = offline default
     grad_norm_every: int = 10  # steps between per-group gradient-norm rows (0 = never)
-    checkpoint_every: int = 500  # steps between trial checkpoints, for resume and retries (0 = none)
+    checkpoint_every: int = TrialConfig.checkpoint_every  # steps between trial checkpoints (0 = none)
     max_failures: int = 3  # retries of a trial whose process or node died, from its last checkpoint
     device: str = "auto"  # auto | cpu | cuda
     probes: tuple[str, ...] = ()  # probe specs name[:key=value...], e.g. hessian:every=100,attractors:every=200
     probe_batch: int = 64  # the fixed batch probes measure on
-    analyses: tuple[str, ...] = ()  # analysis trials "name[:cell]" (trainers.analyses), stage `analysis`
+    analyses: tuple[Analysis, ...] = ()  # analysis trials (--set: name[:cell]; trainers.analyses), stage `analysis`
 
     def lr_range_for(self, cell: str) -> tuple[float, float]:
-        for entry in self.lr_ranges:
-            name, lo, hi = entry.split(":")
-            if name == cell:
-                return float(lo), float(hi)
+        for r in self.lr_ranges:
+            if r.cell == cell:
+                return r.low, r.high
         return self.lr_range
 
     def rates(self, group: dict) -> tuple[float, ...]:
@@ -150,154 +151,17 @@ class SweepSpec:
         return 1.0 - self.nu_max_frac * (1.0 - nu) if self.nu_max_frac else 1.0
 
     def stage_trials(self) -> dict[str, int]:
-        """How many rows of the ``trials`` table each stage has (a bundle's seeds count one each)."""
-        groups = self.grid()
-        search = len(groups) * self.lr_search_trials if self.lr_search == "tpe" else 0
-        return {"lr_search": search, "seed": sum(len(self.rates(g)) for g in groups) * self.seeds,
-                "analysis": len(self.analyses)}
+        """How many rows of the ``trials`` table each stage has (a bundle's seeds count one each): its plan's."""
+        from .plan import plan, stage_counts
 
-    def bundles(self, group: dict) -> bool:
-        """Whether ``group`` trains its rates x seeds as one bundle, one Ray trial (trainers.bundle)."""
-        from trainers.bundle import bundle_supported
-
-        return self.bundle_seeds and self.seeds * len(self.rates(group)) > 1 and bundle_supported(group["cell"])
+        return stage_counts(plan(self, bundles=False))
 
     def validate(self) -> "SweepSpec":
-        from trainers.analyses import ANALYSES
-        from trainers.cells import CELLS, supported_inits
-        from trainers.cells.spec import INITS
-        from trainers.probes import build_probe
-        from trainers.stack import BLOCKS
-        from trainers.tasks import TASKS
-        from trainers.train import OPTIMIZERS, SCHEDULES
+        """This spec, checked field by field against the registries (``orchestrator.validate``); SpecError
+        names the first bad field, its value and the valid ones."""
+        from .validate import validate_spec
 
-        def bad(field, value, valid):
-            raise SpecError(f"invalid {field}={value!r}; valid: {valid}", field=field, value=value, valid=valid)
-
-        if self.scale not in SCALES:
-            bad("scale", self.scale, ", ".join(SCALES))
-        for e in self.vary:
-            field = e.partition("=")[0]
-            if field not in VARIABLE or [x.partition("=")[0] for x in self.vary].count(field) > 1:
-                bad("vary", e, f"one entry field=v1,v2 per field, field one of {', '.join(VARIABLE)}")
-        for field, values in self.extra_axes():  # every value of an extra axis, checked as the field's own value
-            if not values:
-                bad(field, "", "one or more values")
-            for v in values:
-                dataclasses.replace(self, vary=(), **{field: v}).validate()
-        for axis in AXES:
-            if not getattr(self, f"{axis}s"):
-                bad(f"{axis}s", "", "one or more values")
-        for t in self.tasks:
-            if t not in TASKS:
-                raise SpecError(f"unknown task {t!r}; valid: {', '.join(sorted(TASKS))}", field="tasks", value=t,
-                                valid=", ".join(sorted(TASKS)))
-        for c in self.cells:
-            if c not in CELLS:
-                raise SpecError(f"unknown cell {c!r}; valid: {', '.join(sorted(CELLS))}", field="cells", value=c,
-                                valid=", ".join(sorted(CELLS)))
-        for n in self.nus:
-            if not (0.0 <= n < 1.0) or not math.isfinite(n):
-                bad("nus", n, "values in [0, 1)")
-            if n == 0.0 and "teacher_student" in self.tasks:
-                bad("nus", n, "values in (0, 1) for the teacher_student task (its teacher's eigenvalue floor)")
-        for T in self.seq_lens:
-            if T < 1:
-                bad("seq_lens", T, "integers >= 1")
-        for c in self.clips:
-            if not (c >= 0 and math.isfinite(c)):
-                bad("clips", c, "0 (off) or positive thresholds")
-        for entry in self.analyses:
-            name, _, cell = entry.partition(":")
-            if name not in ANALYSES or (cell and cell not in CELLS):
-                bad("analyses", entry, f"name[:cell] with name in {', '.join(sorted(ANALYSES))} and a known cell")
-        for field, valid in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("init", INITS)):
-            if getattr(self, field) not in valid:
-                bad(field, getattr(self, field), ", ".join(valid))
-        for entry in self.cell_inits:
-            cell, sep, init = entry.partition(":")
-            if not sep or cell not in CELLS:
-                bad("cell_inits", entry, f"entries cell:init with a cell in {', '.join(sorted(CELLS))}")
-            if init not in supported_inits(cell):
-                bad("cell_inits", entry, f"{cell}:INIT with INIT one of {', '.join(supported_inits(cell))}")
-        for cell in self.cells:
-            if self.init_for(cell) not in supported_inits(cell):
-                field = "cell_inits" if any(e.startswith(f"{cell}:") for e in self.cell_inits) else "init"
-                bad(field, self.init_for(cell), f"for cell {cell}: {', '.join(supported_inits(cell))} "
-                    f"(--set cell_inits={cell}:INIT gives one cell its own)")
-        for entry in self.lr_decays:
-            name, _, rest = entry.partition(":")
-            parts = rest.split(":")
-            try:
-                ms = [int(m) for m in parts[1:]]
-                ok = name in TASKS and 0 < float(parts[0]) < 1 and bool(ms) and ms[0] > 0 and all(
-                    a < b for a, b in zip(ms, ms[1:]))
-            except ValueError:
-                ok = False
-            if not ok:
-                bad("lr_decays", entry, "entries task:gamma:m1:m2:... with a known task, 0 < gamma < 1 and "
-                    "increasing positive step milestones")
-        if self.schedule == "step":
-            for t in self.tasks:
-                if not self.step_schedule(t):
-                    bad("lr_decays", ",".join(self.lr_decays), f"an entry task:gamma:m1:... for task {t} "
-                        "(schedule=step)")
-        if not 0.0 <= self.nu_max_frac < 1.0:
-            bad("nu_max_frac", self.nu_max_frac, "a number in [0, 1)")
-        for d in self.depths:
-            if d < 1:
-                bad("depths", d, "integers >= 1")
-        if not self.depths:
-            bad("depths", "", "one or more integers >= 1")
-        for field in ("seeds", "batch", "hidden", "teacher_hidden", "d_model", "eval_batch"):
-            if getattr(self, field) < 1:
-                bad(field, getattr(self, field), "an integer >= 1")
-        for field in ("steps", "lr_search_trials", "grad_norm_every", "checkpoint_every", "max_failures",
-                      "solve_every"):
-            if getattr(self, field) < 0:
-                bad(field, getattr(self, field), "an integer >= 0")
-        groups = math.prod(len(getattr(self, f"{a}s")) for a in AXES)  # capped: a typo must not take minutes
-        if groups * (self.seeds + self.lr_search_trials) > MAX_TRIALS:
-            bad("seeds" if self.seeds > self.lr_search_trials else "lr_search_trials",
-                max(self.seeds, self.lr_search_trials), f"at most {MAX_TRIALS} trials in all ({groups} groups x "
-                f"(lr_search_trials + seeds))")
-        if not 0 < self.lr < math.inf:
-            bad("lr", self.lr, "a positive finite number")
-        if not 0 <= self.lr_min < math.inf:
-            bad("lr_min", self.lr_min, "a finite number >= 0")
-        for entry in self.lr_ranges:
-            parts = entry.split(":")
-            try:
-                ok = len(parts) == 3 and parts[0] in CELLS and 0 < float(parts[1]) < float(parts[2]) < math.inf
-            except ValueError:
-                ok = False
-            if not ok:
-                bad("lr_ranges", entry, "entries cell:low:high with a known cell and 0 < low < high")
-        if self.lr_search not in PROTOCOLS:
-            bad("lr_search", self.lr_search, ", ".join(PROTOCOLS))
-        if self.lr_search == "tpe" and self.lr_search_trials < 1:
-            bad("lr_search_trials", self.lr_search_trials, "an integer >= 1 with lr_search=tpe")
-        for g in self.lr_grids:
-            why = g.problem() or (g.cell not in (lr_grid.ANY, *CELLS) and f"unknown cell {g.cell!r}") or (
-                g.task not in (lr_grid.ANY, *TASKS) and f"unknown task {g.task!r}")
-            if why:
-                bad("lr_grids", g.text(), f"[task/]cell:rate/rate/... with a known cell (or *), task and rates > 0 "
-                    f"({why})")
-        lo, hi = self.lr_range
-        if not 0 < lo < hi < math.inf:
-            bad("lr_range", self.lr_range, "low,high with 0 < low < high < inf")
-        if self.block not in BLOCKS:
-            bad("block", self.block, ", ".join(BLOCKS))
-        for p in self.probes:
-            try:
-                build_probe(p)
-            except (UnknownName, ValueError) as e:
-                raise SpecError(f"invalid probes entry {p!r}: {e}", field="probes", value=p, valid=str(e)) from None
-        if self.probe_batch < 1:
-            bad("probe_batch", self.probe_batch, "an integer >= 1")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
-            bad("device", self.device, "auto, cpu, cuda, cuda:N")
-        return self
+        return validate_spec(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -309,7 +173,8 @@ class SweepSpec:
         unknown = sorted(set(d) - known)
         if unknown:
             raise SpecError(f"unknown spec fields {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-        d = dict(d, lr_grids=[lr_grid.from_native(g) for g in d.get("lr_grids", ())])
+        for name in set(d) & set(_RECORD_FIELDS):  # a table, or the --set text (sweep.json before the records)
+            d = dict(d, **{name: [_RECORD_FIELDS[name].from_native(v) for v in d[name]]})
         if "lr_search" not in d:  # a sweep.json from before the protocols: it searched iff it had search trials
             d["lr_search"] = "tpe" if d.get("lr_search_trials") else "none"
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
@@ -341,8 +206,8 @@ def _parse(field: dataclasses.Field, text: str):
 
     def scalar(tp, s):
         s = s.strip()
-        if tp is LrGrid:
-            return lr_grid.parse(s)
+        if tp in RECORDS:
+            return tp.parse(s)
         if tp is bool:
             if s.lower() in ("1", "true", "yes", "on"):
                 return True
@@ -370,13 +235,15 @@ def _type_name(hint) -> str:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"comma-separated {args[0].__name__} values"
+            return f"comma-separated {getattr(args[0], 'FORM', args[0].__name__)} values"
         return ",".join(a.__name__ for a in args)
     return getattr(hint, "__name__", str(hint))
 
 
 _NATIVE = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-           LrGrid: "a grid {cell, rates[, task]} or 'cell:rate/rate'"}
+           LrGrid: "a grid {cell, rates[, task]} or 'cell:rate/rate'",
+           LrRange: "a range {cell, low, high} or 'cell:low:high'",
+           Analysis: "an analysis {name[, cell]} or 'name[:cell]'"}
 
 
 def _native_name(hint) -> str:
@@ -400,8 +267,8 @@ def coerce(name: str, value, cls: type = None):
         origin, args = typing.get_origin(hint), typing.get_args(hint)
 
     def scalar(tp, v):
-        if tp is LrGrid:
-            return lr_grid.from_native(v)
+        if tp in RECORDS:
+            return tp.from_native(v)
         if tp is float and isinstance(v, (int, float)) and not isinstance(v, bool):
             return float(v)
         if isinstance(v, tp) and (tp is bool or not isinstance(v, bool)):
@@ -447,3 +314,5 @@ def apply_overrides(spec: SweepSpec, sets: list[str]) -> SweepSpec:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(SweepSpec)}
+_RECORD_FIELDS = {name: typing.get_args(hint)[0] for name, hint in typing.get_type_hints(SweepSpec).items()
+                  if typing.get_origin(hint) is tuple and typing.get_args(hint)[0] in RECORDS}  # field -> record

@@ -31,15 +31,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
-    import tomli as tomllib
-
 from .axes import VARIABLE, entry
 from .spec import AXES, SCALES, Resources, SpecError, SweepSpec, apply_overrides, coerce
+from .spec_records import LrRange
+from .specfile_text import Doc, SpecFileError, parse_text
 from .sweeps import SWEEPS, resolve
 
 SUFFIXES = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
@@ -56,10 +51,6 @@ REQUIRED = tuple(f.name for f in dataclasses.fields(SweepSpec)
 # --scale smoke on a spec file: the budget fields, capped (never raised); every other field stays the file's
 SMOKE_CAPS = {"steps": 30, "seeds": 2, "lr_search_trials": 2, "batch": 16, "eval_batch": 64, "checkpoint_every": 10}
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-class SpecFileError(SpecError):
-    """A spec file's mistake; the message starts with ``file:line:`` (or ``file:`` where no line applies)."""
 
 
 @dataclass(frozen=True)
@@ -84,107 +75,7 @@ def load_target(target: str, scale: str | None = None, sets: list[str] | None = 
     return Target(resolve(target, scale or "quick", sets), Resources(), target, None)
 
 
-# ------------------------------------------------------------------------------------------ where keys are
-def _toml_lines(text: str) -> dict[tuple, int]:
-    """Key path -> 1-based line, from the text (tomllib keeps no positions): table headers, ``key =`` lines
-    under them, and the keys of an inline table on its key's line."""
-    lines: dict[tuple, int] = {}
-    table: tuple = ()
-    for i, raw in enumerate(text.splitlines(), 1):
-        s = raw.strip()
-        header = re.match(r"\[\[?\s*([^\[\]=]+?)\s*\]\]?\s*(#.*)?$", s)
-        if header:
-            table = _dotted(header.group(1))
-            lines.setdefault(table, i)
-            continue
-        key = re.match(r"([A-Za-z0-9_\-\"'. ]+?)\s*=", s)
-        if key:
-            path = table + _dotted(key.group(1))
-            lines.setdefault(path, i)
-            rest = s[key.end():].lstrip()
-            if rest.startswith("{"):
-                for k in re.findall(r"([A-Za-z0-9_\-]+)\s*=", rest):
-                    lines.setdefault(path + (k,), i)
-    return lines
-
-
-def _dotted(key: str) -> tuple:
-    return tuple(k.strip().strip("\"'") for k in key.split("."))
-
-
-def _yaml_lines(node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
-    """Key path (list items by index) -> 1-based line, from the composed node tree's marks."""
-    out = {} if out is None else out
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            p = path + (str(k.value),)
-            out.setdefault(p, k.start_mark.line + 1)
-            _yaml_lines(v, p, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            out.setdefault(path + (i,), v.start_mark.line + 1)
-            _yaml_lines(v, path + (i,), out)
-    return out
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """SafeLoader that reads 1e-3 as a float (YAML 1.2; PyYAML's 1.1 rules want 1.0e-3) and refuses aliases
-    (``*name``): a few hundred bytes of nested aliases expand to gigabytes (an alias bomb)."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a spec file",
-                                              self.peek_event().start_mark)
-        return super().compose_node(parent, index)
-
-
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
-               r"|[0-9][0-9_]*[eE][-+]?[0-9]+|\.(?:inf|Inf|INF)|[-+]\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-    list("-+0123456789."))
-
-
-@dataclass(frozen=True)
-class _Doc:
-    """A parsed file: its name as the user gave it and where each key is, for error messages."""
-
-    path: str
-    lines: dict
-
-    def line(self, keys: tuple) -> int | None:
-        for n in range(len(keys), 0, -1):
-            if keys[:n] in self.lines:
-                return self.lines[keys[:n]]
-        return None
-
-    def error(self, keys: tuple, message: str) -> SpecFileError:
-        line = self.line(keys)
-        name = ".".join(str(k) for k in keys if not isinstance(k, int))
-        return SpecFileError(f"{self.path}{f':{line}' if line else ''}: {name + ': ' if name else ''}{message}")
-
-
-def _parse(path: str, text: str, fmt: str) -> tuple[dict, _Doc]:
-    if fmt == "toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
-            where = f":{m.group(1)}" if m else ""
-            raise SpecFileError(f"{path}{where}: TOML syntax error: {str(e).split(' (at ')[0]}") from None
-        return data, _Doc(path, _toml_lines(text))
-    try:
-        data = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
-        node = yaml.compose(text, Loader=_YamlLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise SpecFileError(f"{path}{where}: YAML syntax error: {problem}") from None
-    return ({} if data is None else data), _Doc(path, _yaml_lines(node) if node is not None else {})
-
-
-def _unknown(doc: _Doc, keys: tuple, valid, elsewhere: dict | None = None) -> SpecFileError:
+def _unknown(doc: Doc, keys: tuple, valid, elsewhere: dict | None = None) -> SpecFileError:
     """An unknown key's error: where it belongs when ``elsewhere`` (key -> hint) knows, else the nearest valid
     name and all of them."""
     key = str(keys[-1])
@@ -204,7 +95,7 @@ def _belongs(*groups: tuple[str, tuple]) -> dict[str, str]:
     return hints
 
 
-def _probe_entry(doc: _Doc, name: str, value) -> str | None:
+def _probe_entry(doc: Doc, name: str, value) -> str | None:
     """``NAME = true | false | {option = value}`` -> the spec's ``name[:key=value...]`` (None: switched off)."""
     if value is True:
         return name
@@ -233,7 +124,7 @@ def load_file(path: str, scale: str | None = None, sets: list[str] | None = None
         raise SpecFileError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecFileError(f"{path}: cannot be read ({type(e).__name__}: {e})") from None
-    data, doc = _parse(path, text, fmt)
+    data, doc = parse_text(path, text, fmt)
     if not isinstance(data, dict):
         raise doc.error((), f"expected a table of keys at the top, not {type(data).__name__}")
     data = {k: {} if k in SECTIONS and v is None else v for k, v in data.items()}  # YAML's empty `probes:`
@@ -281,7 +172,7 @@ def smoke(spec: SweepSpec) -> SweepSpec:
     return dataclasses.replace(spec, **caps, vary=tuple(v for v in vary if v))
 
 
-def _top(doc: _Doc, data: dict, path: str) -> tuple[str | None, str | None, str]:
+def _top(doc: Doc, data: dict, path: str) -> tuple[str | None, str | None, str]:
     """The top-level keys: base, scale and name (default: the file's stem)."""
 
     def top(key: str, valid: tuple | None) -> str | None:
@@ -303,7 +194,7 @@ def _top(doc: _Doc, data: dict, path: str) -> tuple[str | None, str | None, str]
 class _Fields:
     """The SweepSpec fields a file sets, typed, and where each came from (for errors found later)."""
 
-    def __init__(self, doc: _Doc):
+    def __init__(self, doc: Doc):
         self.doc = doc
         self.changes: dict = {}  # field -> typed value
         self.origin: dict[str, tuple] = {}  # field -> the key path it came from
@@ -373,8 +264,8 @@ class _Fields:
             if not (isinstance(rng, list) and len(rng) == 2 and all(
                     isinstance(x, (int, float)) and not isinstance(x, bool) for x in rng)):
                 raise self.doc.error(keys + (cell,), f"{rng!r} is not valid; valid: [low, high] numbers")
-            items.append(f"{cell}:{float(rng[0])!r}:{float(rng[1])!r}")
-            self.entries[("lr_ranges", items[-1])] = (keys + (cell,), rng)
+            items.append(LrRange(str(cell), float(rng[0]), float(rng[1])))
+            self.entries[("lr_ranges", items[-1].text())] = (keys + (cell,), rng)
         self.put("lr_ranges", keys, items)
 
     def located(self, e: SpecError, data: dict) -> SpecError:
@@ -389,7 +280,7 @@ class _Fields:
         return self.doc.error(keys, message)
 
 
-def _resources(doc: _Doc, section: dict) -> Resources:
+def _resources(doc: Doc, section: dict) -> Resources:
     res: dict = {}
     for key, value in section.items():
         if key not in RESOURCES:

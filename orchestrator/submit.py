@@ -49,8 +49,9 @@ def submit(target, name: str, flags: list[str], results: str, address: str, reso
     from layout import sweep_json
     from layout.location import open_sweep
 
+    from .launch import new_meta
     from .spec import UserError
-    from .tune import check_writable, new_meta, new_sweep_id
+    from .sweep_store import check_writable, new_sweep_id
 
     address = check_address(address)
     check_writable(results)

@@ -3,8 +3,6 @@ path out of it), and a damaged sweep.json is named in one line (`error: <file>: 
 ``layout.sweep_json.read(..., need_spec=True)``)."""
 from __future__ import annotations
 
-from layout import sweep_json
-
 from .spec import SweepSpec, UserError
 
 
@@ -12,11 +10,6 @@ def check_sweep_id(sweep_id: str) -> None:
     if "/" in sweep_id or "\\" in sweep_id or sweep_id in ("", ".", ".."):
         raise UserError(f"invalid sweep id {sweep_id!r}: the name of a folder under --results (no '/' or '..'); "
                         "`sweep ls` lists them")
-
-
-def parse_sweep_json(path: str, data: bytes) -> dict:
-    """Until orchestrator/tune.py reads sweep.json through ``layout.sweep_json`` (at the merge of issue 13)."""
-    return sweep_json.parse(path, data, need_spec=True)
 
 
 def spec_of(meta: dict, where: str) -> SweepSpec:

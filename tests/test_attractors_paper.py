@@ -9,7 +9,7 @@ import torch
 from analysis.db import query_arrow
 from orchestrator.spec import SpecError
 from orchestrator.sweeps import resolve
-from orchestrator.tune import trial_config
+from orchestrator.trial_configs import trial_config
 from trainers.config import TrialConfig
 from trainers.probes import build_probe
 from trainers.probes.base import ProbeContext

@@ -12,10 +12,11 @@ from typer.testing import CliRunner
 from analysis.db import query_arrow
 from orchestrator.cli import app
 from orchestrator.cost import estimate, read_rates
+from orchestrator.plan import plan, ray_trials
 from orchestrator.spec import SpecError, SweepSpec
 from orchestrator.specfile import SMOKE_CAPS, load_file
 from orchestrator.sweeps import resolve
-from orchestrator.tune import seed_configs
+from orchestrator.trial_configs import ray_trial_config
 
 runner = CliRunner()
 
@@ -27,8 +28,9 @@ def test_set_with_several_values_makes_an_axis():
     assert len(groups) == 2 * 2 * 2 * 2  # cells x nus x hidden x batch
     keys = [s.group_key(g) for g in groups]
     assert len(set(keys)) == 16 and keys[:2] == ["rnn-d1-nu0.68-hidden32-batch16", "rnn-d1-nu0.68-hidden32-batch32"]
-    cfg = seed_configs(s, "sid", "/r", groups[3], lrs=(1e-3,))[0]["members"][1]  # a bundle's second seed
-    assert (cfg["hidden"], cfg["batch"], cfg["trial_id"]) == (64, 32, "rnn-d1-nu0.68-hidden64-batch32-s1")
+    seed_stage = ray_trials([t for t in plan(s) if t.stage == "seed" and t.group_key == keys[3]])
+    cfg = ray_trial_config(s, "sid", "/r", seed_stage[0])["members"][1]  # a bundle's second seed
+    assert (cfg["hidden"], cfg["batch"], cfg["trial_id"]) == (64, 32, "rnn-d1-nu0.68-hidden64-batch32-lr0.001-s1")
     # one value again: the field, no longer an axis; JSON round trip keeps the axes
     assert resolve("curse-of-memory", "smoke", ["hidden=32,64", "hidden=16"]).vary == ()
     assert SweepSpec.from_dict(json.loads(json.dumps(s.to_dict()))).grid() == groups

@@ -16,7 +16,7 @@ from analysis.db import query_arrow
 from conftest import sweep_cli
 from orchestrator.cli import app
 from trainers.compact import compact
-from orchestrator.tune import read_trials
+from orchestrator.sweep_store import read_trials
 from trainers.config import TrialConfig
 from layout.files import ROW_GROUP_ROWS
 from layout.paths import COMPACTED_DIR

@@ -19,7 +19,7 @@ from orchestrator.cli import app
 from orchestrator.spec import SpecError
 from orchestrator.specfile import SpecFileError, load_file
 from orchestrator.sweeps import resolve
-from orchestrator.tune import trial_config
+from orchestrator.trial_configs import trial_config
 from trainers.analyses import lattice_init
 from trainers.cells import CellSpec, build_cell
 from trainers.config import TrialConfig
@@ -335,7 +335,8 @@ def test_sweep_spec_scales():
         spec = resolve("deep-rnn", scale)
         assert spec.block == "plain" and spec.clips == (5.0,) and spec.optimizer == "adam"
         assert set(spec.tasks) == {"digits", "pdigits"} and spec.depths[0] == max(spec.depths)
-        assert {a.split(":")[1] for a in spec.analyses} == set(spec.cells)
+        assert {a.cell for a in spec.analyses} == set(spec.cells)
+        assert {a.name for a in spec.analyses} == {"lattice_init"}
     assert resolve("deep-rnn", "paper").depths == (16, 12, 8, 4, 2, 1)
 
 

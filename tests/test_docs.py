@@ -20,7 +20,7 @@ import trainers.cells
 import trainers.probes
 import trainers.tasks
 from orchestrator.sweeps import resolve
-from orchestrator.tune import launch
+from orchestrator.launch import launch
 from trainers.bundle import run_bundle
 from trainers.config import TrialConfig
 from layout.schemas import DESCRIPTION, SCHEMAS, col, register_table, table_schema

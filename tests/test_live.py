@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from analysis.live import Planned, eta_s, live_state, rate_of, render
 from conftest import start_cli
 from orchestrator.cli import app
-from orchestrator.live import LiveLine, plan, show
+from orchestrator.progress import LiveLine
+from orchestrator.status import print_status, status_plan
 from orchestrator.spec import SweepSpec
 from orchestrator.sweeps import resolve
 from layout import sweep_json
@@ -136,11 +137,11 @@ def test_live_state_against_s3(s3_uri):
 
 def test_plan_counts_every_trial_of_the_spec():
     spec = resolve("curse-of-memory", "smoke", ["analyses=hessian_opt:rnn,hessian_opt:lru"])
-    p = plan(spec)
+    p = status_plan(spec)
     groups = len(spec.grid())
     assert not [e for e in p if e.stage == "lr_search"]  # the grid protocol searches nothing
     assert sum(e.trials for e in p if e.stage == "seed") == groups * 2 * spec.seeds  # 2 rates x seeds per group
-    tpe = plan(resolve("curse-of-memory", "smoke", ["lr_search=tpe", "lr_search_trials=3"]))
+    tpe = status_plan(resolve("curse-of-memory", "smoke", ["lr_search=tpe", "lr_search_trials=3"]))
     assert sum(e.trials for e in tpe if e.stage == "lr_search") == groups * 3
     assert sum(e.trials for e in tpe if e.stage == "seed") == groups * spec.seeds
     assert [(e.trials, e.steps) for e in p if e.stage == "analysis"] == [(2, 0)]
@@ -166,7 +167,7 @@ def test_watch_redraws_until_the_sweep_ends(tmp_path):
     ended = threading.Timer(1.0, write_sweep, (results, "hand-3", "completed"))
     ended.start()
     out = io.StringIO()
-    show(results, "hand-3", watch=0.3, out=out)
+    print_status(results, "hand-3", watch=0.3, out=out)
     ended.join()
     blocks = out.getvalue().split("sweep hand-3  ")[1:]
     assert len(blocks) >= 2 and "running)" in blocks[0] and "completed)" in blocks[-1]

@@ -42,12 +42,12 @@ def test_estimate_adds_the_probes_of_seed_trials():
 
 
 def test_show_says_what_the_probes_cost():
-    from orchestrator.show import show
+    from orchestrator.show import describe
     from orchestrator.spec import Resources
     from orchestrator.specfile import load_target
 
     target = load_target("examples/my_sweep.toml")  # hessian every 100 of 300 steps: 4 calls per seed trial
     e = cost.estimate(target.spec, 2)
     assert e.probe_s > 0 and e.probe_guessed == ()  # lru and rnn are measured
-    line = next(x for x in show(target, Resources()).splitlines() if x.startswith("  probes: "))
+    line = next(x for x in describe(target, Resources()).splitlines() if x.startswith("  probes: "))
     assert line.startswith(f"  probes: {cost.hours(e.probe_s)} of the {cost.hours(e.core_s)} of training")

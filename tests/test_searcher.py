@@ -9,7 +9,7 @@ import pytest
 from ray.tune.search import Searcher
 
 from orchestrator.sweeps import resolve
-from orchestrator.tune import SweepSearcher
+from orchestrator.searcher import SweepSearcher
 from trainers.config import TrialConfig
 from trainers.train import run_trial
 

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 from conftest import sweep_cli
 from orchestrator import cost
 from orchestrator.cli import app
-from orchestrator.show import counts, show
+from orchestrator.show import counts, describe
 from orchestrator.spec import Resources, SpecError, SweepSpec
+from orchestrator.spec_records import LrRange
 from orchestrator.specfile import SpecFileError, load_file, load_target
 from orchestrator.sweeps import resolve
 from sweepcheck import cli_rows as q
@@ -42,7 +43,8 @@ def test_file_fields_land_on_the_base_spec():
     base = resolve("curse-of-memory", "quick")
     expected = dataclasses.replace(
         base, name="my-memory-sweep", cells=("lru", "rnn"), depths=(1, 4), nus=(0.9, 0.99, 0.999), seeds=2,
-        steps=300, batch=32, analyses=(), lr_search="tpe", lr_search_trials=2, lr_ranges=("rnn:0.0001:0.01", "lru:0.001:0.1"),
+        steps=300, batch=32, analyses=(), lr_search="tpe", lr_search_trials=2,
+        lr_ranges=(LrRange("rnn", 1e-4, 0.01), LrRange("lru", 1e-3, 0.1)),
         probes=("hessian:every=100:k_top=3",))
     assert t.spec == expected
     assert t.resources == Resources(cpus_per_trial=1.0, gpus_per_trial=0.0, max_concurrent=2)
@@ -169,7 +171,7 @@ def test_show_counts_and_cost_match_the_rates_file():
     # one Tuner: max(all trial time / 2 workers, the longest trial)
     assert e.wall_s == pytest.approx(max(sum(seed) / 2, max(seed)), rel=1e-12)
     assert (e.measured, e.scaled, e.other_cell) == (20, 0, ())
-    text = show(load_target("curse-of-memory"), Resources(), rates)
+    text = describe(load_target("curse-of-memory"), Resources(), rates)
     e = cost.estimate(full, 2, rates)
     assert ("grid: 24 groups = tasks teacher_student x cells rnn, blockdiag, cdiag, cdiag_norm, cdiag_exp, lru x "
             "depths 1") in text

@@ -44,7 +44,8 @@ class TrialConfig:
     solve_every: int = 0  # steps between "solved" checks (metric == 1 on eval_batch fresh draws; trainers/solved.py)
     grad_norm_every: int = 10  # steps between per-group gradient-norm rows (0: never)
     report_every: int = 50  # steps between progress reports to Ray Tune
-    checkpoint_every: int = 0  # steps between checkpoints (model, optimiser, schedule, RNG, rows); 0 = none
+    checkpoint_every: int = 500  # steps between checkpoints (model, optimiser, schedule, RNG, rows), for resume and
+    #                              retries; 0 = none. The one default: SweepSpec's field of the same name takes it
     probes: tuple[str, ...] = ()  # probe specs "name:key=value:..." (trainers/probes)
     probe_batch: int = 64  # size of the fixed batch the probes measure on
     data_dir: str = ""  # where a data set's files live (e.g. MNIST IDX files); "" = the task's offline default

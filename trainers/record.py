@@ -25,10 +25,6 @@ from layout.location import open_sweep
 from layout.schemas import SCHEMAS
 from layout.tables import compacted_files, read_rows
 
-# Until orchestrator/tune.py is rewired onto ``layout`` (at the merge of issue 13): the names it imports here.
-from layout.location import canonical_location, open_location  # noqa: E402,F401
-from layout.tables import sweep_rows  # noqa: E402,F401
-
 
 class CompactedTrialError(RuntimeError):
     """Raised on restarting a trial whose rows ``sweep compact`` merged: they are final (see ``restore``)."""

@@ -1,6 +1,6 @@
 """One trial: build the task and model, train (Adam or SGD, cosine or constant rate), record every step, evaluate.
 
-``run_trial(cfg)`` is the whole trial; Ray Tune calls it through ``orchestrator.tune``, tests and notebooks
+``run_trial(cfg)`` is the whole trial; Ray Tune calls it through ``orchestrator.worker``, tests and notebooks
 can call it directly. Rows go straight to the results location through one ``TrialWriter``:
 ``steps`` every step, ``grad_norms`` every ``grad_norm_every`` steps, one ``trials`` row (written as
 ``running`` at the start and replaced at the end). A non-finite loss stops the trial as ``diverged``;

@@ -52,11 +52,12 @@ from __future__ import annotations
 
 from ..lr_grid import LrGrid
 from ..spec import SweepSpec
+from ..spec_records import Analysis
 
 NAME = "attractors"
 CELLS = ("lstm", "slstm", "ornn")
 TASKS = ("sine", "symbols")
-ANALYSES = ("chaotic_lstm",)
+ANALYSES = (Analysis("chaotic_lstm"),)
 PAPER_LENGTHS = (50, 100, 200, 300, 500)
 # Quick: the longest length at which the oRNN learns the symbols task in 800 steps at hidden 64, batch 32
 # (measured: accuracy 1.0 at T = 100 after ~550 steps at lr 3e-3; at T = 200 still at chance after 500 steps),

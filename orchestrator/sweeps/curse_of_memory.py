@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from ..lr_grid import LrGrid
 from ..spec import SweepSpec
+from ..spec_records import Analysis, LrRange
 
 NAME = "curse-of-memory"
 
@@ -53,13 +54,13 @@ QUICK_GRIDS = (LrGrid("rnn", (1e-3, 3.2e-4)), LrGrid("blockdiag", (0.01, 0.0032)
                *(LrGrid(c, (0.1, 0.032, 0.01)) for c in DIAGONAL))
 SMOKE_GRIDS = (LrGrid("rnn", (1e-3, 3.2e-4)), LrGrid("lru", (0.032, 0.01)))
 # The same ranges, log-uniform, for ``--set lr_search=tpe`` (Optuna picks the rate within them).
-LR_RANGES = (
-    "rnn:3.2e-5:3.2e-3", "blockdiag:3.2e-5:3.2e-3",
-    "cdiag:3.2e-3:0.32", "cdiag_norm:3.2e-3:0.32", "cdiag_exp:3.2e-3:0.32", "lru:3.2e-3:0.32",
-    "gru:1e-4:3.2e-2", "lstm:1e-4:3.2e-2",
-)
+LR_RANGES = tuple(LrRange(cell, lo, hi) for cell, lo, hi in (
+    ("rnn", 3.2e-5, 3.2e-3), ("blockdiag", 3.2e-5, 3.2e-3),
+    ("cdiag", 3.2e-3, 0.32), ("cdiag_norm", 3.2e-3, 0.32), ("cdiag_exp", 3.2e-3, 0.32), ("lru", 3.2e-3, 0.32),
+    ("gru", 1e-4, 3.2e-2), ("lstm", 1e-4, 3.2e-2),
+))
 PAPER_NUS = (0.36, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99)
-FIG4 = ("hessian_opt:rnn", "hessian_opt:cdiag", "hessian_opt:lru")  # Hessian at optimality: dense vs diagonal
+FIG4 = tuple(Analysis("hessian_opt", c) for c in ("rnn", "cdiag", "lru"))  # Hessian at optimality: dense vs diagonal
 # Sharpness (top Hessian eigenvalues, x lr) along training in the seed stage. One call costs about 50-90
 # training steps (bench/hessian.py), so: at the end of the short quick trials, every 1,000 steps at paper scale.
 QUICK_PROBES = ("hessian:at_init=false",)

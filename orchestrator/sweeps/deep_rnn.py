@@ -34,11 +34,12 @@ paper: 5 cells x 6 depths x 2 tasks x 3 seeds at 128 units, 100 epochs of MNIST 
 from __future__ import annotations
 
 from ..spec import SweepSpec
+from ..spec_records import Analysis
 
 NAME = "deep-rnn"
 CELLS = ("vrnn", "lstm", "lstmf", "gru", "star")
 PAPER_DEPTHS = (16, 12, 8, 4, 2, 1)  # deepest first: the lattice analyses take the first group's depth
-LATTICE = tuple(f"lattice_init:{c}" for c in CELLS)
+LATTICE = tuple(Analysis("lattice_init", c) for c in CELLS)
 PAPER_INITS = ("vrnn:orthogonal", "lstm:chrono", "lstmf:chrono", "gru:chrono", "star:chrono")  # the paper's
 
 _COMMON = dict(name=NAME, tasks=("digits", "pdigits"), nus=(0.0,), seq_lens=(64,), clips=(5.0,),
@@ -50,7 +51,7 @@ def get_spec(scale: str) -> SweepSpec:
     if scale == "smoke":
         return SweepSpec(scale=scale, cells=("vrnn", "star"), depths=(3, 1), seeds=1, steps=8, batch=16,
                          hidden=8, eval_batch=64, probe_batch=4, checkpoint_every=0,
-                         analyses=("lattice_init:vrnn", "lattice_init:star"), **_COMMON)
+                         analyses=(Analysis("lattice_init", "vrnn"), Analysis("lattice_init", "star")), **_COMMON)
     if scale == "quick":
         return SweepSpec(scale=scale, cells=CELLS, depths=(8, 2, 1), seeds=1, steps=300, batch=64, hidden=32,
                          eval_batch=360, probe_batch=32, checkpoint_every=0, analyses=LATTICE, **_COMMON)

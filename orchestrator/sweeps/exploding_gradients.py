@@ -50,9 +50,10 @@ T <= 250, with a 10,000-sequence evaluation every 20 steps — a cluster job (da
 from __future__ import annotations
 
 from ..spec import SweepSpec
+from ..spec_records import Analysis
 
 NAME = "exploding-gradients"
-ANALYSES = ("error_surface", "bifurcation")
+ANALYSES = (Analysis("error_surface"), Analysis("bifurcation"))
 
 _COMMON = dict(name=NAME, tasks=("temporal_order",), cells=("vrnn",), depths=(1,), nus=(0.0,), hidden=50,
                optimizer="sgd", schedule="constant", batch=20, init="smart_tanh", solve_every=20,

@@ -1,0 +1,80 @@
+"""The plan of a sweep: every trial its spec runs, in one list, written once.
+
+``plan(spec)`` turns a ``SweepSpec`` into its planned trials: for each grid group its search trials (tpe:
+``lr_search_trials`` of them, trial id ``lr-<group>-<k>``) and its seed trials (every rate of the group's grid
+x every seed, trial id ``<group>-s<seed>``, with ``-lr<rate>`` before the seed where the group has several
+rates; one bundle, one Ray trial, where the cell allows), then one trial per analysis. Everything that counts or
+lists a sweep's trials reads this list: the searcher (``orchestrator.searcher``), `sweep show`
+(``orchestrator.show``), the cost model (``orchestrator.cost``), `sweep status` (``orchestrator.status``) and
+``SweepSpec.stage_trials``. No torch here unless bundles are asked for (the bundle rule asks the cell registry).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .spec import SweepSpec
+
+STAGES = ("lr_search", "seed", "analysis")  # the ``stage`` column of ``trials``, in the order a group runs them
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    """One row of the ``trials`` table a sweep will have."""
+
+    stage: str  # lr_search | seed | analysis
+    group: dict  # the grid group's axes (an analysis: the settings it runs on)
+    group_key: str  # SweepSpec.group_key of the group ("" for an analysis: it belongs to no group)
+    trial_id: str
+    seed: int
+    lr: float | None  # None: picked by the group's search (tpe: its search trials, and its seeds until then)
+    bundle: str | None = None  # the Ray trial id of the seed bundle it trains in; None: a Ray trial of its own
+    train_steps: int = 0  # the optimiser steps it trains (an analysis: none)
+    analysis: str = ""  # an analysis trial: the analysis it computes (trainers.analyses)
+
+    @property
+    def ray_trial(self) -> str:
+        """The Ray trial that runs it: its bundle, else itself."""
+        return self.bundle or self.trial_id
+
+
+def bundled(spec: SweepSpec, group: dict) -> bool:
+    """Whether ``group`` trains its rates x seeds as one bundle, one Ray trial (trainers.bundle)."""
+    from trainers.bundle import bundle_supported  # torch
+
+    return spec.bundle_seeds and spec.seeds * len(spec.rates(group)) > 1 and bundle_supported(group["cell"])
+
+
+def plan(spec: SweepSpec, *, bundles: bool = True) -> list[PlannedTrial]:
+    """Every trial of ``spec``, group by group (its search trials, then its seed trials), then the analyses.
+    ``bundles=False``: no trial names a bundle (rows only, without importing torch: `sweep status` counts rows)."""
+    out = []
+    search = spec.lr_search_trials if spec.lr_search == "tpe" else 0
+    for g in spec.grid():
+        key, steps = spec.group_key(g), g.get("steps", spec.steps)  # steps may be an axis (orchestrator.axes)
+        out += [PlannedTrial("lr_search", g, key, f"lr-{key}-{k}", spec.lr_search_seed, None, None, steps)
+                for k in range(search)]
+        rates = spec.rates(g)  # tpe: one rate, the search's
+        bundle = f"{key}-seeds" if bundles and bundled(spec, g) else None
+        out += [PlannedTrial("seed", g, key, f"{key}-lr{lr:g}-s{s}" if len(rates) > 1 else f"{key}-s{s}", s,
+                             None if search else lr, bundle, steps) for lr in rates for s in range(spec.seeds)]
+    for a in spec.analyses:  # on the first group's settings at the largest nu, the longest memory
+        g = dict(spec.grid()[0], nu=max(spec.nus), cell=a.cell or a.name)
+        out.append(PlannedTrial("analysis", g, "", a.trial_id, 0, spec.lr, analysis=a.name))
+    return out
+
+
+def stage_counts(trials: list[PlannedTrial]) -> dict[str, int]:
+    """Rows of ``trials`` per stage (every stage named, 0 where none)."""
+    n = Counter(t.stage for t in trials)
+    return {s: n[s] for s in STAGES}
+
+
+def ray_trials(trials: list[PlannedTrial]) -> list[list[PlannedTrial]]:
+    """``trials`` by the Ray trial that runs them (a bundle's members together), in plan order."""
+    out: dict[str, list[PlannedTrial]] = {}
+    for t in trials:
+        out.setdefault(t.ray_trial, []).append(t)
+    return list(out.values())
