@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from analysis.live import clock
-from trainers.train import FINAL
+from trainers.trial import FINAL
 
 from .live import LiveLine
 

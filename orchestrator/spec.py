@@ -169,7 +169,7 @@ class SweepSpec:
         from trainers.probes import build_probe
         from trainers.stack import BLOCKS
         from trainers.tasks import TASKS
-        from trainers.train import OPTIMIZERS, SCHEDULES
+        from trainers.build import OPTIMIZERS, SCHEDULES
 
         def bad(field, value, valid):
             raise SpecError(f"invalid {field}={value!r}; valid: {valid}", field=field, value=value, valid=valid)

@@ -30,7 +30,8 @@ from trainers.config import TrialConfig
 from trainers.bundle import run_bundle
 from trainers.record import TrialWriter, canonical_location, open_location, sweep_rows, write_atomic
 from trainers.location import relocate
-from trainers.train import FINAL, open_trial, run_trial
+from trainers.train import run_trial
+from trainers.trial import FINAL, open_trial
 
 from .lease import driver_lease
 from .cluster_check import check_gpus, watch_cluster

@@ -21,11 +21,12 @@ import trainers.probes
 import trainers.tasks
 from orchestrator.sweeps import resolve
 from orchestrator.tune import launch
+from trainers.build import build_model, fixed_batches
 from trainers.bundle import run_bundle
 from trainers.config import TrialConfig
 from trainers.record import DESCRIPTION, SCHEMAS, TrialWriter, col, register_table, sweep_rows, table_schema
 from trainers.schema_doc import render
-from trainers.train import build_model, fixed_batches, run_trial
+from trainers.train import run_trial
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 REGISTRIES = {"trainers.cells": trainers.cells.CELLS, "trainers.tasks": trainers.tasks.TASKS,
