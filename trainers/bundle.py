@@ -7,9 +7,10 @@ Each seed's model is built and initialised exactly as a solo trial builds it (``
 fused cuDNN/ATen RNN kernel has no vmap rule). The loss is the sum of the per-seed losses; the parameters are
 disjoint, so each seed's gradient is its solo gradient. Each seed draws its batch from its own generator
 exactly as solo does. Per seed, as solo: the global-norm clipping (its own norm), the NaN/Inf skip (no step,
-Adam's count does not advance: ``trainers.seedwise``), ``constrain()``, the ``steps``/``grad_norms`` rows, the
-divergence test and solved checks at solo's cadence, probes and evaluations (on the seed's own solo module,
-loaded from its slice), and its own ``TrialWriter``, ``trials`` row and trial id. A finished seed (diverged,
+Adam's count does not advance: ``trainers.seedwise``), ``constrain()``, the ``grad_norms`` rows, and its own
+``TrialWriter``, ``trials`` row and trial id; what follows each step (the ``steps`` rows, the divergence test
+and solved checks, probes and evaluations on the seed's own solo module, loaded from its slice) is the seed's
+``trainers.cadence.Cadence``, the very code a solo run calls. A finished seed (diverged,
 solved) gets its final row at once and leaves the stacked tensors before the next step (``_keep_rows``: its
 slices of the parameters, buffers and optimiser state are dropped), so the seeds still training no longer pay
 for it; its rows stop exactly where solo's would. Each member has its own learning rate: its solo schedule runs on a

@@ -11,10 +11,12 @@ checkpoint keeps of all this (``state``/``restore``). The step's own shared rule
 is a limit of inf, and with clipping on a NaN/Inf gradient skips the step (``takes_step``). A bundle's seed
 therefore writes its solo run's rows at its solo run's steps by construction, not only by test.
 
-Why one cadence that both loops call, rather than a solo run as a bundle of one: some cells cannot train in a
-bundle (``Cell.BATCHABLE`` false, e.g. the LSTM's fused kernel has no vmap rule) and a bundle's seed computes
-through ``forward_pure`` and the seedwise optimisers, so a solo loop stays in any case; with one cadence the
-loops share every rule and differ only in how a step is computed, with no cost to solo runs.
+Why one cadence that both loops call, rather than a solo run as a bundle of one: a bundle computes through
+``forward_pure`` under vmap, the seedwise optimisers and a per-seed clip, so a solo run made a bundle of one
+would no longer write today's numbers (the ornn's batched ``matrix_exp`` alone moves a seed ~1e-6 off its solo
+run within two steps: tests/test_bundle.py), and some cells must stay solo anyway (``Cell.BATCHABLE`` false:
+the LSTM's fused kernel is 2x faster solo than vmapped, bench/bundle.py). So a solo loop stays; with one
+cadence the two loops share every rule and differ only in how a step is computed, at no cost to solo runs.
 """
 from __future__ import annotations
 
