@@ -209,8 +209,7 @@ class _BundleRun:
                     writers[i].extend("grad_norms", grad_norm_rows(step, norms_i))
             norms = _clip_per_seed(list(params.values()), max_norm)
             lrs = [next_lr(i) for i in rows]
-            # every row is a seed still training
-            stepping = torch.ones_like(norms, dtype=torch.bool) & takes_step(norms, max_norm)
+            stepping = takes_step(norms, max_norm)  # every row is a seed still training
             opt.step(stepping, torch.tensor(lrs, dtype=torch.float64, device=device))
             if constrain:
                 _constrain_seeds(base, params, buffers, stepping)

@@ -42,10 +42,13 @@ def clip_limit(cfg: TrialConfig) -> float:
 
 
 def takes_step(norm: Tensor, max_norm: float) -> Tensor | bool:
-    """Whether a run takes its optimiser step after a gradient of global norm ``norm`` (a tensor of norms: one
-    answer per seed). Always with clipping off (True: no device sync); with clipping on, a NaN/Inf gradient is
-    skipped (Pascanu et al. 2013): no update, and Adam's step count does not advance."""
-    return True if max_norm == math.inf else torch.isfinite(norm)
+    """Whether a run takes its optimiser step after a gradient of global norm ``norm`` (a solo run's scalar, or a
+    bundle's (S,) norms: then a mask). Always with clipping off (a solo run gets True: no device sync); with
+    clipping on, a NaN/Inf gradient is skipped (Pascanu et al. 2013): no update, Adam's step count does not
+    advance."""
+    if max_norm == math.inf:
+        return True if norm.dim() == 0 else torch.ones_like(norm, dtype=torch.bool)
+    return torch.isfinite(norm)
 
 
 def checkpoint_due(cfg: TrialConfig, step: int) -> bool:
