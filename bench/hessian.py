@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 import torch  # noqa: E402
 
 from trainers.probes.base import ProbeContext  # noqa: E402
-from trainers.probes.hessian import (HessianOptions, HessianProbe, hvp_fn, power_iteration_top_k,  # noqa: E402
-                                     top_bottom)
+from trainers.probes.hessian import HessianOptions, HessianProbe, hvp_fn  # noqa: E402
+from trainers.probes.spectrum import power_iteration_top_k, top_bottom  # noqa: E402
 from trainers.stack import Stack  # noqa: E402
 from trainers.tasks.teacher_student import TeacherStudent  # noqa: E402
 

@@ -15,7 +15,7 @@ from ray import tune
 
 from trainers.config import TrialConfig
 from trainers.record import TrialWriter
-from trainers.train import FINAL, trial_row
+from trainers.trial import FINAL, trial_row
 
 GAVE_UP = "gave up"  # the error of a trial Tune gave up on starts with this
 NO_SPACE = "No space left on device"

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from analysis.live import clock, eta_s
-from trainers.train import FINAL
+from trainers.trial import FINAL
 
 
 EVERY_S = 30.0  # a non-terminal log: one progress line every EVERY_S seconds ($SWEEP_PROGRESS_EVERY overrides)

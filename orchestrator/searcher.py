@@ -22,7 +22,7 @@ from trainers.config import TrialConfig
 from trainers.location import relocate
 from layout.files import write_atomic
 from trainers.record import TrialWriter
-from trainers.train import open_trial
+from trainers.trial import open_trial
 
 from .gave_up import reopen
 from .spec import SweepSpec

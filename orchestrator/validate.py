@@ -14,7 +14,7 @@ from trainers.probes import build_probe
 from trainers.registry import UnknownName
 from trainers.stack import BLOCKS
 from trainers.tasks import TASKS
-from trainers.train import OPTIMIZERS, SCHEDULES
+from trainers.build import OPTIMIZERS, SCHEDULES
 
 from . import lr_grid
 from .axes import AXES, VARIABLE

@@ -10,7 +10,8 @@ from ray import tune
 
 from trainers.bundle import run_bundle
 from trainers.config import TrialConfig
-from trainers.train import FINAL, run_trial
+from trainers.train import run_trial
+from trainers.trial import FINAL
 
 
 def with_step(report):

@@ -21,13 +21,13 @@ from orchestrator.specfile import SpecFileError, load_file
 from orchestrator.sweeps import resolve
 from orchestrator.trial_configs import trial_config
 from trainers.analyses import lattice_init
+from trainers.build import build_model
 from trainers.cells import CellSpec, build_cell
 from trainers.config import TrialConfig
 from trainers.record import TrialWriter
 from trainers.stack import Stack
 from trainers.tasks import task_class
 from trainers.tasks.digits import MNIST_FILES, PERM_SEED, digits_8x8, read_idx
-from trainers.train import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 T, BATCH, D_IN, H, D_OUT = 20, 3, 2, 5, 4

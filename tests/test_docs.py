@@ -21,13 +21,14 @@ import trainers.probes
 import trainers.tasks
 from orchestrator.sweeps import resolve
 from orchestrator.launch import launch
+from trainers.build import build_model, fixed_batches
 from trainers.bundle import run_bundle
 from trainers.config import TrialConfig
 from layout.schemas import DESCRIPTION, SCHEMAS, col, register_table, table_schema
 from layout.tables import sweep_rows
 from trainers.record import TrialWriter
 from trainers.schema_doc import render
-from trainers.train import build_model, fixed_batches, run_trial
+from trainers.train import run_trial
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 REGISTRIES = {"trainers.cells": trainers.cells.CELLS, "trainers.tasks": trainers.tasks.TASKS,

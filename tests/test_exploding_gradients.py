@@ -20,7 +20,8 @@ from trainers.tasks import task_class
 from trainers.bundle import run_bundle
 from trainers.record import TrialWriter
 from trainers.solved import check_generator, check_sequences
-from trainers.train import build_model, data_generator, run_trial
+from trainers.build import build_model, data_generator
+from trainers.train import run_trial
 
 runner = CliRunner()
 

@@ -17,8 +17,9 @@ from torch.func import functional_call
 from trainers.analyses.hessian_opt import CELLS as OPT_CELLS, hessian_at_optimum, hessian_opt_rows, student, teacher, \
     teacher_outputs
 from trainers.probes.base import ProbeContext, parse_options
-from trainers.probes.hessian import HessianOptions, HessianProbe, _rademacher, hutchinson_trace, hvp_fn, ipr, \
-    k90, lanczos, lanczos_eigs, power_iteration_top_k, slq_density, top_bottom
+from trainers.probes.hessian import HessianOptions, HessianProbe, hvp_fn
+from trainers.probes.spectrum import hutchinson_trace, ipr, k90, lanczos, lanczos_eigs, power_iteration_top_k, \
+    rademacher, slq_density, top_bottom
 from layout.schemas import SCHEMAS
 from trainers.stack import Stack
 from trainers.tasks.teacher_student import TeacherStudent
@@ -152,8 +153,8 @@ def test_density_weights_and_mean():
     assert weights[:8].sum().item() == pytest.approx(0.5, abs=1e-12)
     # mean = (1/2) sum_r e1^T T_r e1 = (1/2) sum_r z_r^T H z_r / dim, for the same Rademacher z_r
     g = torch.Generator().manual_seed(7)
-    z1 = _rademacher(dim, g, F64, "cpu")
-    z2 = _rademacher(dim, g, F64, "cpu")  # lanczos draws nothing more without a breakdown
+    z1 = rademacher(dim, g, F64, "cpu")
+    z2 = rademacher(dim, g, F64, "cpu")  # lanczos draws nothing more without a breakdown
     expected = 0.5 * (z1 @ Hd @ z1 + z2 @ Hd @ z2).item() / dim
     assert (nodes * weights).sum().item() == pytest.approx(expected, rel=1e-9)
     # a full-dimension run's nodes are the exact spectrum

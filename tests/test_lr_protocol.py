@@ -16,7 +16,8 @@ from orchestrator.sweeps import resolve
 from trainers.bundle import run_bundle
 from trainers.config import TrialConfig
 from trainers.record import TrialWriter
-from trainers.train import run_trial, trial_row
+from trainers.train import run_trial
+from trainers.trial import trial_row
 
 LANDSCAPE = "SELECT group_key, lr, mean, seeds, diverged, selected FROM lr_landscape ORDER BY group_key, lr"
 

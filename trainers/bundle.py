@@ -7,9 +7,10 @@ Each seed's model is built and initialised exactly as a solo trial builds it (``
 fused cuDNN/ATen RNN kernel has no vmap rule). The loss is the sum of the per-seed losses; the parameters are
 disjoint, so each seed's gradient is its solo gradient. Each seed draws its batch from its own generator
 exactly as solo does. Per seed, as solo: the global-norm clipping (its own norm), the NaN/Inf skip (no step,
-Adam's count does not advance: ``trainers.seedwise``), ``constrain()``, the ``steps``/``grad_norms`` rows, the
-divergence test and solved checks at solo's cadence, probes and evaluations (on the seed's own solo module,
-loaded from its slice), and its own ``TrialWriter``, ``trials`` row and trial id. A finished seed (diverged,
+Adam's count does not advance: ``trainers.seedwise``), ``constrain()``, the ``grad_norms`` rows, and its own
+``TrialWriter``, ``trials`` row and trial id; what follows each step (the ``steps`` rows, the divergence test
+and solved checks, probes and evaluations on the seed's own solo module, loaded from its slice) is the seed's
+``trainers.cadence.Cadence``, the very code a solo run calls. A finished seed (diverged,
 solved) gets its final row at once and leaves the stacked tensors before the next step (``_keep_rows``: its
 slices of the parameters, buffers and optimiser state are dropped), so the seeds still training no longer pay
 for it; its rows stop exactly where solo's would. Each member has its own learning rate: its solo schedule runs on a
@@ -23,10 +24,8 @@ a seed whose ``trials`` row is already final for its config is not retrained (it
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import functools
 import io
-import math
 import time
 from typing import Callable
 
@@ -34,18 +33,15 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state
 
+from .build import build_model, check_optimizer, fixed_batches, make_schedule, pick_device
+from .cadence import Cadence, checkpoint_due, grad_norms_due, report_due, takes_step
 from .cells import CELLS, Cell, CellSpec, build_cell
 from .config import TrialConfig
-from .damage import read_checkpoint
-from .location import same_config
+from .probes.grad_norms import grad_norm_rows, seed_group_norms
 from .record import TrialWriter
 from .seedwise import SEEDWISE, select_seeds
-from .solved import is_solved
 from .tasks import task_class
-from .train import (
-    Probing, _drain, _now, build_model, check_optimizer, close_trial, data_generator, diverged_outcome,
-    drain_due, evaluate, failed, final_outcome, fixed_batches, make_schedule, open_trial, pick_device, progress_due,
-    trial_row)
+from .trial import clock, close_trial, failed, of_config, open_trial, saved_state, start_trial
 
 
 @functools.cache
@@ -96,13 +92,13 @@ def run_bundle(bundle_id: str, cfgs: list[TrialConfig], on_progress: Callable[[d
     if members:
         head = members[0][0]
         store = TrialWriter(head.results, head.sweep_id, bundle_id)  # holds the bundle's checkpoint, no rows
-        resume = _load_checkpoint(store, [c for c, _ in members])
-        started = dt.datetime.fromisoformat(resume["started_at"]) if resume else _now()
-        t0 = time.perf_counter() - (resume["wall_s"] if resume else 0.0)
+        saved = saved_state(store)
+        seeds = (saved or {}).get("seeds", {})  # it may hold more seeds than these: seeds that have finished since
+        resume = saved if all(of_config(seeds.get(c.trial_id), c) for c, _ in members) else None
+        started, t0 = clock(resume)
         for cfg, writer in members:
-            writer.restore(resume["seeds"][cfg.trial_id]["writer"] if resume else None)
-            writer.write_trial(trial_row(cfg, status="running", steps_done=resume["step"] if resume else 0,
-                                         started_at=started, node=node))
+            start_trial(cfg, writer, resume["seeds"][cfg.trial_id] if resume else None,
+                        resume["step"] if resume else 0, started, node)
 
         def finish(i: int, outcome: dict) -> None:
             cfg, writer = members[i]
@@ -116,33 +112,26 @@ def run_bundle(bundle_id: str, cfgs: list[TrialConfig], on_progress: Callable[[d
         except Exception as e:  # a deterministic failure: every seed still training is failed, the sweep goes on
             for i, (cfg, _) in enumerate(members):
                 if cfg.trial_id not in summaries:
-                    finish(i, failed(e, steps_done=run.steps_done[i], device=run.device, probe_s=run.probe_s[i]))
+                    finish(i, failed(e, **run.progress(i)))
         store.drop_checkpoint()
     return [summaries[c.trial_id] for c in cfgs]
 
 
-def _load_checkpoint(store: TrialWriter, cfgs: list[TrialConfig]) -> dict | None:
-    """The bundle's last checkpoint if it holds every one of ``cfgs`` with the same config (it may hold more:
-    seeds that have finished since)."""
-    data = store.load_checkpoint()
-    if data is None:
-        return None
-    state = read_checkpoint(data, store.checkpoint_path())  # None when damaged: the bundle starts again
-    seeds = (state or {}).get("seeds", {})
-    ok = all(c.trial_id in seeds and same_config(seeds[c.trial_id]["config_json"], c) for c in cfgs)
-    return state if ok else None
-
-
 class _BundleRun:
-    """The training loop of a bundle: batched compute, per-seed bookkeeping in solo's order."""
+    """The training loop of a bundle: batched compute; what follows each step is each seed's ``Cadence``."""
 
     def __init__(self, members, t0, started, on_progress, store: TrialWriter, finish: Callable[[int, dict], None]):
         self.cfgs = [c for c, _ in members]
         self.writers = [w for _, w in members]
         self.cfg, self.t0, self.started, self.on_progress, self.store, self.finish = (
             self.cfgs[0], t0, started, on_progress, store, finish)
-        S = len(members)
-        self.steps_done, self.probe_s, self.device = [0] * S, [0.0] * S, None
+        self.cadences: list[Cadence] = []
+        self.device = None
+
+    def progress(self, i: int) -> dict:
+        """How far seed ``i`` got (for a ``failed`` outcome)."""
+        c = self.cadences[i] if self.cadences else None
+        return dict(steps_done=c.steps_done if c else 0, device=self.device, probe_s=c.probe_s if c else 0.0)
 
     def train(self, resume: dict | None) -> None:
         cfg, cfgs, writers, S = self.cfg, self.cfgs, self.writers, len(self.cfgs)
@@ -150,8 +139,8 @@ class _BundleRun:
         self.device = str(device)
         task = task_class(cfg.task).from_config(cfg).to(device)
         models = [build_model(c, task, device) for c in cfgs]  # each its solo init; also the probes' modules
-        eval_x, eval_y, probe_x, probe_y = fixed_batches(task, cfg, device, bool(cfg.probes))
-        probings = [Probing(c, task, device, probe_x, probe_y) for c in cfgs]
+        batches = fixed_batches(task, cfg, device, bool(cfg.probes))
+        cads = self.cadences = [Cadence(c, w, task, device, batches) for c, w in zip(cfgs, writers)]
         check_optimizer(cfg)
         params, buffers = stack_module_state([_Pure(m) for m in models])
         params = {k: v for k, v in params.items() if v.requires_grad}
@@ -166,10 +155,7 @@ class _BundleRun:
         forward = torch.vmap(loss_of)
         opt, sched = _optimiser(cfg, params)
         rates = _member_rates(cfgs)
-        datas = [data_generator(c, device) for c in cfgs]
-        max_norm = cfg.clip if cfg.clip else math.inf
-        evals: list[list[float]] = [[] for _ in range(S)]
-        solved: list[int | None] = [None] * S  # a checkpoint holds only seeds still training: never solved
+        max_norm = cads[0].max_norm
         start = 0
         if resume:
             idx = [resume["trial_ids"].index(c.trial_id) for c in cfgs]
@@ -179,13 +165,9 @@ class _BundleRun:
                     v.copy_(resume["params"][k].to(device).index_select(0, keep))
             opt.load_state_dict(select_seeds(resume["opt"], idx))
             sched.load_state_dict(resume["sched"])
-            for i, c in enumerate(cfgs):
-                seed = resume["seeds"][c.trial_id]
-                datas[i].set_state(seed["data_rng"])
-                evals[i] = list(seed["evals"])
-                probings[i].probe_s = self.probe_s[i] = seed["probe_s"]
             start = resume["step"]
-            self.steps_done = [start] * S
+            for c, cad in zip(cfgs, cads):
+                cad.restore(resume["seeds"][c.trial_id], start)
             for _ in range(start):
                 _step_rates(rates)
         active = [True] * S
@@ -199,21 +181,16 @@ class _BundleRun:
                     p.copy_(params[f"model.{n}"][j])
             return models[i]
 
-        def probe(i: int, step: int) -> None:
-            probings[i](solo(i), writers[i], step, rates[i][1].get_last_lr()[0])
-            self.probe_s[i] = probings[i].probe_s
+        def next_lr(i: int) -> float:
+            return rates[i][1].get_last_lr()[0]
 
-        def finish_final(i: int) -> None:
-            final, final_metric = evaluate(solo(i), task, eval_x, eval_y)
-            evals[i].append(final)
+        def finish(i: int) -> None:
             active[i] = False
-            self.finish(i, final_outcome(final, final_metric, self.steps_done[i], evals[i], solved_step=solved[i],
-                                         device=self.device, probe_s=self.probe_s[i]))
+            self.finish(i, cads[i].outcome(lambda: solo(i), device=self.device))
 
         if cfg.probes and not resume:
             for i in range(S):
-                probe(i, 0)
-        pending: list[list[tuple]] = [[] for _ in range(S)]
+                cads[i].probe(solo(i), 0, next_lr(i))
         constrain = _has_constrain(models[0])
         for step in range(start + 1, cfg.steps + 1):
             if not any(active):
@@ -222,65 +199,49 @@ class _BundleRun:
                 keep = [j for j, i in enumerate(rows) if active[i]]
                 rows = [rows[j] for j in keep]
                 params, buffers, opt, sched = _keep_rows(keep, params, buffers, opt, sched, cfg)
-            x, y = task.sample_seeds(cfg.batch, [datas[i] for i in rows])
+            x, y = task.sample_seeds(cfg.batch, [cads[i].data for i in rows])
             for v in params.values():
                 v.grad = None
             losses, y_hat = forward(params, buffers, x, y)
             losses.sum().backward()
-            if cfg.grad_norm_every and step % cfg.grad_norm_every == 0:
-                _grad_norm_rows(params, groups, [writers[i] for i in rows], step)
+            if grad_norms_due(cfg, step):
+                for i, norms_i in zip(rows, seed_group_norms(params, groups)):
+                    writers[i].extend("grad_norms", grad_norm_rows(step, norms_i))
             norms = _clip_per_seed(list(params.values()), max_norm)
-            lrs = [rates[i][1].get_last_lr()[0] for i in rows]
-            # every row is a seed still training; with clipping on, a NaN/Inf gradient skips that seed's step
-            stepping = torch.isfinite(norms) if max_norm != math.inf else torch.ones_like(norms, dtype=torch.bool)
+            lrs = [next_lr(i) for i in rows]
+            stepping = takes_step(norms, max_norm)  # every row is a seed still training
             opt.step(stepping, torch.tensor(lrs, dtype=torch.float64, device=device))
             if constrain:
                 _constrain_seeds(base, params, buffers, stepping)
             sched.step()
             _step_rates(rates)
             wall = time.perf_counter() - self.t0
-            checkpoint = bool(cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps)
+            checkpoint = checkpoint_due(cfg, step)
             reported, per_seed = None, {}  # per_seed: each seed's loss, for Tune's loggers (--log-to)
             for j, i in enumerate(rows):
                 metric = task.metric(y_hat[j], y[j]) if task.has_metric else None
-                pending[i].append((step, losses[j].detach(), norms[j], lrs[j], metric, wall))
-                if probings[i].due(step) and torch.isfinite(losses[j]):
-                    probe(i, step)
-                if (cfg.solve_every and step % cfg.solve_every == 0
-                        and is_solved(solo(i), task, cfg.eval_batch, cfgs[i].seed, step, device)):
-                    solved[i] = step
-                if drain_due(cfg, len(pending[i]), step, checkpoint, solved[i] is not None):
-                    self.steps_done[i], diverged_at = _drain(pending[i], writers[i], max_norm)
-                    pending[i].clear()
-                    if diverged_at is not None:
-                        active[i] = False
-                        self.finish(i, diverged_outcome(diverged_at, self.steps_done[i], evals[i], device=self.device,
-                                                        probe_s=self.probe_s[i]))
-                        continue
-                    if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
-                        evals[i].append(evaluate(solo(i), task, eval_x, eval_y)[0])
-                    reported = writers[i].last_value("steps", "loss") if writers[i].pending("steps") else reported
-                    if writers[i].pending("steps"):
-                        per_seed[f"loss_seed{self.cfgs[i].seed}"] = writers[i].last_value("steps", "loss")
-                if solved[i] is not None:
-                    finish_final(i)
+                drained = cads[i].after_step(step, losses[j].detach(), norms[j], lrs[j], metric, wall,
+                                             functools.partial(solo, i), functools.partial(next_lr, i), checkpoint)
+                if drained and cads[i].diverged_at is None and writers[i].pending("steps"):
+                    reported = per_seed[f"loss_seed{cfgs[i].seed}"] = writers[i].last_value("steps", "loss")
+                if cads[i].done:
+                    finish(i)
             if checkpoint and any(active):
-                self._checkpoint(step, rows, params, opt, sched, datas, evals, active)
-            if self.on_progress and reported is not None and progress_due(cfg, step, checkpoint):
+                self._checkpoint(step, rows, params, opt, sched, active)
+            if self.on_progress and reported is not None and report_due(cfg, step, checkpoint):
                 self.on_progress({"step": step, "loss": reported, "seeds_training": sum(active), **per_seed})
         for i in range(S):
             if active[i]:
-                finish_final(i)
+                finish(i)
 
-    def _checkpoint(self, step, rows, params, opt, sched, datas, evals, active) -> None:
+    def _checkpoint(self, step, rows, params, opt, sched, active) -> None:
         """Every active seed's rows are on disk, then one atomic checkpoint names them all (``trial_ids``: the
         seeds of the stacked tensors, in stack order; a seed that finished this step is still among them)."""
         seeds = {}
         for i, (c, w) in enumerate(zip(self.cfgs, self.writers)):
             if active[i]:
                 w.flush()
-                seeds[c.trial_id] = dict(config_json=c.to_json(), data_rng=datas[i].get_state(), evals=evals[i],
-                                         writer=w.state(), probe_s=self.probe_s[i])
+                seeds[c.trial_id] = dict(config_json=c.to_json(), **self.cadences[i].state())
         buf = io.BytesIO()
         torch.save(dict(step=step, trial_ids=[self.cfgs[i].trial_id for i in rows], params=dict(params),
                         opt=opt.state_dict(), sched=sched.state_dict(), seeds=seeds,
@@ -346,23 +307,6 @@ def _clip_per_seed(params: list[Tensor], max_norm: float) -> Tensor:
     for g in grads:
         g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
     return norms
-
-
-def _grad_norm_rows(params: dict, groups: dict[str, list[str]], writers: list[TrialWriter], step: int) -> None:
-    """Each row's per-group gradient norms (before clipping), as solo's ``group_norms`` rows; ``writers``: the
-    rows' writers, in stack order."""
-    names, norms = [], []
-    for g, ps in groups.items():
-        grads = [params[n].grad for n in ps if n in params and params[n].grad is not None]
-        if grads:
-            names.append(g)
-            norms.append(torch.linalg.vector_norm(
-                torch.stack([torch.linalg.vector_norm(x.flatten(1), dim=1) for x in grads]), dim=0))
-    if not norms:
-        return
-    table = torch.stack(norms).T.tolist()  # (S, groups)
-    for w, norms_i in zip(writers, table):
-        w.extend("grad_norms", {"step": [step] * len(names), "group": names, "norm": norms_i})
 
 
 __all__ = ["bundle_supported", "run_bundle"]

@@ -28,9 +28,9 @@ class TrialConfig:
     seq_len: int = 300  # sequence length T
     teacher_hidden: int = 10  # teacher state size (teacher-student task)
     seed: int = 0  # student init and data stream
-    optimizer: str = "adam"  # adam | sgd (trainers.train.OPTIMIZERS)
+    optimizer: str = "adam"  # adam | sgd (trainers.build.OPTIMIZERS)
     schedule: str = "cosine"  # cosine (decay to lr_min over the steps) | constant | step (lr x lr_gamma at each
-    #                           of lr_milestones; trainers.train.SCHEDULES)
+    #                           of lr_milestones; trainers.build.SCHEDULES)
     lr: float = 1e-3  # peak learning rate
     lr_min: float = 1e-7  # floor of the cosine decay
     lr_milestones: tuple[int, ...] = ()  # schedule "step": the steps after which the rate is multiplied by lr_gamma

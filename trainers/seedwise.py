@@ -72,7 +72,7 @@ class SeedwiseAdam(torch.optim.Optimizer):
                 state["step"] = steps[i]
 
 
-SEEDWISE = {"adam": SeedwiseAdam, "sgd": SeedwiseSGD}  # the bundle's counterpart of trainers.train.OPTIMIZERS
+SEEDWISE = {"adam": SeedwiseAdam, "sgd": SeedwiseSGD}  # the bundle's counterpart of trainers.build.OPTIMIZERS
 
 
 def select_seeds(state_dict: dict, idx: list[int]) -> dict:

@@ -38,7 +38,7 @@ from torch.func import functional_call
 
 from ..cells.cdiag import DiagonalLTI
 from ..cells.rnn import LinearRNN
-from ..probes.hessian import ipr, k90
+from ..probes.spectrum import ipr, k90
 
 CELLS = ("rnn", "blockdiag", "cdiag", "cdiag_norm", "lru")
 HIDDEN = 4  # teacher state size: two complex-conjugate pairs
