@@ -310,9 +310,10 @@ def test_smoke_sweep_rows(swept):
     (ana,) = [t for t in trials if t["stage"] == "analysis"]
     assert ana["status"] == "completed" and ana["trial_id"] == "chaotic_lstm"
     # attractor snapshots at init, every 3 steps and at the end; the task's inputs
-    rows = q(results, f"SELECT t.task, list(DISTINCT a.step ORDER BY a.step) AS steps, count(DISTINCT a.input_id) AS n, "
-                      f"min(a.input_value) AS lo, max(a.input_value) AS hi FROM attractors a JOIN trials t "
-                      f"USING (sweep_id, trial_id) {w.replace('sweep_id', 'a.sweep_id')} AND t.stage = 'seed' GROUP BY ALL")
+    rows = q(results, f"SELECT t.task, list(DISTINCT a.step ORDER BY a.step) AS steps, "
+                      f"count(DISTINCT a.input_id) AS n, min(a.input_value) AS lo, max(a.input_value) AS hi "
+                      f"FROM attractors a JOIN trials t USING (sweep_id, trial_id) "
+                      f"{w.replace('sweep_id', 'a.sweep_id')} AND t.stage = 'seed' GROUP BY ALL")
     got = {r["task"]: r for r in rows}
     assert got["sine"]["steps"] == got["symbols"]["steps"] == "[0, 3, 6]"
     assert (got["sine"]["n"], got["symbols"]["n"]) == ("10", "6")

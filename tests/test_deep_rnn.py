@@ -47,7 +47,8 @@ def star_reference(W_Kx, W_Kh, b_K, W_z, b_z, R, x):
             xt = x[b, t].tolist()
             new = []
             for i in range(H):
-                k = sig(sum(W_Kx[i][j] * xt[j] for j in range(D_IN)) + sum(W_Kh[i][j] * h[j] for j in range(H)) + b_K[i])
+                k = sig(sum(W_Kx[i][j] * xt[j] for j in range(D_IN)) + sum(W_Kh[i][j] * h[j] for j in range(H))
+                        + b_K[i])
                 z = math.tanh(sum(W_z[i][j] * xt[j] for j in range(D_IN)) + b_z[i])
                 new.append(math.tanh((1 - k) * h[i] + k * z))
             h = new
@@ -66,7 +67,8 @@ def lstmf_reference(W_xf, W_hf, b_f, W_xz, W_hz, b_z, R, x):
             xt = x[b, t].tolist()
             new = []
             for i in range(H):
-                f = sig(sum(W_xf[i][j] * xt[j] for j in range(D_IN)) + sum(W_hf[i][j] * h[j] for j in range(H)) + b_f[i])
+                f = sig(sum(W_xf[i][j] * xt[j] for j in range(D_IN)) + sum(W_hf[i][j] * h[j] for j in range(H))
+                        + b_f[i])
                 z = math.tanh(sum(W_xz[i][j] * xt[j] for j in range(D_IN)) + sum(W_hz[i][j] * h[j] for j in range(H))
                               + b_z[i])
                 new.append(math.tanh(f * h[i] + (1 - f) * z))
@@ -263,7 +265,8 @@ def test_idx_parser_and_mnist_loader(tmp_path):
 
     task = task_class("digits")(str(tmp_path))
     assert task.seq_len == 784 and task.train_x.shape == (7, 784, 1) and task.test_x.shape == (3, 784, 1)
-    assert torch.allclose(task.train_x[2, :, 0], torch.tensor(imgs["train"][2].reshape(-1) / 255.0, dtype=torch.float32))
+    assert torch.allclose(task.train_x[2, :, 0],
+                          torch.tensor(imgs["train"][2].reshape(-1) / 255.0, dtype=torch.float32))
     assert task.test_y.tolist() == labels["test"].tolist()
     cfg = TrialConfig(sweep="s", sweep_id="s", trial_id="t", results="r", task="digits", data_dir=str(tmp_path),
                       seq_len=64)

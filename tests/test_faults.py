@@ -141,12 +141,14 @@ def test_failed_and_diverged_trials_do_not_stop_the_sweep(ray_session, tmp_path)
                             "--set", "lr_ranges=rnn:10:100"])
     assert r.exit_code == 0, r.output
     sweep_id = r.output.split()[1]
-    rows = query_arrow(str(results), "SELECT cell, stage, status, error, steps_done FROM trials ORDER BY ALL").to_pylist()
+    rows = query_arrow(str(results),
+                       "SELECT cell, stage, status, error, steps_done FROM trials ORDER BY ALL").to_pylist()
     by_cell = {}
     for row in rows:
         by_cell.setdefault(row["cell"], set()).add(row["status"])
     assert by_cell == {"blockdiag": {"failed"}, "rnn": {"diverged"}, "lru": {"completed"}}
-    assert all("hidden=63 is not a multiple of block_size=2" in row["error"] for row in rows if row["cell"] == "blockdiag")
+    assert all("hidden=63 is not a multiple of block_size=2" in row["error"]
+               for row in rows if row["cell"] == "blockdiag")
     assert all(row["error"].startswith("non-finite loss at step") for row in rows if row["cell"] == "rnn")
     c = counts(str(results), sweep_id)
     assert c["rows"] == c["uniq"] == c["steps_done"] and c["trials"] == 9

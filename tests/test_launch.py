@@ -40,9 +40,11 @@ def test_one_trials_row_per_trial_and_steps_per_trial(smoke):
     # steps rows = trials x steps (a diverged trial stops early: its steps_done says where)
     (tot,) = q(results, f"SELECT (SELECT count(*) FROM steps WHERE sweep_id='{sweep_id}') AS rows, "
                         f"(SELECT sum(steps_done) FROM trials WHERE sweep_id='{sweep_id}') AS done, "
-                        f"(SELECT count(*) FROM trials WHERE sweep_id='{sweep_id}' AND status='completed') AS completed")
+                        f"(SELECT count(*) FROM trials WHERE sweep_id='{sweep_id}' AND status='completed') "
+                        f"AS completed")
     assert int(tot["rows"]) == int(tot["done"])
-    completed = q(results, f"SELECT trial_id, steps_done FROM trials WHERE sweep_id='{sweep_id}' AND status='completed'")
+    completed = q(results, f"SELECT trial_id, steps_done FROM trials "
+                           f"WHERE sweep_id='{sweep_id}' AND status='completed'")
     assert len(completed) == int(tot["completed"]) >= n_seed  # nothing in the smoke grid should diverge
     assert all(int(r["steps_done"]) == spec.steps for r in completed)
     (dups,) = q(results, "SELECT count(*) c FROM (SELECT trial_id, step FROM steps GROUP BY ALL HAVING count(*) > 1)")
@@ -53,7 +55,8 @@ def test_seed_stage_runs_every_rate_and_selects_the_best_mean(smoke):
     results, sweep_id, _ = smoke
     spec = resolve("curse-of-memory", "smoke")
     rows = q(results, f"SELECT group_key, cell, nu, lr, avg(final_loss) mean, count(*) n, bool_and(selected)::INT s, "
-                      f"bool_or(selected)::INT any_s FROM trials WHERE sweep_id='{sweep_id}' AND stage='seed' GROUP BY ALL")
+                      f"bool_or(selected)::INT any_s FROM trials WHERE sweep_id='{sweep_id}' AND stage='seed' "
+                      f"GROUP BY ALL")
     for g in spec.grid():
         mine = [r for r in rows if r["group_key"] == spec.group_key(g)]
         assert sorted(float(r["lr"]) for r in mine) == sorted(spec.rates(g))  # every rate of the grid
@@ -66,8 +69,10 @@ def test_seed_stage_runs_every_rate_and_selects_the_best_mean(smoke):
 def test_grad_norm_rows_at_the_cadence(smoke):
     results, sweep_id, _ = smoke
     spec = resolve("curse-of-memory", "smoke")
-    rows = q(results, f"SELECT trial_id, count(DISTINCT step) s, count(DISTINCT \"group\") g, count(*) n FROM grad_norms WHERE sweep_id='{sweep_id}' GROUP BY ALL")
-    assert rows and all(int(r["s"]) == spec.steps // spec.grad_norm_every and int(r["n"]) == int(r["s"]) * int(r["g"]) for r in rows)
+    rows = q(results, f"SELECT trial_id, count(DISTINCT step) s, count(DISTINCT \"group\") g, count(*) n "
+                      f"FROM grad_norms WHERE sweep_id='{sweep_id}' GROUP BY ALL")
+    assert rows and all(int(r["s"]) == spec.steps // spec.grad_norm_every and int(r["n"]) == int(r["s"]) * int(r["g"])
+                        for r in rows)
 
 
 def test_ls_status_and_report(smoke):

@@ -227,11 +227,13 @@ def test_status_from_another_process_while_a_sweep_runs(sweep_proc):
         if found:
             r = runner.invoke(app, ["status", found[0].parent.name, "--results", str(results)])
             rows = [ln.split() for ln in r.output.splitlines() if " running " in f" {ln} " and "/3000" in ln]
-            if r.exit_code == 0 and any(0 < int(next(x for x in row if "/3000" in x).split("/")[0]) < 3000 for row in rows):
+            if r.exit_code == 0 and any(0 < int(next(x for x in row if "/3000" in x).split("/")[0]) < 3000
+                                        for row in rows):
                 seen = r.output
                 break
         time.sleep(1.0)
-    assert seen, f"no running trial with 0 < steps < 3000 seen; sweep output: {proc.stdout.read() if proc.poll() is not None else ''}"
+    assert seen, ("no running trial with 0 < steps < 3000 seen; sweep output: "
+                  f"{proc.stdout.read() if proc.poll() is not None else ''}")
     sweep_id = found[0].parent.name
     assert f"sweep {sweep_id}  (curse-of-memory, scale smoke, running)" in seen
     eta = seen.split("ETA ")[1].split()[0]

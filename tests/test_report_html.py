@@ -248,7 +248,8 @@ def test_make_test_installs_chromium_when_missing_and_launch_does_not(tmp_path):
 
 # ------------------------------------------------------------------ the Explore section: altair charts, in Chromium
 DRAWN = """(async () => {
-  for (let i = 0; i < 200 && document.querySelectorAll('.chart svg').length < document.querySelectorAll('.chart').length; i++)
+  for (let i = 0; i < 200 && document.querySelectorAll('.chart svg').length
+                             < document.querySelectorAll('.chart').length; i++)
     await new Promise(r => setTimeout(r, 50));
   return Object.fromEntries([...document.querySelectorAll('.chart')].map(d => [d.id,
     d.querySelectorAll('g.mark-line path').length]));

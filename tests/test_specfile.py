@@ -42,7 +42,8 @@ def test_file_fields_land_on_the_base_spec():
     base = resolve("curse-of-memory", "quick")
     expected = dataclasses.replace(
         base, name="my-memory-sweep", cells=("lru", "rnn"), depths=(1, 4), nus=(0.9, 0.99, 0.999), seeds=2,
-        steps=300, batch=32, analyses=(), lr_search="tpe", lr_search_trials=2, lr_ranges=("rnn:0.0001:0.01", "lru:0.001:0.1"),
+        steps=300, batch=32, analyses=(), lr_search="tpe", lr_search_trials=2,
+        lr_ranges=("rnn:0.0001:0.01", "lru:0.001:0.1"),
         probes=("hessian:every=100:k_top=3",))
     assert t.spec == expected
     assert t.resources == Resources(cpus_per_trial=1.0, gpus_per_trial=0.0, max_concurrent=2)
@@ -97,8 +98,8 @@ ERRORS = [
     ("bad_value.yaml", "base: curse-of-memory\ngrid:\n  nus:\n    - 0.9\n    - 1.5\n",
      r":5: grid\.nus: 1\.5 is not valid; valid: values in \[0, 1\)$"),  # YAML: the item's own line
     ("unknown_cell.toml", TOML_BASE + "\n[grid]\ncells = ['lru', 'xlstm']\n",
-     r":4: grid\.cells: 'xlstm' is not valid; valid: blockdiag, cdiag, cdiag_exp, cdiag_norm, gru, lru, lstm, lstmf, ornn, "
-     r"rnn, slstm, star, vrnn$"),
+     r":4: grid\.cells: 'xlstm' is not valid; valid: blockdiag, cdiag, cdiag_exp, cdiag_norm, gru, lru, lstm, "
+     r"lstmf, ornn, rnn, slstm, star, vrnn$"),
     ("unknown_probe.toml", TOML_BASE + "[probes]\nhesian = true\n",
      r":3: probes\.hesian: unknown probe 'hesian'; valid: attractors, hessian, lattice, signal$"),
     ("probe_option.toml", TOML_BASE + "[probes]\nhessian = { every = 10, topk = 3 }\n",
@@ -108,8 +109,9 @@ ERRORS = [
      r"\(or start from a named sweep: base = attractors \| curse-of-memory"),
     ("syntax.toml", TOML_BASE + "[grid\ncells = ['rnn']\n", r":2: TOML syntax error: "),
     ("syntax.yaml", "grid:\n  cells: [rnn\n  nus: 3\n", r":3: YAML syntax error: expected ',' or ']'"),
-    ("bad_base.toml", 'base = "curse-of-mem"\n', r":1: base: 'curse-of-mem' is not valid; valid: attractors, "
-                                                  r"curse-of-memory, deep-rnn, exploding-gradients, signal-propagation$"),
+    ("bad_base.toml", 'base = "curse-of-mem"\n',
+     r":1: base: 'curse-of-mem' is not valid; valid: attractors, curse-of-memory, deep-rnn, exploding-gradients, "
+     r"signal-propagation$"),
     ("resources.toml", TOML_BASE + "[resources]\ncpus_per_trial = 0\n",
      r":3: resources\.cpus_per_trial: 0\.0 is not valid; valid: a finite number > 0$"),
     ("lr_both.toml", TOML_BASE + "[train]\nlr = 1e-3\n[lr_search]\ntrials = 3\n",
@@ -222,7 +224,8 @@ def test_listings_name_every_registry_entry_with_a_one_liner(command, registry):
     assert [ln.split()[0] for ln in lines] == sorted(entries)
     for ln in lines:
         name, text = ln.split(None, 1)
-        assert 20 <= len(text) <= 100 and text.endswith(".") and not text.startswith(("PyTorch-default", "The analysis"))
+        assert 20 <= len(text) <= 100 and text.endswith(".")
+        assert not text.startswith(("PyTorch-default", "The analysis"))
 
 
 def readme_example() -> str:

@@ -96,8 +96,8 @@ def test_launch_ends_with_a_summary_and_records_provenance(ray_session, tmp_path
     spec_file.write_text('base = "curse-of-memory"\nscale = "smoke"\nname = "mine"\n[grid]\ncells = ["lru"]\n'
                          'nus = [0.5]\n')
     results = tmp_path / "results"
-    args = ["launch", str(spec_file), "--set", "steps=20", "--set", "lr_search=tpe", "--set", "lr_search_trials=2", "--seeds", "2",
-            "--results", str(results)]
+    args = ["launch", str(spec_file), "--set", "steps=20", "--set", "lr_search=tpe", "--set", "lr_search_trials=2",
+            "--seeds", "2", "--results", str(results)]
     r = sweep_cli(*args, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     meta = sweep_of(results)
