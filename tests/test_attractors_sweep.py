@@ -292,15 +292,13 @@ def test_probe_onehot_and_task_inputs(cell, one_thread):
 
 # ---------------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
-def swept(ray_session, tmp_path_factory):
-    results = tmp_path_factory.mktemp("results")
-    r = runner.invoke(app, ["launch", "attractors", "--scale", "smoke", "--results", str(results)])
-    assert r.exit_code == 0, r.output
-    return results, r.output.split()[1]
+def swept(smoke_sweep):
+    return smoke_sweep("attractors")
 
 
+@pytest.mark.slow
 def test_smoke_sweep_rows(swept):
-    results, sid = swept
+    results, sid, _ = swept
     w = f"WHERE sweep_id = '{sid}'"
     trials = q(results, f"SELECT trial_id, task, cell, stage, status, steps_done FROM trials {w}")
     seed = [t for t in trials if t["stage"] == "seed"]
@@ -322,8 +320,9 @@ def test_smoke_sweep_rows(swept):
     assert int(n["n"]) == len(chaos.s_grid())
 
 
+@pytest.mark.slow
 def test_smoke_sweep_report(swept):
-    results, _ = swept
+    results, _, _ = swept
     r = runner.invoke(app, ["report", "attractors", "--results", str(results)])
     assert r.exit_code == 0, r.output
     paths = r.output.split()

@@ -210,6 +210,7 @@ def tune_trial_dirs(results: Path, sweep_id: str) -> list[str]:
                   if p.is_dir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bundle", [True, False])
 def test_sweep_bundles_seeds_where_the_cell_allows(ray_session, tmp_path, bundle):
     results = tmp_path / "results"

@@ -96,6 +96,7 @@ def test_config_passes_rays_own_preparation_and_validation(path):
     assert not schema_errors(config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [AWS, ONPREM], ids=["aws", "onprem"])
 def test_every_shell_command_parses(path):
     for cmd in all_commands(load(path)):
@@ -234,6 +235,7 @@ def slurm_code() -> str:
     return "\n".join(line for line in SLURM.read_text().splitlines() if not line.lstrip().startswith("#"))
 
 
+@pytest.mark.slow
 def test_slurm_script_parses():
     r = subprocess.run(["bash", "-n", str(SLURM)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

@@ -198,6 +198,7 @@ def test_cli_compact_prints_one_line(results):
     assert len(r.output.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_cli_compact_unknown_sweep(results, tmp_path):
     before = files(results)
     r = sweep_cli("compact", "nope", "--results", str(results), cwd=tmp_path, timeout=120)

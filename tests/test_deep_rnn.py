@@ -395,15 +395,13 @@ def test_cell_inits_from_set_and_spec_files_and_bad_values(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def smoke(ray_session, tmp_path_factory):
-    results = tmp_path_factory.mktemp("results")
-    r = CliRunner().invoke(app, ["launch", "deep-rnn", "--scale", "smoke", "--results", str(results)])
-    assert r.exit_code == 0, r.output
-    return results, r.output.split()[1]
+def smoke(smoke_sweep):
+    return smoke_sweep("deep-rnn")
 
 
+@pytest.mark.slow
 def test_smoke_sweep_rows(smoke):
-    results, sid = smoke
+    results, sid, _ = smoke
     spec = resolve("deep-rnn", "smoke")
     w = f"WHERE sweep_id = '{sid}'"
     trials = cli_rows(results, f"SELECT stage, task, cell, depth, status, steps_done, final_metric FROM trials {w}")
@@ -418,8 +416,9 @@ def test_smoke_sweep_rows(smoke):
     assert len(rows) == 4 * len(spec.cells) and all(int(r["n"]) == L * L for r in rows)
 
 
+@pytest.mark.slow
 def test_smoke_report(smoke):
-    results, _ = smoke
+    results, _, _ = smoke
     r = CliRunner().invoke(app, ["report", "deep-rnn", "--results", str(results), "--out", str(results / "rep")])
     assert r.exit_code == 0, r.output
     names = sorted(os.listdir(results / "rep"))

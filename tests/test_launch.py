@@ -20,6 +20,7 @@ def smoke(com_smoke):
     return com_smoke
 
 
+@pytest.mark.slow
 def test_launch_prints_id_results_and_a_query(smoke):
     results, sweep_id, out = smoke
     assert out.startswith(f"sweep {sweep_id}")
@@ -28,6 +29,7 @@ def test_launch_prints_id_results_and_a_query(smoke):
     assert meta["status"] == "completed" and meta["name"] == "curse-of-memory" and meta["scale"] == "smoke"
 
 
+@pytest.mark.slow
 def test_one_trials_row_per_trial_and_steps_per_trial(smoke):
     results, sweep_id, _ = smoke
     spec = resolve("curse-of-memory", "smoke")
@@ -51,6 +53,7 @@ def test_one_trials_row_per_trial_and_steps_per_trial(smoke):
     assert dups["c"] == "0"
 
 
+@pytest.mark.slow
 def test_seed_stage_runs_every_rate_and_selects_the_best_mean(smoke):
     results, sweep_id, _ = smoke
     spec = resolve("curse-of-memory", "smoke")
@@ -66,6 +69,7 @@ def test_seed_stage_runs_every_rate_and_selects_the_best_mean(smoke):
         assert float(chosen[0]["mean"]) == min(float(r["mean"]) for r in mine)  # nothing diverges in smoke
 
 
+@pytest.mark.slow
 def test_grad_norm_rows_at_the_cadence(smoke):
     results, sweep_id, _ = smoke
     spec = resolve("curse-of-memory", "smoke")
@@ -75,6 +79,7 @@ def test_grad_norm_rows_at_the_cadence(smoke):
                         for r in rows)
 
 
+@pytest.mark.slow
 def test_ls_status_and_report(smoke):
     results, sweep_id, _ = smoke
     r = runner.invoke(app, ["ls", "--results", str(results)])
@@ -89,6 +94,7 @@ def test_ls_status_and_report(smoke):
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_relative_results_land_in_the_working_directory(ray_session, tmp_path, monkeypatch):
     # Ray Tune runs each trial in its own working folder: a relative --results must still mean ./results here
     monkeypatch.chdir(tmp_path)

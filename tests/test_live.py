@@ -107,6 +107,7 @@ def test_live_state_from_written_rows(tmp_path):
     check_hand_state(str(tmp_path / "results"), "hand-1")
 
 
+@pytest.mark.slow
 def test_live_state_against_s3(s3_uri):
     """The same reads through pyarrow's S3 filesystem (moto's real server on loopback), then a finished sweep
     through the CLI: nothing pending or running, ETA 0."""
@@ -171,6 +172,7 @@ def test_watch_redraws_until_the_sweep_ends(tmp_path):
     assert "ETA 00:00" in blocks[-1] and "\033[" not in out.getvalue()
 
 
+@pytest.mark.slow
 def test_watch_stops_cleanly_on_ctrl_c(tmp_path):
     write_sweep(str(tmp_path), "hand-4")  # running: --watch would redraw for ever
     proc = start_cli("status", "hand-4", "--results", str(tmp_path), "--watch", "0.5")
@@ -219,6 +221,7 @@ def sweep_proc(tmp_path):
             proc.wait(30)
 
 
+@pytest.mark.slow
 def test_status_from_another_process_while_a_sweep_runs(sweep_proc):
     proc, results = sweep_proc
     t0, seen = time.monotonic(), None

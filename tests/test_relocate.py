@@ -118,6 +118,7 @@ def test_a_second_driver_is_refused_naming_the_first(tmp_path):
     again.release()
 
 
+@pytest.mark.slow
 def test_the_lease_works_on_s3(s3_uri):
     first = Lease(s3_uri, "S3SWEEP", ttl_s=30)
     first.acquire()

@@ -139,6 +139,7 @@ def test_a_missing_file_and_a_set_error(tmp_path):
         load_file(str(TOML), None, ["nus=0.9,1.5"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, text, needle", [
     ("cell.toml", TOML_BASE + "[grid]\ncells = ['xlstm']\n", ":3: grid.cells: 'xlstm' is not valid; valid: blockdiag"),
     ("syntax.yaml", "grid:\n  cells: [rnn\n  nus: 3\n", ":3: YAML syntax error:"),
@@ -238,6 +239,7 @@ def test_readme_example_is_the_example_file():
     assert readme_example() == TOML.read_text()
 
 
+@pytest.mark.slow
 def test_readme_example_launches_at_smoke_scale(ray_session, tmp_path):
     results = tmp_path / "results"
     # the README's file, shrunk on the command line to one group of two seeds and a few steps
