@@ -100,10 +100,11 @@ def s3_uri():
         server.wait(10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", autouse=True)
 def one_thread():
     """Tiny tensors: one intra-op thread is fastest on a shared 2-core machine (a second thread that is not
-    scheduled stalls every op)."""
+    scheduled stalls every op: test_train took 225 s with two, 24 s with one, on the loaded box). Every test's
+    own process, for the whole session; Ray's trials set theirs from cpus_per_trial."""
     import torch
 
     n = torch.get_num_threads()
