@@ -124,7 +124,8 @@ def chaotic_lstm(s: float) -> LSTMCell:
 
 def test_lyapunov_of_ribeiros_chaotic_lstm():
     # h0 = c0 = 0.5, zero input. Measured (float64): +0.17 at s = 1 (chaos; 0.16 over 400 steps, the same for
-    # every tangent seed), -0.56 at s = 0.5 (a fixed point). The chaotic orbit visits "many" distinct values: measured 168 of 200 hidden means at tol 1e-4
+    # every tangent seed), -0.56 at s = 0.5 (a fixed point). The chaotic orbit visits "many" distinct values:
+    # measured 168 of 200 hidden means at tol 1e-4
     # (the strange attractor is thin, so some samples land within 1e-4 of each other), 1 for the fixed point.
     s0 = torch.full((1, 4), 0.5, dtype=torch.float64)
     u = torch.zeros(1, 1, dtype=torch.float64)

@@ -292,15 +292,13 @@ def test_probe_onehot_and_task_inputs(cell, one_thread):
 
 # ---------------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
-def swept(ray_session, tmp_path_factory):
-    results = tmp_path_factory.mktemp("results")
-    r = runner.invoke(app, ["launch", "attractors", "--scale", "smoke", "--results", str(results)])
-    assert r.exit_code == 0, r.output
-    return results, r.output.split()[1]
+def swept(smoke_sweep):
+    return smoke_sweep("attractors")
 
 
+@pytest.mark.slow
 def test_smoke_sweep_rows(swept):
-    results, sid = swept
+    results, sid, _ = swept
     w = f"WHERE sweep_id = '{sid}'"
     trials = q(results, f"SELECT trial_id, task, cell, stage, status, steps_done FROM trials {w}")
     seed = [t for t in trials if t["stage"] == "seed"]
@@ -310,9 +308,10 @@ def test_smoke_sweep_rows(swept):
     (ana,) = [t for t in trials if t["stage"] == "analysis"]
     assert ana["status"] == "completed" and ana["trial_id"] == "chaotic_lstm"
     # attractor snapshots at init, every 3 steps and at the end; the task's inputs
-    rows = q(results, f"SELECT t.task, list(DISTINCT a.step ORDER BY a.step) AS steps, count(DISTINCT a.input_id) AS n, "
-                      f"min(a.input_value) AS lo, max(a.input_value) AS hi FROM attractors a JOIN trials t "
-                      f"USING (sweep_id, trial_id) {w.replace('sweep_id', 'a.sweep_id')} AND t.stage = 'seed' GROUP BY ALL")
+    rows = q(results, f"SELECT t.task, list(DISTINCT a.step ORDER BY a.step) AS steps, "
+                      f"count(DISTINCT a.input_id) AS n, min(a.input_value) AS lo, max(a.input_value) AS hi "
+                      f"FROM attractors a JOIN trials t USING (sweep_id, trial_id) "
+                      f"{w.replace('sweep_id', 'a.sweep_id')} AND t.stage = 'seed' GROUP BY ALL")
     got = {r["task"]: r for r in rows}
     assert got["sine"]["steps"] == got["symbols"]["steps"] == "[0, 3, 6]"
     assert (got["sine"]["n"], got["symbols"]["n"]) == ("10", "6")
@@ -321,8 +320,9 @@ def test_smoke_sweep_rows(swept):
     assert int(n["n"]) == len(chaos.s_grid())
 
 
+@pytest.mark.slow
 def test_smoke_sweep_report(swept):
-    results, _ = swept
+    results, _, _ = swept
     r = runner.invoke(app, ["report", "attractors", "--results", str(results)])
     assert r.exit_code == 0, r.output
     paths = r.output.split()

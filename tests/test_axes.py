@@ -68,7 +68,8 @@ def test_spec_file_lists_make_axes_and_show_prints_them(tmp_path):
     r = runner.invoke(app, ["show", str(f)])
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert lines[1].endswith("x hidden 8, 16 x batch 4, 8 x optimizer adam, sgd") and lines[1].startswith("grid: 8 groups")
+    assert lines[1].endswith("x hidden 8, 16 x batch 4, 8 x optimizer adam, sgd")
+    assert lines[1].startswith("grid: 8 groups")
     settings = {t.split("=")[0] for t in lines[2].split(": ", 1)[1].split()}
     assert "steps" in settings and not settings & {"hidden", "batch", "optimizer"}  # axes, not settings
 
@@ -104,7 +105,8 @@ def test_a_sweep_over_hidden_and_batch_writes_each_combination(ray_session, tmp_
     done = report(str(results), sid)
     pngs = sorted(pathlib.Path(p).relative_to(results / sid / "report").as_posix() for p in done.paths
                   if p.endswith(".png"))
-    assert pngs == [f"hidden{h}-batch{b}/{f}" for h in (16, 8) for b in (4, 8) for f in ("fig3a.png", "fig3b.png", "lr_landscape.png")]
+    assert pngs == [f"hidden{h}-batch{b}/{f}" for h in (16, 8) for b in (4, 8)
+                    for f in ("fig3a.png", "fig3b.png", "lr_landscape.png")]
     for h in (16, 8):
         for b in (4, 8):
             table = (results / sid / "report" / f"hidden{h}-batch{b}" / "curse-of-memory.md").read_text()

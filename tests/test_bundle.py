@@ -52,8 +52,9 @@ def test_bundle_rows_equal_solo_runs(tmp_path, one_thread, cell, kw):
         assert out[s]["status"] == ref["status"] == "completed" and out[s]["steps_done"] == 40
         assert out[s]["final_loss"] == pytest.approx(ref["final_loss"], rel=1e-4)
         assert_same_rows(tmp_path, f"b{s}", f"r{s}", rel=1e-4)
-    (n, clipped), = duckdb.sql(f"SELECT count(*), sum(clipped::INT) FROM read_parquet('{tmp_path}/s1/steps/*/*.parquet', "
-                               "hive_partitioning=true) WHERE trial_id LIKE 'b%'").fetchall()
+    (n, clipped), = duckdb.sql(f"SELECT count(*), sum(clipped::INT) FROM read_parquet("
+                               f"'{tmp_path}/s1/steps/*/*.parquet', hive_partitioning=true) "
+                               "WHERE trial_id LIKE 'b%'").fetchall()
     assert n == 3 * 40 and 0 < clipped
     trials = duckdb.sql(f"SELECT trial_id, seed, status FROM read_parquet('{tmp_path}/s1/trials/*/*.parquet') "
                         "WHERE trial_id LIKE 'b%' ORDER BY 1").fetchall()
@@ -209,6 +210,7 @@ def tune_trial_dirs(results: Path, sweep_id: str) -> list[str]:
                   if p.is_dir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bundle", [True, False])
 def test_sweep_bundles_seeds_where_the_cell_allows(ray_session, tmp_path, bundle):
     results = tmp_path / "results"

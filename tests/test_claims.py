@@ -346,13 +346,10 @@ TABLE_STATE = """(() => {
 
 
 @pytest.mark.slow
-def test_verify_a_real_smoke_sweep_expects_nothing_and_the_report_opens_with_the_table(ray_session, tmp_path):
+def test_verify_a_real_smoke_sweep_expects_nothing_and_the_report_opens_with_the_table(smoke_sweep, tmp_path):
     from chromium import Chromium
 
-    results = tmp_path / "results"
-    r = runner.invoke(app, ["launch", "signal-propagation", "--scale", "smoke", "--results", str(results)])
-    assert r.exit_code == 0, r.output
-    sid = next(d.name for d in results.iterdir() if d.name.startswith("signal-propagation-"))
+    results, sid, _ = smoke_sweep("signal-propagation")  # shared with test_signal_propagation
     res = verify(results, sid)
     assert res.exit_code == 0, res.output
     assert "7 claims at scale smoke: 7 not expected at this scale" in res.output

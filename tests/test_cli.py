@@ -3,14 +3,18 @@ from __future__ import annotations
 
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from conftest import sweep_cli
 from orchestrator.cli import app
 
 runner = CliRunner()
-COMMANDS = ["launch", "resume", "ls", "status", "query", "report", "compact", "show", "cells", "tasks", "probes",
-            "analyses"]
+COMMANDS = sorted(typer.main.get_command(app).commands)  # every command the app registers, as click sees them
+
+
+def test_the_command_list_is_the_apps():
+    assert {"launch", "resume", "stop", "ls", "status", "query", "report", "compact", "show"} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -23,6 +27,7 @@ def run_cli(*args, cwd):
     return sweep_cli(*args, cwd=cwd, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, needle", [
     (["launch", "nope"], "unknown sweep 'nope'; valid: attractors, curse-of-memory, deep-rnn, exploding-gradients, "
                       "signal-propagation"),
@@ -40,6 +45,7 @@ def test_bad_launch_input(tmp_path, args, needle):
     assert not results.exists()  # nothing partial left behind
 
 
+@pytest.mark.slow
 def test_unwritable_results_location(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
@@ -50,6 +56,7 @@ def test_unwritable_results_location(tmp_path):
     assert blocker.read_text() == "not a directory"
 
 
+@pytest.mark.slow
 def test_query_errors(tmp_path):
     empty = tmp_path / "empty"
     r = run_cli("query", "SELECT 1", "--results", str(empty), cwd=tmp_path)

@@ -77,7 +77,8 @@ def mounted_project(config: dict) -> str:
 
 
 def results_exports(config: dict) -> list[str]:
-    return [m.group(1) for c in all_commands(config) for m in re.finditer(r"export SWEEP_RESULTS=(\S+?)['\"]?(?:;|\s|$)", c)]
+    return [m.group(1) for c in all_commands(config)
+            for m in re.finditer(r"export SWEEP_RESULTS=(\S+?)['\"]?(?:;|\s|$)", c)]
 
 
 # ---------------------------------------------------------------------------------------------- both YAMLs
@@ -95,6 +96,7 @@ def test_config_passes_rays_own_preparation_and_validation(path):
     assert not schema_errors(config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [AWS, ONPREM], ids=["aws", "onprem"])
 def test_every_shell_command_parses(path):
     for cmd in all_commands(load(path)):
@@ -115,7 +117,8 @@ def test_checkout_is_mounted_and_installed_on_every_node(path):
     assert installs_project(config["head_setup_commands"], project)
     for name, node_type in config["available_node_types"].items():
         if name != config["head_node_type"]:
-            assert installs_project(node_type.get("worker_setup_commands", config["worker_setup_commands"]), project), name
+            commands = node_type.get("worker_setup_commands", config["worker_setup_commands"])
+            assert installs_project(commands, project), name
 
 
 @pytest.mark.parametrize("path", [AWS, ONPREM], ids=["aws", "onprem"])
@@ -232,6 +235,7 @@ def slurm_code() -> str:
     return "\n".join(line for line in SLURM.read_text().splitlines() if not line.lstrip().startswith("#"))
 
 
+@pytest.mark.slow
 def test_slurm_script_parses():
     r = subprocess.run(["bash", "-n", str(SLURM)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -251,7 +255,8 @@ def test_slurm_starts_ray_head_then_workers_then_runs_the_sweep():
     assert "set -euo pipefail" in code
     assert re.search(r"source .*bin/activate", code)
     assert "scontrol show hostnames" in code
-    head = re.search(r"srun [^\n]*-w \"\$head\"[^\n]*\\\n\s*ray start --head[^\n]*--port[^\n]*(\\\n[^\n]*)*--block &", code)
+    head = re.search(r"srun [^\n]*-w \"\$head\"[^\n]*\\\n\s*ray start --head[^\n]*--port[^\n]*"
+                     r"(\\\n[^\n]*)*--block &", code)
     assert head, "head: srun -w $head ray start --head ... --block &"
     worker = re.search(r"srun [^\n]*-w \"\$node\"[^\n]*\\\n\s*ray start --address [^\n]*--block &", code)
     assert worker, "workers: srun -w $node ray start --address ... --block &"

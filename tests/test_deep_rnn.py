@@ -47,7 +47,8 @@ def star_reference(W_Kx, W_Kh, b_K, W_z, b_z, R, x):
             xt = x[b, t].tolist()
             new = []
             for i in range(H):
-                k = sig(sum(W_Kx[i][j] * xt[j] for j in range(D_IN)) + sum(W_Kh[i][j] * h[j] for j in range(H)) + b_K[i])
+                k = sig(sum(W_Kx[i][j] * xt[j] for j in range(D_IN)) + sum(W_Kh[i][j] * h[j] for j in range(H))
+                        + b_K[i])
                 z = math.tanh(sum(W_z[i][j] * xt[j] for j in range(D_IN)) + b_z[i])
                 new.append(math.tanh((1 - k) * h[i] + k * z))
             h = new
@@ -66,7 +67,8 @@ def lstmf_reference(W_xf, W_hf, b_f, W_xz, W_hz, b_z, R, x):
             xt = x[b, t].tolist()
             new = []
             for i in range(H):
-                f = sig(sum(W_xf[i][j] * xt[j] for j in range(D_IN)) + sum(W_hf[i][j] * h[j] for j in range(H)) + b_f[i])
+                f = sig(sum(W_xf[i][j] * xt[j] for j in range(D_IN)) + sum(W_hf[i][j] * h[j] for j in range(H))
+                        + b_f[i])
                 z = math.tanh(sum(W_xz[i][j] * xt[j] for j in range(D_IN)) + sum(W_hz[i][j] * h[j] for j in range(H))
                               + b_z[i])
                 new.append(math.tanh(f * h[i] + (1 - f) * z))
@@ -263,7 +265,8 @@ def test_idx_parser_and_mnist_loader(tmp_path):
 
     task = task_class("digits")(str(tmp_path))
     assert task.seq_len == 784 and task.train_x.shape == (7, 784, 1) and task.test_x.shape == (3, 784, 1)
-    assert torch.allclose(task.train_x[2, :, 0], torch.tensor(imgs["train"][2].reshape(-1) / 255.0, dtype=torch.float32))
+    assert torch.allclose(task.train_x[2, :, 0],
+                          torch.tensor(imgs["train"][2].reshape(-1) / 255.0, dtype=torch.float32))
     assert task.test_y.tolist() == labels["test"].tolist()
     cfg = TrialConfig(sweep="s", sweep_id="s", trial_id="t", results="r", task="digits", data_dir=str(tmp_path),
                       seq_len=64)
@@ -393,15 +396,13 @@ def test_cell_inits_from_set_and_spec_files_and_bad_values(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def smoke(ray_session, tmp_path_factory):
-    results = tmp_path_factory.mktemp("results")
-    r = CliRunner().invoke(app, ["launch", "deep-rnn", "--scale", "smoke", "--results", str(results)])
-    assert r.exit_code == 0, r.output
-    return results, r.output.split()[1]
+def smoke(smoke_sweep):
+    return smoke_sweep("deep-rnn")
 
 
+@pytest.mark.slow
 def test_smoke_sweep_rows(smoke):
-    results, sid = smoke
+    results, sid, _ = smoke
     spec = resolve("deep-rnn", "smoke")
     w = f"WHERE sweep_id = '{sid}'"
     trials = cli_rows(results, f"SELECT stage, task, cell, depth, status, steps_done, final_metric FROM trials {w}")
@@ -416,8 +417,9 @@ def test_smoke_sweep_rows(smoke):
     assert len(rows) == 4 * len(spec.cells) and all(int(r["n"]) == L * L for r in rows)
 
 
+@pytest.mark.slow
 def test_smoke_report(smoke):
-    results, _ = smoke
+    results, _, _ = smoke
     r = CliRunner().invoke(app, ["report", "deep-rnn", "--results", str(results), "--out", str(results / "rep")])
     assert r.exit_code == 0, r.output
     names = sorted(os.listdir(results / "rep"))

@@ -20,7 +20,6 @@ import trainers.cells
 import trainers.probes
 import trainers.tasks
 from orchestrator.sweeps import resolve
-from orchestrator.launch import launch
 from trainers.build import build_model, fixed_batches
 from trainers.bundle import run_bundle
 from trainers.config import TrialConfig
@@ -214,17 +213,15 @@ def test_a_table_registered_after_the_writer_opened_restores_like_the_others(tmp
 
 # --------------------------------------------------------------------------------------------------- api.md
 @pytest.fixture(scope="module")
-def api_results(tmp_path_factory, ray_session):
-    """A curse-of-memory and an exploding-gradients sweep at smoke scale, made smaller still."""
-    results = str(tmp_path_factory.mktemp("api-results"))
-    for name, sets in [
-        ("curse-of-memory", ["lr_search=none", "lr=0.001", "steps=12", "grad_norm_every=3", "checkpoint_every=0"]),
-        ("exploding-gradients", ["seq_lens=10", "clips=1", "steps=20", "analyses=bifurcation"]),
-    ]:
-        launch(resolve(name, "smoke", sets), results, out=open("/dev/null", "w"))
-    return results
+def api_results(smoke_sweep):
+    """A curse-of-memory and an exploding-gradients sweep at smoke scale, made smaller still, in one folder."""
+    smoke_sweep("curse-of-memory", "lr_search=none", "lr=0.001", "steps=12", "grad_norm_every=3", "checkpoint_every=0",
+                into="api-results")
+    return str(smoke_sweep("exploding-gradients", "seq_lens=10", "clips=1", "steps=20", "analyses=bifurcation",
+                           into="api-results").results)
 
 
+@pytest.mark.slow
 def test_api_page_runs_against_real_sweeps(api_results, tmp_path, monkeypatch):
     matplotlib.use("Agg")
     monkeypatch.setenv("SWEEP_RESULTS", api_results)
@@ -253,6 +250,7 @@ def test_api_page_runs_against_real_sweeps(api_results, tmp_path, monkeypatch):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_api_helpers_reject_bad_names(api_results):
     con = analysis.connect(api_results)
     with pytest.raises(analysis.AnalysisError, match="no sweep with id or name 'nope'; available: "):

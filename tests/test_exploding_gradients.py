@@ -247,15 +247,13 @@ def test_solved_step_survives_a_kill_and_a_bundle_solves_as_solo(tmp_path, one_t
 
 # --------------------------------------------------------------------------------------- the whole sweep
 @pytest.fixture(scope="module")
-def smoke(ray_session, tmp_path_factory):
-    results = tmp_path_factory.mktemp("results")
-    r = runner.invoke(app, ["launch", "exploding-gradients", "--scale", "smoke", "--results", str(results)])
-    assert r.exit_code == 0, r.output
-    return results, r.output.split()[1]
+def smoke(smoke_sweep):
+    return smoke_sweep("exploding-gradients")
 
 
+@pytest.mark.slow
 def test_smoke_sweep_rows(smoke):
-    results, sid = smoke
+    results, sid, _ = smoke
     w = f"WHERE sweep_id = '{sid}'"
     trials = q(results, f"SELECT trial_id, stage, status, seq_len, clip, steps_done, solved_step FROM trials {w} "
                         "ORDER BY trial_id")
@@ -276,8 +274,9 @@ def test_smoke_sweep_rows(smoke):
     assert all(r["n_points"] == "1" for r in band if not lo <= float(r["b"]) <= hi)
 
 
+@pytest.mark.slow
 def test_smoke_report(smoke):
-    results, _ = smoke
+    results, _, _ = smoke
     r = runner.invoke(app, ["report", "exploding-gradients", "--results", str(results)])
     assert r.exit_code == 0, r.output
     paths = r.output.split()

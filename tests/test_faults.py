@@ -42,6 +42,7 @@ def finished_trials(results: Path) -> list[dict]:
         return []
 
 
+@pytest.mark.slow
 def test_sigkill_launch_then_resume(ray_session, tmp_path):
     results = tmp_path / "results"
     steps = 150
@@ -110,6 +111,7 @@ def two_node_cluster(tmp_path):
             p.wait(30)
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=False, reason="known defect (stop 12): since the grid protocol's bundles, all 12 trials "
                    "can finish on the head node before the second node takes one, so 'trials on both nodes' times out "
                    "(2 of 3 full-suite runs); the next session makes it wait for both nodes")
@@ -131,6 +133,7 @@ def test_node_lost_mid_sweep(two_node_cluster, tmp_path):
     print(f"\nnode loss: rows {c['rows']} = 12 x {steps}, nodes used {nodes}")
 
 
+@pytest.mark.slow
 def test_failed_and_diverged_trials_do_not_stop_the_sweep(ray_session, tmp_path):
     results = tmp_path / "results"
     # hidden=63 cannot be cut into 2x2 blocks: blockdiag raises at build time -> failed;
@@ -141,17 +144,20 @@ def test_failed_and_diverged_trials_do_not_stop_the_sweep(ray_session, tmp_path)
                             "--set", "lr_ranges=rnn:10:100"])
     assert r.exit_code == 0, r.output
     sweep_id = r.output.split()[1]
-    rows = query_arrow(str(results), "SELECT cell, stage, status, error, steps_done FROM trials ORDER BY ALL").to_pylist()
+    rows = query_arrow(str(results),
+                       "SELECT cell, stage, status, error, steps_done FROM trials ORDER BY ALL").to_pylist()
     by_cell = {}
     for row in rows:
         by_cell.setdefault(row["cell"], set()).add(row["status"])
     assert by_cell == {"blockdiag": {"failed"}, "rnn": {"diverged"}, "lru": {"completed"}}
-    assert all("hidden=63 is not a multiple of block_size=2" in row["error"] for row in rows if row["cell"] == "blockdiag")
+    assert all("hidden=63 is not a multiple of block_size=2" in row["error"]
+               for row in rows if row["cell"] == "blockdiag")
     assert all(row["error"].startswith("non-finite loss at step") for row in rows if row["cell"] == "rnn")
     c = counts(str(results), sweep_id)
     assert c["rows"] == c["uniq"] == c["steps_done"] and c["trials"] == 9
 
 
+@pytest.mark.slow
 def test_two_sweeps_at_once_do_not_mix(tmp_path):
     results = tmp_path / "results"
     args = ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results), "--set", "cells=lru",
@@ -169,6 +175,7 @@ def test_two_sweeps_at_once_do_not_mix(tmp_path):
     assert {r["sweep_id"]: r["nus"] for r in nus} == {id_a: [0.5], id_b: [0.95]}
 
 
+@pytest.mark.slow
 def test_resume_a_sweep_killed_before_tunes_first_snapshot(ray_session, tmp_path):
     """A driver killed before Tune's first experiment-state file: the searcher's own state (written before each
     trial is handed to Tune) says what ran; the resumed sweep issues nothing twice, reruns no finished trial."""

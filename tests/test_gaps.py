@@ -128,6 +128,7 @@ def test_cpus_per_trial_inf_is_refused(tmp_path):
     assert "cpus_per_trial" in out and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_gpus_per_trial_on_a_cluster_without_gpus(ray_session, tmp_path):
     out = one_line_error(runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--gpus-per-trial",
                                              "1", "--results", str(tmp_path / "r")]), "error: ")

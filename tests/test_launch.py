@@ -20,6 +20,7 @@ def smoke(com_smoke):
     return com_smoke
 
 
+@pytest.mark.slow
 def test_launch_prints_id_results_and_a_query(smoke):
     results, sweep_id, out = smoke
     assert out.startswith(f"sweep {sweep_id}")
@@ -28,6 +29,7 @@ def test_launch_prints_id_results_and_a_query(smoke):
     assert meta["status"] == "completed" and meta["name"] == "curse-of-memory" and meta["scale"] == "smoke"
 
 
+@pytest.mark.slow
 def test_one_trials_row_per_trial_and_steps_per_trial(smoke):
     results, sweep_id, _ = smoke
     spec = resolve("curse-of-memory", "smoke")
@@ -40,20 +42,24 @@ def test_one_trials_row_per_trial_and_steps_per_trial(smoke):
     # steps rows = trials x steps (a diverged trial stops early: its steps_done says where)
     (tot,) = q(results, f"SELECT (SELECT count(*) FROM steps WHERE sweep_id='{sweep_id}') AS rows, "
                         f"(SELECT sum(steps_done) FROM trials WHERE sweep_id='{sweep_id}') AS done, "
-                        f"(SELECT count(*) FROM trials WHERE sweep_id='{sweep_id}' AND status='completed') AS completed")
+                        f"(SELECT count(*) FROM trials WHERE sweep_id='{sweep_id}' AND status='completed') "
+                        f"AS completed")
     assert int(tot["rows"]) == int(tot["done"])
-    completed = q(results, f"SELECT trial_id, steps_done FROM trials WHERE sweep_id='{sweep_id}' AND status='completed'")
+    completed = q(results, f"SELECT trial_id, steps_done FROM trials "
+                           f"WHERE sweep_id='{sweep_id}' AND status='completed'")
     assert len(completed) == int(tot["completed"]) >= n_seed  # nothing in the smoke grid should diverge
     assert all(int(r["steps_done"]) == spec.steps for r in completed)
     (dups,) = q(results, "SELECT count(*) c FROM (SELECT trial_id, step FROM steps GROUP BY ALL HAVING count(*) > 1)")
     assert dups["c"] == "0"
 
 
+@pytest.mark.slow
 def test_seed_stage_runs_every_rate_and_selects_the_best_mean(smoke):
     results, sweep_id, _ = smoke
     spec = resolve("curse-of-memory", "smoke")
     rows = q(results, f"SELECT group_key, cell, nu, lr, avg(final_loss) mean, count(*) n, bool_and(selected)::INT s, "
-                      f"bool_or(selected)::INT any_s FROM trials WHERE sweep_id='{sweep_id}' AND stage='seed' GROUP BY ALL")
+                      f"bool_or(selected)::INT any_s FROM trials WHERE sweep_id='{sweep_id}' AND stage='seed' "
+                      f"GROUP BY ALL")
     for g in spec.grid():
         mine = [r for r in rows if r["group_key"] == spec.group_key(g)]
         assert sorted(float(r["lr"]) for r in mine) == sorted(spec.rates(g))  # every rate of the grid
@@ -63,13 +69,17 @@ def test_seed_stage_runs_every_rate_and_selects_the_best_mean(smoke):
         assert float(chosen[0]["mean"]) == min(float(r["mean"]) for r in mine)  # nothing diverges in smoke
 
 
+@pytest.mark.slow
 def test_grad_norm_rows_at_the_cadence(smoke):
     results, sweep_id, _ = smoke
     spec = resolve("curse-of-memory", "smoke")
-    rows = q(results, f"SELECT trial_id, count(DISTINCT step) s, count(DISTINCT \"group\") g, count(*) n FROM grad_norms WHERE sweep_id='{sweep_id}' GROUP BY ALL")
-    assert rows and all(int(r["s"]) == spec.steps // spec.grad_norm_every and int(r["n"]) == int(r["s"]) * int(r["g"]) for r in rows)
+    rows = q(results, f"SELECT trial_id, count(DISTINCT step) s, count(DISTINCT \"group\") g, count(*) n "
+                      f"FROM grad_norms WHERE sweep_id='{sweep_id}' GROUP BY ALL")
+    assert rows and all(int(r["s"]) == spec.steps // spec.grad_norm_every and int(r["n"]) == int(r["s"]) * int(r["g"])
+                        for r in rows)
 
 
+@pytest.mark.slow
 def test_ls_status_and_report(smoke):
     results, sweep_id, _ = smoke
     r = runner.invoke(app, ["ls", "--results", str(results)])
@@ -84,6 +94,7 @@ def test_ls_status_and_report(smoke):
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_relative_results_land_in_the_working_directory(ray_session, tmp_path, monkeypatch):
     # Ray Tune runs each trial in its own working folder: a relative --results must still mean ./results here
     monkeypatch.chdir(tmp_path)

@@ -110,6 +110,7 @@ def test_live_state_from_written_rows(tmp_path):
     check_hand_state(str(tmp_path / "results"), "hand-1")
 
 
+@pytest.mark.slow
 def test_live_state_against_s3(s3_uri):
     """The same reads through pyarrow's S3 filesystem (moto's real server on loopback), then a finished sweep
     through the CLI: nothing pending or running, ETA 0."""
@@ -174,6 +175,7 @@ def test_watch_redraws_until_the_sweep_ends(tmp_path):
     assert "ETA 00:00" in blocks[-1] and "\033[" not in out.getvalue()
 
 
+@pytest.mark.slow
 def test_watch_stops_cleanly_on_ctrl_c(tmp_path):
     write_sweep(str(tmp_path), "hand-4")  # running: --watch would redraw for ever
     proc = start_cli("status", "hand-4", "--results", str(tmp_path), "--watch", "0.5")
@@ -206,6 +208,9 @@ def test_writer_flushes_by_time_and_restore_drops_those_parts(tmp_path):
     assert parts() == ["part-00000.parquet"] and w.last_value("steps", "loss") is None
 
 
+LIVE_STEPS = 1500  # long enough (several seconds on 2 cores) to be seen mid-run by a status polled every second
+
+
 @pytest.fixture
 def sweep_proc(tmp_path):
     """A real sweep in its own process (its own Ray): lru seeds (one bundle) run for a while; blockdiag cannot
@@ -213,7 +218,7 @@ def sweep_proc(tmp_path):
     results = tmp_path / "results"
     proc = start_cli("launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
                      "--set", "cells=lru,blockdiag", "--set", "hidden=63", "--set", "nus=0.9", "--set", "seeds=2",
-                     "--set", "lr_search=none", "--set", "steps=3000", "--set", "checkpoint_every=25")
+                     "--set", "lr_search=none", "--set", f"steps={LIVE_STEPS}", "--set", "checkpoint_every=25")
     try:
         yield proc, results
     finally:
@@ -222,6 +227,7 @@ def sweep_proc(tmp_path):
             proc.wait(30)
 
 
+@pytest.mark.slow
 def test_status_from_another_process_while_a_sweep_runs(sweep_proc):
     proc, results = sweep_proc
     t0, seen = time.monotonic(), None
@@ -229,12 +235,15 @@ def test_status_from_another_process_while_a_sweep_runs(sweep_proc):
         found = list(results.glob("*/sweep.json"))
         if found:
             r = runner.invoke(app, ["status", found[0].parent.name, "--results", str(results)])
-            rows = [ln.split() for ln in r.output.splitlines() if " running " in f" {ln} " and "/3000" in ln]
-            if r.exit_code == 0 and any(0 < int(next(x for x in row if "/3000" in x).split("/")[0]) < 3000 for row in rows):
+            of = f"/{LIVE_STEPS}"
+            rows = [ln.split() for ln in r.output.splitlines() if " running " in f" {ln} " and of in ln]
+            if r.exit_code == 0 and any(0 < int(next(x for x in row if of in x).split("/")[0]) < LIVE_STEPS
+                                        for row in rows):
                 seen = r.output
                 break
         time.sleep(1.0)
-    assert seen, f"no running trial with 0 < steps < 3000 seen; sweep output: {proc.stdout.read() if proc.poll() is not None else ''}"
+    assert seen, (f"no running trial with 0 < steps < {LIVE_STEPS} seen; sweep output: "
+                  f"{proc.stdout.read() if proc.poll() is not None else ''}")
     sweep_id = found[0].parent.name
     assert f"sweep {sweep_id}  (curse-of-memory, scale smoke, running)" in seen
     eta = seen.split("ETA ")[1].split()[0]
@@ -251,5 +260,5 @@ def test_status_from_another_process_while_a_sweep_runs(sweep_proc):
     assert "(curse-of-memory, scale smoke, completed)" in text and "ETA 00:00" in text
     seed = next(ln.split() for ln in text.splitlines() if ln.startswith("seed "))
     assert seed[1:] == ["0", "0", "2", "0", "2", "4"]  # pending running completed diverged failed total
-    assert text.count("3000/3000") == 2 and text.count("100%") == 2
+    assert text.count(f"{LIVE_STEPS}/{LIVE_STEPS}") == 2 and text.count("100%") == 2
     assert text.count("failed: ValueError: hidden=63 is not a multiple of block_size=2") == 2

@@ -18,22 +18,17 @@ PROBE_SPECS = ["hessian:every=3:k_top=2:density_steps=8:trace_samples=4",
 
 
 @pytest.fixture(scope="module")
-def probed(ray_session, tmp_path_factory):
-    results = tmp_path_factory.mktemp("results")
-    r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", str(results),
-                            "--set", "cells=lru,gru", "--set", "nus=0.9", "--set", "lr_search=none",
-                            "--set", "seeds=1", "--set", f"steps={STEPS}", "--set", "depths=2",
-                            "--set", "seq_lens=12", "--set", "probe_batch=4", "--set",
-                            "analyses=hessian_opt:rnn,hessian_opt:cdiag",
-                            "--set", "probes=" + ",".join(PROBE_SPECS)])
-    assert r.exit_code == 0, r.output
-    return results, r.output.split()[1]
+def probed(smoke_sweep):
+    return smoke_sweep("curse-of-memory", "cells=lru,gru", "nus=0.9", "lr_search=none", "seeds=1", f"steps={STEPS}",
+                       "depths=2", "seq_lens=12", "probe_batch=4", "analyses=hessian_opt:rnn,hessian_opt:cdiag",
+                       "probes=" + ",".join(PROBE_SPECS))[:2]
 
 
 def test_every_registered_probe_is_exercised():
     assert {s.split(":")[0] for s in PROBE_SPECS} == set(PROBES)
 
 
+@pytest.mark.slow
 def test_probe_rows_at_their_cadence(probed):
     results, sweep_id = probed
     w = f"WHERE sweep_id = '{sweep_id}'"
@@ -69,6 +64,7 @@ def test_bad_probe_spec_is_a_one_line_error(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_hessian_at_optimum_stage_and_fig4(probed):
     results, sweep_id = probed
     rows = q(results, f"SELECT t.cell, h.value FROM hessian h JOIN trials t USING (sweep_id, trial_id) "

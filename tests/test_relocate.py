@@ -74,7 +74,7 @@ def trial_workers() -> list[psutil.Process]:
 
 @pytest.mark.slow
 def test_a_trial_tune_gives_up_on_reads_failed_and_resume_retries_it(ray_session, tmp_path):
-    results, steps = tmp_path / "results", 300
+    results, steps = tmp_path / "results", 150  # checkpoints at 50 and 100: a worker is killed between
     killed = []
 
     def kill_one_worker():
@@ -118,6 +118,7 @@ def test_a_second_driver_is_refused_naming_the_first(tmp_path):
     again.release()
 
 
+@pytest.mark.slow
 def test_the_lease_works_on_s3(s3_uri):
     first = Lease(s3_uri, "S3SWEEP", ttl_s=30)
     first.acquire()

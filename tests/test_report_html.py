@@ -108,6 +108,7 @@ def failing_sweep(tmp_path) -> pathlib.Path:
     return r
 
 
+@pytest.mark.slow
 def test_page_embeds_the_figures_tables_index_spec_and_versions(failing_sweep, tmp_path):
     done = report(str(failing_sweep), "s1")
     out = failing_sweep / "s1" / "report"
@@ -198,6 +199,7 @@ def test_no_figures_still_writes_the_page_with_a_note(tmp_path):
 
 
 # ------------------------------------------------------------------------------ a real smoke sweep, in Chromium
+@pytest.mark.slow
 def test_smoke_sweep_report_renders_in_chromium(com_smoke, tmp_path):
     results, sid, _ = com_smoke  # the session's curse-of-memory smoke sweep, shared with test_launch
     out = tmp_path / "report"
@@ -227,6 +229,7 @@ def test_smoke_sweep_report_renders_in_chromium(com_smoke, tmp_path):
     assert shot[:8] == PNG_SIGNATURE and int.from_bytes(shot[20:24], "big") > 1500  # the whole, long page
 
 
+@pytest.mark.slow
 def test_make_test_installs_chromium_when_missing_and_launch_does_not(tmp_path):
     root = pathlib.Path(__file__).resolve().parent.parent
     missing = tmp_path / "no" / "chromium"
@@ -248,7 +251,8 @@ def test_make_test_installs_chromium_when_missing_and_launch_does_not(tmp_path):
 
 # ------------------------------------------------------------------ the Explore section: altair charts, in Chromium
 DRAWN = """(async () => {
-  for (let i = 0; i < 200 && document.querySelectorAll('.chart svg').length < document.querySelectorAll('.chart').length; i++)
+  for (let i = 0; i < 200 && document.querySelectorAll('.chart svg').length
+                             < document.querySelectorAll('.chart').length; i++)
     await new Promise(r => setTimeout(r, 50));
   return Object.fromEntries([...document.querySelectorAll('.chart')].map(d => [d.id,
     d.querySelectorAll('g.mark-line path').length]));
@@ -288,6 +292,7 @@ def axis_sweep(tmp_path) -> pathlib.Path:
     return r
 
 
+@pytest.mark.slow
 def test_explore_curves_filter_by_axis_and_probe_panels(axis_sweep, tmp_path):
     from analysis.db import connect, resolve_sweep
     from analysis.report_charts import POINTS, build

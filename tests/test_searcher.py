@@ -20,7 +20,8 @@ KEY = "lru-d1-nu0.9"
 
 def spec(budget: int):
     protocol = "tpe" if budget else "none"
-    return resolve("curse-of-memory", "smoke", SETS + [f"lr_search={protocol}", f"lr_search_trials={budget}"]).validate()
+    sets = SETS + [f"lr_search={protocol}", f"lr_search_trials={budget}"]
+    return resolve("curse-of-memory", "smoke", sets).validate()
 
 
 def run(suggestion: dict) -> dict:

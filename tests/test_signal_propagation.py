@@ -145,12 +145,10 @@ def test_lru_angle_gradient_grows_with_memory_and_magnitude_does_not(one_thread)
     assert th_100 / th_1 > 10 and nu_100 / nu_1 < 3 and th_100 > 100 * nu_100, (nu_1, th_1, nu_100, th_100)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_smoke_sweep_end_to_end(ray_session, tmp_path):
-    results = tmp_path / "results"
-    r = runner.invoke(app, ["launch", "signal-propagation", "--scale", "smoke", "--results", str(results)])
-    assert r.exit_code == 0, r.output
-    sid = r.output.split()[1]
+def test_smoke_sweep_end_to_end(smoke_sweep):
+    results, sid, _ = smoke_sweep("signal-propagation")  # shared with test_claims
     spec = resolve("signal-propagation", "smoke")
     trials = cli_rows(results, f"SELECT stage, status, steps_done, count(*) AS n FROM trials "
                                f"WHERE sweep_id = '{sid}' GROUP BY ALL")

@@ -99,8 +99,8 @@ ERRORS = [
     ("bad_value.yaml", "base: curse-of-memory\ngrid:\n  nus:\n    - 0.9\n    - 1.5\n",
      r":5: grid\.nus: 1\.5 is not valid; valid: values in \[0, 1\)$"),  # YAML: the item's own line
     ("unknown_cell.toml", TOML_BASE + "\n[grid]\ncells = ['lru', 'xlstm']\n",
-     r":4: grid\.cells: 'xlstm' is not valid; valid: blockdiag, cdiag, cdiag_exp, cdiag_norm, gru, lru, lstm, lstmf, ornn, "
-     r"rnn, slstm, star, vrnn$"),
+     r":4: grid\.cells: 'xlstm' is not valid; valid: blockdiag, cdiag, cdiag_exp, cdiag_norm, gru, lru, lstm, "
+     r"lstmf, ornn, rnn, slstm, star, vrnn$"),
     ("unknown_probe.toml", TOML_BASE + "[probes]\nhesian = true\n",
      r":3: probes\.hesian: unknown probe 'hesian'; valid: attractors, hessian, lattice, signal$"),
     ("probe_option.toml", TOML_BASE + "[probes]\nhessian = { every = 10, topk = 3 }\n",
@@ -110,8 +110,9 @@ ERRORS = [
      r"\(or start from a named sweep: base = attractors \| curse-of-memory"),
     ("syntax.toml", TOML_BASE + "[grid\ncells = ['rnn']\n", r":2: TOML syntax error: "),
     ("syntax.yaml", "grid:\n  cells: [rnn\n  nus: 3\n", r":3: YAML syntax error: expected ',' or ']'"),
-    ("bad_base.toml", 'base = "curse-of-mem"\n', r":1: base: 'curse-of-mem' is not valid; valid: attractors, "
-                                                  r"curse-of-memory, deep-rnn, exploding-gradients, signal-propagation$"),
+    ("bad_base.toml", 'base = "curse-of-mem"\n',
+     r":1: base: 'curse-of-mem' is not valid; valid: attractors, curse-of-memory, deep-rnn, exploding-gradients, "
+     r"signal-propagation$"),
     ("resources.toml", TOML_BASE + "[resources]\ncpus_per_trial = 0\n",
      r":3: resources\.cpus_per_trial: 0\.0 is not valid; valid: a finite number > 0$"),
     ("lr_both.toml", TOML_BASE + "[train]\nlr = 1e-3\n[lr_search]\ntrials = 3\n",
@@ -139,6 +140,7 @@ def test_a_missing_file_and_a_set_error(tmp_path):
         load_file(str(TOML), None, ["nus=0.9,1.5"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, text, needle", [
     ("cell.toml", TOML_BASE + "[grid]\ncells = ['xlstm']\n", ":3: grid.cells: 'xlstm' is not valid; valid: blockdiag"),
     ("syntax.yaml", "grid:\n  cells: [rnn\n  nus: 3\n", ":3: YAML syntax error:"),
@@ -224,7 +226,8 @@ def test_listings_name_every_registry_entry_with_a_one_liner(command, registry):
     assert [ln.split()[0] for ln in lines] == sorted(entries)
     for ln in lines:
         name, text = ln.split(None, 1)
-        assert 20 <= len(text) <= 100 and text.endswith(".") and not text.startswith(("PyTorch-default", "The analysis"))
+        assert 20 <= len(text) <= 100 and text.endswith(".")
+        assert not text.startswith(("PyTorch-default", "The analysis"))
 
 
 def readme_example() -> str:
@@ -237,6 +240,7 @@ def test_readme_example_is_the_example_file():
     assert readme_example() == TOML.read_text()
 
 
+@pytest.mark.slow
 def test_readme_example_launches_at_smoke_scale(ray_session, tmp_path):
     results = tmp_path / "results"
     # the README's file, shrunk on the command line to one group of two seeds and a few steps

@@ -3,6 +3,7 @@ mock of the client), and `sweep query` reads from there. Nothing lands in the lo
 from __future__ import annotations
 
 import pyarrow.fs as pafs
+import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
@@ -11,6 +12,7 @@ from sweepcheck import assert_exact
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_sweep_writes_to_and_queries_from_s3(ray_session, s3_uri, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--results", s3_uri,

@@ -129,6 +129,7 @@ def test_submit_runs_the_sweep_as_a_ray_job(head, tmp_path):
     assert st.exit_code == 0 and st.stdout.splitlines()[0] == f"Ray Job {job} at {head}: SUCCEEDED"
 
 
+@pytest.mark.slow
 def test_no_job_server_is_a_one_line_error_and_leaves_nothing(tmp_path):
     results = tmp_path / "results"
     r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--submit", "--address",

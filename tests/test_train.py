@@ -34,7 +34,8 @@ def test_completed_trial_rows(tmp_path):
     assert sql(tmp_path, "SELECT count(*), count(DISTINCT step) FROM GRADS") == [(12, 4)]
     assert {g for (g,) in sql(tmp_path, "SELECT DISTINCT \"group\" FROM GRADS")} == {
         "layer1.recurrent", "layer1.input", "layer1.output"}
-    (status, final, best, steps_done, n), = sql(tmp_path, "SELECT status, final_loss, best_loss, steps_done, count(*) OVER () FROM TRIALS")
+    (status, final, best, steps_done, n), = sql(
+        tmp_path, "SELECT status, final_loss, best_loss, steps_done, count(*) OVER () FROM TRIALS")
     assert (status, steps_done, n) == ("completed", 40, 1) and final == pytest.approx(out["final_loss"])
     # cosine decay: the first step uses the peak rate, the last is near the floor
     (lr1,), = sql(tmp_path, "SELECT lr FROM STEPS WHERE step = 1")
@@ -45,7 +46,8 @@ def test_completed_trial_rows(tmp_path):
 def test_group_norms_combine_to_the_global_norm(tmp_path):
     run_trial(cfg(tmp_path, clip=None))
     # sqrt(sum over groups of norm^2) equals the recorded pre-clipping global norm at the same step
-    rows = sql(tmp_path, "SELECT s.grad_norm, sqrt(sum(g.norm * g.norm)) FROM STEPS s JOIN GRADS g USING (step) GROUP BY s.step, s.grad_norm")
+    rows = sql(tmp_path, "SELECT s.grad_norm, sqrt(sum(g.norm * g.norm)) FROM STEPS s JOIN GRADS g USING (step) "
+                         "GROUP BY s.step, s.grad_norm")
     assert len(rows) == 4
     for global_norm, combined in rows:
         assert combined == pytest.approx(global_norm, rel=1e-4)
@@ -62,7 +64,8 @@ def test_diverged_trial_is_stopped_and_marked(tmp_path):
     assert out["status"] == "diverged" and out["steps_done"] < 200
     (status, steps_done, err), = sql(tmp_path, "SELECT status, steps_done, error FROM TRIALS")
     assert status == "diverged" and "non-finite loss at step" in err
-    (n, last, last_finite), = sql(tmp_path, "SELECT count(*), max(step), bool_and(isfinite(loss)) FROM STEPS WHERE step < (SELECT max(step) FROM STEPS)")
+    (n, last, last_finite), = sql(tmp_path, "SELECT count(*), max(step), bool_and(isfinite(loss)) FROM STEPS "
+                                            "WHERE step < (SELECT max(step) FROM STEPS)")
     assert n == steps_done - 1 and last_finite
     (last_loss,), = sql(tmp_path, "SELECT loss FROM STEPS ORDER BY step DESC LIMIT 1")
     assert not math.isfinite(last_loss)
@@ -122,7 +125,8 @@ def test_resume_from_checkpoint_is_exact_and_writes_rows_once(tmp_path):
     assert out["status"] == "completed" and out["steps_done"] == 60
     assert out["final_loss"] == pytest.approx(ref["final_loss"], rel=1e-6)  # the same run, step for step
     assert writer.load_checkpoint() is None  # a finished trial leaves no checkpoint behind
-    assert sql(tmp_path / "run", "SELECT count(*), count(DISTINCT step), min(step), max(step) FROM STEPS") == [(60, 60, 1, 60)]
+    assert sql(tmp_path / "run", "SELECT count(*), count(DISTINCT step), min(step), max(step) FROM STEPS") == [
+        (60, 60, 1, 60)]
     assert sql(tmp_path / "run", "SELECT count(*), count(DISTINCT step) FROM GRADS") == [(18, 6)]
     a = sql(tmp_path / "ref", "SELECT step, loss, grad_norm FROM STEPS ORDER BY step")
     b = sql(tmp_path / "run", "SELECT step, loss, grad_norm FROM STEPS ORDER BY step")

@@ -25,7 +25,7 @@ from test_faults import wait_for  # one polling helper for the subprocess tests
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = 600  # long enough (about 20 s on 2 cores) for a stop to land mid-sweep
+STEPS = 300  # long enough (about 10 s a trial on 2 cores, 8 trials to go) for a stop to land mid-sweep
 ARGS = ["launch", "curse-of-memory", "--scale", "smoke", "--set", "cells=rnn,lru", "--set", "nus=0.9", "--seeds", "3",
         "--set", "batch=16", "--set", f"steps={STEPS}", "--set", "checkpoint_every=100",
         "--set", "lr_search=tpe", "--set", "lr_search_trials=2"]  # search, then seeds: a stop lands mid-sweep
@@ -96,8 +96,8 @@ def test_launch_ends_with_a_summary_and_records_provenance(ray_session, tmp_path
     spec_file.write_text('base = "curse-of-memory"\nscale = "smoke"\nname = "mine"\n[grid]\ncells = ["lru"]\n'
                          'nus = [0.5]\n')
     results = tmp_path / "results"
-    args = ["launch", str(spec_file), "--set", "steps=20", "--set", "lr_search=tpe", "--set", "lr_search_trials=2", "--seeds", "2",
-            "--results", str(results)]
+    args = ["launch", str(spec_file), "--set", "steps=20", "--set", "lr_search=tpe", "--set", "lr_search_trials=2",
+            "--seeds", "2", "--results", str(results)]
     r = sweep_cli(*args, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     meta = sweep_of(results)
