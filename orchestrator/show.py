@@ -36,10 +36,12 @@ class Counts:
         return self.lr_search + self.seed_ray + self.analysis
 
 
-def counts(spec: SweepSpec) -> Counts:
+def counts(spec: SweepSpec, bundled_cells=None) -> Counts:
+    """``bundled_cells``: a past sweep's record of the cells that bundled (``SweepSpec.bundles``)."""
     grid, rows = spec.grid(), spec.stage_trials()
     return Counts(len(grid), rows["lr_search"], rows["seed"],
-                  sum(1 if spec.bundles(g) else spec.seeds * len(spec.rates(g)) for g in grid), rows["analysis"])
+                  sum(1 if spec.bundles(g, bundled_cells) else spec.seeds * len(spec.rates(g)) for g in grid),
+                  rows["analysis"])
 
 
 def _text(value) -> str:
@@ -64,9 +66,9 @@ def changed(spec: SweepSpec) -> list[str]:
     return out
 
 
-def show(target: Target, resources: Resources, rates: dict | None = None) -> str:
-    """The text of `sweep show` for a resolved target run with ``resources``."""
-    spec, c = target.spec, counts(target.spec)
+def show(target: Target, resources: Resources, rates: dict | None = None, bundled_cells=None) -> str:
+    """The text of `sweep show` for a resolved target run with ``resources`` (``bundled_cells``: as ``counts``)."""
+    spec, c = target.spec, counts(target.spec, bundled_cells)
     origin = f"from {target.source['path']}" if target.source else "a named sweep"
     lines = [f"{spec.name}: {origin}, base {target.base or 'none'}, scale {spec.scale}",
              f"grid: {c.groups} groups = " + " x ".join(

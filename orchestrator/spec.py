@@ -156,11 +156,16 @@ class SweepSpec:
         return {"lr_search": search, "seed": sum(len(self.rates(g)) for g in groups) * self.seeds,
                 "analysis": len(self.analyses)}
 
-    def bundles(self, group: dict) -> bool:
-        """Whether ``group`` trains its rates x seeds as one bundle, one Ray trial (trainers.bundle)."""
+    def bundles(self, group: dict, bundled_cells=None) -> bool:
+        """Whether ``group`` trains its rates x seeds as one bundle, one Ray trial (trainers.bundle).
+        ``bundled_cells``: the cells that bundled, as a past sweep's sweep.json records them (no torch import)."""
+        if not (self.bundle_seeds and self.seeds * len(self.rates(group)) > 1):
+            return False
+        if bundled_cells is not None:
+            return group["cell"] in bundled_cells
         from trainers.bundle import bundle_supported
 
-        return self.bundle_seeds and self.seeds * len(self.rates(group)) > 1 and bundle_supported(group["cell"])
+        return bundle_supported(group["cell"])
 
     def validate(self) -> "SweepSpec":
         from trainers.analyses import ANALYSES

@@ -462,7 +462,8 @@ def new_meta(spec: SweepSpec, sweep_id: str, resources: dict, extra: dict, statu
     """A new sweep's sweep.json."""
     return dict(sweep_id=sweep_id, name=spec.name, scale=spec.scale, spec=spec.to_dict(),
                 created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status=status, resources=resources,
-                axes=varying(spec.grid()), **extra)
+                axes=varying(spec.grid()), bundled_cells=sorted({g["cell"] for g in spec.grid() if spec.bundles(g)}),
+                **extra)
 
 
 def read_sweep_file(results: str, sweep_id: str) -> dict:

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from analysis.db import query_arrow
 from orchestrator.cli import app
 from orchestrator.submit import job_status
+from sweepcheck import assert_exact
 
 runner = CliRunner()
 SPEC = """base = "curse-of-memory"
@@ -89,7 +90,6 @@ def test_submit_needs_an_http_address():
     assert r.exit_code == 2 and r.stderr.startswith("error: --submit needs --address http://HEAD:8265")
 
 
-@pytest.mark.xfail(strict=False, reason="flaky (stop 12): the loopback head's job agent is sometimes not ready ('No available agent'); next session")
 @pytest.mark.slow
 def test_submit_runs_the_sweep_as_a_ray_job(head, tmp_path):
     spec = tmp_path / "my.toml"
@@ -127,6 +127,37 @@ def test_submit_runs_the_sweep_as_a_ray_job(head, tmp_path):
     assert ls.exit_code == 0 and f"job={job}" in ls.stdout and sid in ls.stdout
     st = runner.invoke(app, ["status", sid, "--results", str(results)])
     assert st.exit_code == 0 and st.stdout.splitlines()[0] == f"Ray Job {job} at {head}: SUCCEEDED"
+
+
+@pytest.mark.slow
+def test_stop_of_a_submitted_sweep_stops_its_job_then_resume_finishes(head, ray_session, tmp_path):
+    """`sweep stop` of a sweep launched with --submit stops its Ray Job (the job server sends the driver SIGINT,
+    the graceful stop of Ctrl-C): the job reads STOPPED, the sweep interrupted mid-run, and `sweep resume`
+    finishes it with every row exactly once."""
+    results, steps = tmp_path / "results", 3000
+    r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--set", "cells=rnn", "--set", "nus=0.9",
+                            "--set", "seeds=2", "--set", "lr_search=none", "--set", f"steps={steps}",
+                            "--set", "checkpoint_every=100", "--submit", "--address", head, "--results", str(results)])
+    assert r.exit_code == 0, r.output
+    sid = r.stdout.splitlines()[0].split(", sweep ")[1].split()[0]
+    deadline = time.monotonic() + 300
+    while not list((results / sid).glob("_checkpoints/*.pt")):  # the job's driver has its trial under way
+        assert time.monotonic() < deadline and job_status({"job": {"address": head, "submission_id": f"sweep-{sid}"}}) \
+            in ("PENDING", "RUNNING"), "no checkpoint from the submitted sweep"
+        time.sleep(1)
+
+    st = runner.invoke(app, ["stop", sid, "--results", str(results)])
+    assert st.exit_code == 0 and st.stdout.startswith(f"stopped: Ray Job sweep-{sid} STOPPED; sweep {sid}"), st.output
+    meta = json.loads((results / sid / "sweep.json").read_text())
+    assert job_status(meta) == "STOPPED" and meta["status"] == "interrupted", meta["status"]
+    done = query_arrow(str(results), f"SELECT count(*) AS n FROM steps WHERE sweep_id = '{sid}'").to_pylist()[0]["n"]
+    assert done < 2 * steps  # stopped mid-run
+    again = runner.invoke(app, ["stop", sid, "--results", str(results)])
+    assert again.exit_code == 2 and "not running; nothing to stop (its Ray Job: STOPPED)" in again.stderr
+
+    r = runner.invoke(app, ["resume", sid, "--results", str(results)])
+    assert r.exit_code == 0, r.output
+    assert_exact(str(results), sid, n_trials=2, steps=steps)
 
 
 def test_no_job_server_is_a_one_line_error_and_leaves_nothing(tmp_path):
