@@ -28,7 +28,7 @@ def make_results(root: str) -> None:
     """One tiny sweep: a sweep.json (a valid smoke spec) and one finished trial row; and the same sweep.json
     as written before sweeps recorded ``bundled_cells`` (its `show` builds the cells: torch)."""
     spec = {"name": "bench", "scale": "smoke", "tasks": ["teacher_student"], "cells": ["lru"], "depths": [1],
-            "nus": [0.9], "seq_lens": [20]}
+            "nus": [0.9], "seq_lens": [20], "seeds": 3}
     for sweep, more in ((SWEEP, {"bundled_cells": ["lru"]}), (OLD_SWEEP, {})):
         os.makedirs(f"{root}/{sweep}")
         with open(f"{root}/{sweep}/sweep.json", "w") as f:

@@ -34,6 +34,30 @@ def wait_for(cond, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def session_ended(leader: int) -> bool:
+    """Whether every process of the session that ``leader`` (a start_cli process) led has ended. Ray's trial
+    workers run in process groups of their own: a SIGKILL of the driver's group leaves them to notice their
+    raylet is gone and exit by themselves, a few seconds later (longer on a loaded machine)."""
+    import ray  # noqa: F401 - Ray's bundled psutil
+    import psutil
+
+    for p in psutil.process_iter():
+        try:
+            if os.getsid(p.pid) == leader and p.status() != psutil.STATUS_ZOMBIE:
+                return False
+        except (OSError, psutil.Error):
+            pass
+    return True
+
+
+def sigkill_driver(proc: subprocess.Popen) -> None:
+    """SIGKILL a driver started by start_cli with its local Ray, and wait until its trial workers have ended
+    too: until then they may still write rows into the folder the driver was given."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    wait_for(lambda: session_ended(proc.pid), 120, "the killed driver's Ray workers to end")
+
+
 def finished_trials(results: Path) -> list[dict]:
     try:
         return query_arrow(str(results), "SELECT trial_id, status, ended_at, node FROM trials "
