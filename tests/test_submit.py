@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 from typer.testing import CliRunner
@@ -44,25 +45,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def job_server_up(address: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{address}/api/version", timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 @pytest.fixture
 def head(tmp_path):
-    """A Ray head on loopback with its job server: its http address."""
+    """A Ray head on loopback with its job server: its http address. Every port of its own: the job agent's
+    default http port (52365) is taken by any other Ray on the machine (the session's own, another user's),
+    and an agent that cannot bind it stays up without http, so that every submit reads 'No available agent'.
+    Its job agent may still be starting when this returns: `submit` waits for it, as for a user's fresh head."""
     port, dash = free_port(), free_port()
     temp = pathlib.Path("/tmp") / f"rayh-{os.getpid()}-{port}"  # short: Ray's socket paths have a length limit
     bindir = os.path.dirname(sys.executable)
     env = dict(os.environ, RAY_AUTH_MODE="disabled", PATH=f"{bindir}:{os.environ['PATH']}")
     env.pop("RAY_ADDRESS", None)
+    own_ports = [f for flag in ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
+                                "--runtime-env-agent-port", "--metrics-export-port", "--ray-client-server-port")
+                 for f in (flag, str(free_port()))]
     proc = subprocess.Popen([f"{bindir}/ray", "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
                              "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--include-dashboard",
-                             "true", "--temp-dir", str(temp), "--disable-usage-stats"],
+                             "true", *own_ports, "--temp-dir", str(temp), "--disable-usage-stats"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
     try:
-        for _ in range(240):
-            if job_status({"job": {"address": address, "submission_id": "none"}}) is not None and \
-                    not str(job_status({"job": {"address": address, "submission_id": "none"}})).startswith("unr"):
-                break
+        deadline = time.monotonic() + 180
+        while not job_server_up(address):
             assert proc.poll() is None, "ray start --head exited"
+            assert time.monotonic() < deadline, f"no job server at {address} after 180 s"
             time.sleep(0.5)
         yield address
     finally:
