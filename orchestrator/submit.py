@@ -87,7 +87,8 @@ def submit(target, name: str, flags: list[str], results: str, address: str, reso
                     break
                 if not _agent_not_ready(e) or time.monotonic() > deadline:
                     why = str(e).splitlines()[0] if str(e) else type(e).__name__
-                    late = f" (its job agent not ready after {AGENT_WAIT_S:g} s)" if _agent_not_ready(e) else ""
+                    late = (f" (its job agent not ready after {AGENT_WAIT_S:g} s: is its http port, 52365 unless "
+                            "--dashboard-agent-listen-port, taken by another Ray on the head?)") if _agent_not_ready(e) else ""
                     raise UserError(f"the job server at {address} refused the sweep{late}: {why}") from None
                 time.sleep(2)
     except BaseException:
