@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 
-AGENT_WAIT_S = float(os.environ.get("SWEEP_AGENT_WAIT_S", "180"))  # how long a submit waits for a fresh head's job agent
+AGENT_WAIT_S = float(os.environ.get("SWEEP_AGENT_WAIT_S", "180"))  # a submit waits this long for a head's job agent
 STOP_WAIT_S = 120  # a stopped job's driver has this long to end gracefully (SIGINT) before Ray's SIGKILL
 ENV = "SWEEP_JOB"  # JSON {"sweep_id", "submission_id", "address"} handed to the job's driver
 
@@ -87,8 +87,9 @@ def submit(target, name: str, flags: list[str], results: str, address: str, reso
                     break
                 if not _agent_not_ready(e) or time.monotonic() > deadline:
                     why = str(e).splitlines()[0] if str(e) else type(e).__name__
-                    late = (f" (its job agent not ready after {AGENT_WAIT_S:g} s: is its http port, 52365 unless "
-                            "--dashboard-agent-listen-port, taken by another Ray on the head?)") if _agent_not_ready(e) else ""
+                    late = "" if not _agent_not_ready(e) else (
+                        f" (its job agent not ready after {AGENT_WAIT_S:g} s: is its http port, 52365 unless "
+                        "--dashboard-agent-listen-port, taken by another Ray on the head?)")
                     raise UserError(f"the job server at {address} refused the sweep{late}: {why}") from None
                 time.sleep(2)
     except BaseException:
