@@ -21,16 +21,19 @@ from trainers.record import TrialWriter
 
 TARGET_S = 0.5
 SWEEP = "bench-20260101-000000-0000"
+OLD_SWEEP = "bench-20260101-000000-0001"
 
 
 def make_results(root: str) -> None:
-    """One tiny sweep: a sweep.json (a valid smoke spec) and one finished trial row."""
-    os.makedirs(f"{root}/{SWEEP}")
+    """One tiny sweep: a sweep.json (a valid smoke spec) and one finished trial row; and the same sweep.json
+    as written before sweeps recorded ``bundled_cells`` (its `show` builds the cells: torch)."""
     spec = {"name": "bench", "scale": "smoke", "tasks": ["teacher_student"], "cells": ["lru"], "depths": [1],
-            "nus": [0.9], "seq_lens": [20]}
-    with open(f"{root}/{SWEEP}/sweep.json", "w") as f:
-        json.dump({"sweep_id": SWEEP, "name": "bench", "scale": "smoke", "status": "completed", "spec": spec,
-                   "created_at": "2026-01-01T00:00:00+00:00"}, f)
+            "nus": [0.9], "seq_lens": [20], "seeds": 3}
+    for sweep, more in ((SWEEP, {"bundled_cells": ["lru"]}), (OLD_SWEEP, {})):
+        os.makedirs(f"{root}/{sweep}")
+        with open(f"{root}/{sweep}/sweep.json", "w") as f:
+            json.dump({"sweep_id": sweep, "name": "bench", "scale": "smoke", "status": "completed", "spec": spec,
+                       "created_at": "2026-01-01T00:00:00+00:00", **more}, f)
     TrialWriter(root, SWEEP, "lru-s0").write_trial(dict(
         sweep="bench", stage="seed", task="teacher_student", cell="lru", depth=1, nu=0.9, status="completed",
         steps_done=10, wall_s=1.0, final_loss=0.1, config_json=json.dumps({"steps": 10})))
@@ -61,6 +64,7 @@ def main() -> int:
                  ("sweep query", [*cli, "query", "SELECT count(*) FROM trials", "--results", root]),
                  ("sweep status", [*cli, "status", SWEEP, "--results", root]),
                  ("sweep show <sweep_id>", [*cli, "show", SWEEP, "--results", root]),
+                 ("sweep show <sweep_id> (no bundled_cells)", [*cli, "show", OLD_SWEEP, "--results", root]),
                  ("sweep show curse-of-memory", [*cli, "show", "curse-of-memory"])]
         load = os.getloadavg()[0]
         rows = [(name, *run(args, a.repeats)) for name, args in cases]

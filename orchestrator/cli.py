@@ -207,22 +207,20 @@ def stop(target: str = typer.Argument(..., help="A sweep id or name (latest of t
          results: Optional[str] = ResultsOpt):
     """Stop a running sweep from any terminal: its driver notices within seconds (a request file in the
     results location, so this works against s3:// too), its trials stop at their last checkpoint, and the
-    sweep reads `interrupted`. `sweep resume ID` continues it with every row exactly once.
+    sweep reads `interrupted`. `sweep resume ID` continues it with every row exactly once. A sweep launched
+    with --submit is stopped through its Ray Job (the job server stops the driver the same way).
 
     Example: sweep stop curse-of-memory
     """
     from analysis.db import resolve_sweep
 
-    from .stop import request_stop
+    from .stop import stop_sweep
 
     loc = results_location(results)
     sweep = resolve_sweep(loc, target)
-    if sweep.get("status") != "running":
-        raise UserError(f"sweep {sweep['sweep_id']} is {sweep.get('status')}, not running; nothing to stop")
-    request_stop(loc, sweep["sweep_id"])
+    done = stop_sweep(loc, sweep)  # a sweep launched with --submit: its Ray Job, through the job server
     where = f" --results {loc}" if results else ""
-    typer.echo(f"stop requested: {sweep['sweep_id']} ends within seconds; then `sweep resume "
-               f"{sweep['sweep_id']}{where}` continues it")
+    typer.echo(f"{done}; then `sweep resume {sweep['sweep_id']}{where}` continues it")
 
 
 @app.command()

@@ -20,6 +20,7 @@ from .gave_up import GiveUp, errored_in
 from .lease import driver_lease
 from .loggers import callbacks as logger_callbacks
 from .no_space import NoSpace, is_no_space
+from .plan import bundled
 from .progress import Progress
 from .result_file import ResultFile
 from .searcher import SweepSearcher, members
@@ -158,7 +159,8 @@ def new_meta(spec: SweepSpec, sweep_id: str, resources: dict, extra: dict, statu
     """A new sweep's sweep.json."""
     return dict(sweep_id=sweep_id, name=spec.name, scale=spec.scale, spec=spec.to_dict(),
                 created_at=dt.datetime.now(dt.timezone.utc).isoformat(), status=status, resources=resources,
-                axes=varying(spec.grid()), **extra)
+                axes=varying(spec.grid()), bundled_cells=sorted({g["cell"] for g in spec.grid() if bundled(spec, g)}),
+                **extra)
 
 
 def resume(sweep_id: str, results: str, *, address: str | None = None) -> dict:

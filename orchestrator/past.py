@@ -38,5 +38,7 @@ def past(results: str, target: str) -> str:
     resources = Resources(**{k: v for k, v in res.items() if k in Resources.__dataclass_fields__})
     source = meta.get("spec_file")
     lines.append("")
-    lines.append(describe(Target(spec, resources, meta.get("base"), source), resources))
+    # the cells that bundled, as the sweep recorded them (no torch); an older sweep.json: as the cells are now
+    lines.append(describe(Target(spec, resources, meta.get("base"), source), resources,
+                          bundled_cells=meta.get("bundled_cells")))
     return "\n".join(lines)

@@ -40,16 +40,22 @@ class PlannedTrial:
         return self.bundle or self.trial_id
 
 
-def bundled(spec: SweepSpec, group: dict) -> bool:
-    """Whether ``group`` trains its rates x seeds as one bundle, one Ray trial (trainers.bundle)."""
+def bundled(spec: SweepSpec, group: dict, bundled_cells=None) -> bool:
+    """Whether ``group`` trains its rates x seeds as one bundle, one Ray trial (trainers.bundle).
+    ``bundled_cells``: the cells that bundled, as a past sweep's sweep.json records them (then no torch)."""
+    if not (spec.bundle_seeds and spec.seeds * len(spec.rates(group)) > 1):
+        return False
+    if bundled_cells is not None:
+        return group["cell"] in bundled_cells
     from trainers.bundle import bundle_supported  # torch
 
-    return spec.bundle_seeds and spec.seeds * len(spec.rates(group)) > 1 and bundle_supported(group["cell"])
+    return bundle_supported(group["cell"])
 
 
-def plan(spec: SweepSpec, *, bundles: bool = True) -> list[PlannedTrial]:
+def plan(spec: SweepSpec, *, bundles: bool = True, bundled_cells=None) -> list[PlannedTrial]:
     """Every trial of ``spec``, group by group (its search trials, then its seed trials), then the analyses.
-    ``bundles=False``: no trial names a bundle (rows only, without importing torch: `sweep status` counts rows)."""
+    ``bundles=False``: no trial names a bundle (rows only, without importing torch: `sweep status` counts rows);
+    ``bundled_cells``: as ``bundled``."""
     out = []
     search = spec.lr_search_trials if spec.lr_search == "tpe" else 0
     for g in spec.grid():
@@ -57,7 +63,7 @@ def plan(spec: SweepSpec, *, bundles: bool = True) -> list[PlannedTrial]:
         out += [PlannedTrial("lr_search", g, key, f"lr-{key}-{k}", spec.lr_search_seed, None, None, steps)
                 for k in range(search)]
         rates = spec.rates(g)  # tpe: one rate, the search's
-        bundle = f"{key}-seeds" if bundles and bundled(spec, g) else None
+        bundle = f"{key}-seeds" if bundles and bundled(spec, g, bundled_cells) else None
         out += [PlannedTrial("seed", g, key, f"{key}-lr{lr:g}-s{s}" if len(rates) > 1 else f"{key}-s{s}", s,
                              None if search else lr, bundle, steps) for lr in rates for s in range(spec.seeds)]
     for a in spec.analyses:  # on the first group's settings at the largest nu, the longest memory

@@ -36,9 +36,9 @@ class Counts:
         return self.lr_search + self.seed_ray + self.analysis
 
 
-def counts(spec: SweepSpec) -> Counts:
-    """The counts of the spec's plan (``orchestrator.plan``)."""
-    trials = plan(spec)
+def counts(spec: SweepSpec, bundled_cells=None) -> Counts:
+    """The counts of the spec's plan (``orchestrator.plan``; ``bundled_cells``: as ``plan.bundled``)."""
+    trials = plan(spec, bundled_cells=bundled_cells)
     rows = stage_counts(trials)
     return Counts(len(spec.grid()), rows["lr_search"], rows["seed"],
                   len(ray_trials([t for t in trials if t.stage == "seed"])), rows["analysis"])
@@ -66,9 +66,9 @@ def changed(spec: SweepSpec) -> list[str]:
     return out
 
 
-def describe(target: Target, resources: Resources, rates: dict | None = None) -> str:
-    """The text of `sweep show` for a resolved target run with ``resources``."""
-    spec, c = target.spec, counts(target.spec)
+def describe(target: Target, resources: Resources, rates: dict | None = None, bundled_cells=None) -> str:
+    """The text of `sweep show` for a resolved target run with ``resources`` (``bundled_cells``: as ``counts``)."""
+    spec, c = target.spec, counts(target.spec, bundled_cells)
     origin = f"from {target.source['path']}" if target.source else "a named sweep"
     lines = [f"{spec.name}: {origin}, base {target.base or 'none'}, scale {spec.scale}",
              f"grid: {c.groups} groups = " + " x ".join(

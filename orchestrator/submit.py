@@ -8,6 +8,12 @@ entrypoint ``sweep launch <the same target and flags> --address auto`` (a spec f
 it keeps that sweep id and records the job in sweep.json again, so ``sweep ls`` / ``sweep status`` show it, and
 ``job_status`` / ``stop_job`` reach the job server over its REST API (no Ray import).
 
+A head just started may answer before its job agent is ready ("No available agent to submit job, please try
+again later", or the agent's port not yet open): the submitter retries until ``AGENT_WAIT_S`` has passed, then
+says so in one line. `sweep stop` of a submitted sweep asks the job server to stop the job; the job is submitted
+with ``RAY_JOB_STOP_SIGNAL=SIGINT``, so its driver stops the way Ctrl-C stops a launch (its trials stop, the
+sweep reads ``interrupted``), with up to ``STOP_WAIT_S`` before Ray's SIGKILL.
+
 The results location must be one the cluster's nodes and this machine both see (S3, a shared mount); a local
 path is made absolute. No torch or Ray at import: `sweep status` reads ``job_status``.
 """
@@ -22,7 +28,8 @@ import time
 import urllib.error
 import urllib.request
 
-AGENT_WAIT_S = 60.0  # how long a submit waits for a fresh head's job agent
+AGENT_WAIT_S = float(os.environ.get("SWEEP_AGENT_WAIT_S", "180"))  # a submit waits this long for a head's job agent
+STOP_WAIT_S = 120  # a stopped job's driver has this long to end gracefully (SIGINT) before Ray's SIGKILL
 ENV = "SWEEP_JOB"  # JSON {"sweep_id", "submission_id", "address"} handed to the job's driver
 
 
@@ -57,7 +64,8 @@ def submit(target, name: str, flags: list[str], results: str, address: str, reso
     check_writable(results)
     sweep_id = new_sweep_id(target.spec.name)
     job = {"submission_id": f"sweep-{sweep_id}", "address": address}
-    runtime_env: dict = {"env_vars": {ENV: json.dumps({"sweep_id": sweep_id, **job})}}
+    runtime_env: dict = {"env_vars": {ENV: json.dumps({"sweep_id": sweep_id, **job}), "RAY_JOB_STOP_SIGNAL": "SIGINT",
+                                      "RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT_S)}}
     tmp = None
     if target.source:  # the spec file travels with the job; it runs in that folder
         tmp = tempfile.mkdtemp(prefix="sweep-submit-")
@@ -78,10 +86,15 @@ def submit(target, name: str, flags: list[str], results: str, address: str, reso
                 client.submit_job(entrypoint=entrypoint(name, flags), submission_id=job["submission_id"],
                                   runtime_env=runtime_env, metadata={"sweep_id": sweep_id})
                 break
-            except RuntimeError as e:  # a head just started has no job agent yet: Ray says to try again later
-                if "No available agent" not in str(e) or time.monotonic() > deadline:
-                    raise UserError(f"the job server at {address} refused the sweep: {str(e).splitlines()[0]}"
-                                    ) from None
+            except (RuntimeError, OSError) as e:  # OSError: requests' ConnectionError (the server restarting)
+                if _job_exists(job):  # an attempt that reached the agent although its answer was lost
+                    break
+                if not _agent_not_ready(e) or time.monotonic() > deadline:
+                    why = str(e).splitlines()[0] if str(e) else type(e).__name__
+                    late = "" if not _agent_not_ready(e) else (
+                        f" (its job agent not ready after {AGENT_WAIT_S:g} s: is its http port, 52365 unless "
+                        "--dashboard-agent-listen-port, taken by another Ray on the head?)")
+                    raise UserError(f"the job server at {address} refused the sweep{late}: {why}") from None
                 time.sleep(2)
     except BaseException:
         _remove(results, sweep_id)  # nothing left behind for a sweep that never started
@@ -90,6 +103,23 @@ def submit(target, name: str, flags: list[str], results: str, address: str, reso
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     return sweep_id, job["submission_id"]
+
+
+def _agent_not_ready(e: Exception) -> bool:
+    """Whether a refused submit is a head whose job agent is not ready yet (try again), not a bad request: Ray's
+    "No available agent", the agent's port not open yet, or the job server itself not answering."""
+    text = str(e)
+    return isinstance(e, OSError) or "No available agent" in text or (
+        "status code 500" in text and any(w in text for w in ("Cannot connect", "Connection refused",
+                                                                "ClientConnectorError", "ServerDisconnected")))
+
+
+def _job_exists(job: dict) -> bool:
+    try:
+        _api(job)
+        return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def _remove(results: str, sweep_id: str) -> None:

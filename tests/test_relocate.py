@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import threading
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from conftest import start_cli, sweep_cli
 from orchestrator.cli import app
 from orchestrator.lease import Lease, LeaseHeld
 from sweepcheck import assert_exact
-from test_faults import SMALL, finished_trials, wait_for
+from test_faults import SMALL, finished_trials, sigkill_driver, wait_for
 
 runner = CliRunner()
 N_TRIALS = 2 * 2 * 3  # (2 cells x 1 nu) x (2 smoke grid rates x 3 seeds): the grid protocol
@@ -32,7 +31,6 @@ def snapshot(folder: Path) -> dict:
             if p.is_file()}
 
 
-@pytest.mark.xfail(strict=False, reason="flaky (stop 12): passed alone, failed in the fresh-clone full run beside another Ray test; the next session finds why")
 @pytest.mark.slow
 def test_moved_and_copied_sweep_resume_where_they_are_now(ray_session, tmp_path):
     results, steps = tmp_path / "results", 240
@@ -40,8 +38,7 @@ def test_moved_and_copied_sweep_resume_where_they_are_now(ray_session, tmp_path)
                      "--results", str(results))
     wait_for(lambda: len(finished_trials(results)) >= 2 and list(results.glob("*/_checkpoints/*.pt")), 300,
              "2 finished trials and a checkpoint")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(30)
+    sigkill_driver(proc)  # and its Ray workers ended: `mv` / `cp -a` of a folder nothing writes into any more
     sweep_id = json.loads(next(results.glob("*/sweep.json")).read_text())["sweep_id"]
     copy, moved = tmp_path / "copy", tmp_path / "moved"
     shutil.copytree(results, copy, symlinks=True)  # cp -a

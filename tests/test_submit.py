@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 from typer.testing import CliRunner
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 from analysis.db import query_arrow
 from orchestrator.cli import app
 from orchestrator.submit import job_status
+from sweepcheck import assert_exact
 
 runner = CliRunner()
 SPEC = """base = "curse-of-memory"
@@ -43,25 +45,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def job_server_up(address: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{address}/api/version", timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 @pytest.fixture
 def head(tmp_path):
-    """A Ray head on loopback with its job server: its http address."""
+    """A Ray head on loopback with its job server: its http address. Every port of its own: the job agent's
+    default http port (52365) is taken by any other Ray on the machine (the session's own, another user's),
+    and an agent that cannot bind it stays up without http, so that every submit reads 'No available agent'.
+    Its job agent may still be starting when this returns: `submit` waits for it, as for a user's fresh head."""
     port, dash = free_port(), free_port()
     temp = pathlib.Path("/tmp") / f"rayh-{os.getpid()}-{port}"  # short: Ray's socket paths have a length limit
     bindir = os.path.dirname(sys.executable)
     env = dict(os.environ, RAY_AUTH_MODE="disabled", PATH=f"{bindir}:{os.environ['PATH']}")
     env.pop("RAY_ADDRESS", None)
+    own_ports = [f for flag in ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
+                                "--runtime-env-agent-port", "--metrics-export-port", "--ray-client-server-port")
+                 for f in (flag, str(free_port()))]
     proc = subprocess.Popen([f"{bindir}/ray", "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
                              "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--include-dashboard",
-                             "true", "--temp-dir", str(temp), "--disable-usage-stats"],
+                             "true", *own_ports, "--temp-dir", str(temp), "--disable-usage-stats"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
     try:
-        for _ in range(240):
-            if job_status({"job": {"address": address, "submission_id": "none"}}) is not None and \
-                    not str(job_status({"job": {"address": address, "submission_id": "none"}})).startswith("unr"):
-                break
+        deadline = time.monotonic() + 180
+        while not job_server_up(address):
             assert proc.poll() is None, "ray start --head exited"
+            assert time.monotonic() < deadline, f"no job server at {address} after 180 s"
             time.sleep(0.5)
         yield address
     finally:
@@ -89,7 +104,6 @@ def test_submit_needs_an_http_address():
     assert r.exit_code == 2 and r.stderr.startswith("error: --submit needs --address http://HEAD:8265")
 
 
-@pytest.mark.xfail(strict=False, reason="flaky (stop 12): the loopback head's job agent is sometimes not ready ('No available agent'); next session")
 @pytest.mark.slow
 def test_submit_runs_the_sweep_as_a_ray_job(head, tmp_path):
     spec = tmp_path / "my.toml"
@@ -127,6 +141,37 @@ def test_submit_runs_the_sweep_as_a_ray_job(head, tmp_path):
     assert ls.exit_code == 0 and f"job={job}" in ls.stdout and sid in ls.stdout
     st = runner.invoke(app, ["status", sid, "--results", str(results)])
     assert st.exit_code == 0 and st.stdout.splitlines()[0] == f"Ray Job {job} at {head}: SUCCEEDED"
+
+
+@pytest.mark.slow
+def test_stop_of_a_submitted_sweep_stops_its_job_then_resume_finishes(head, ray_session, tmp_path):
+    """`sweep stop` of a sweep launched with --submit stops its Ray Job (the job server sends the driver SIGINT,
+    the graceful stop of Ctrl-C): the job reads STOPPED, the sweep interrupted mid-run, and `sweep resume`
+    finishes it with every row exactly once."""
+    results, steps = tmp_path / "results", 3000
+    r = runner.invoke(app, ["launch", "curse-of-memory", "--scale", "smoke", "--set", "cells=rnn", "--set", "nus=0.9",
+                            "--set", "seeds=2", "--set", "lr_search=none", "--set", f"steps={steps}",
+                            "--set", "checkpoint_every=100", "--submit", "--address", head, "--results", str(results)])
+    assert r.exit_code == 0, r.output
+    sid = r.stdout.splitlines()[0].split(", sweep ")[1].split()[0]
+    deadline = time.monotonic() + 300
+    while not list((results / sid).glob("_checkpoints/*.pt")):  # the job's driver has its trial under way
+        assert time.monotonic() < deadline and job_status({"job": {"address": head, "submission_id": f"sweep-{sid}"}}) \
+            in ("PENDING", "RUNNING"), "no checkpoint from the submitted sweep"
+        time.sleep(1)
+
+    st = runner.invoke(app, ["stop", sid, "--results", str(results)])
+    assert st.exit_code == 0 and st.stdout.startswith(f"stopped: Ray Job sweep-{sid} STOPPED; sweep {sid}"), st.output
+    meta = json.loads((results / sid / "sweep.json").read_text())
+    assert job_status(meta) == "STOPPED" and meta["status"] == "interrupted", meta["status"]
+    done = query_arrow(str(results), f"SELECT count(*) AS n FROM steps WHERE sweep_id = '{sid}'").to_pylist()[0]["n"]
+    assert done < 2 * steps  # stopped mid-run
+    again = runner.invoke(app, ["stop", sid, "--results", str(results)])
+    assert again.exit_code == 2 and "not running; nothing to stop (its Ray Job: STOPPED)" in again.stderr
+
+    r = runner.invoke(app, ["resume", sid, "--results", str(results)])
+    assert r.exit_code == 0, r.output
+    assert_exact(str(results), sid, n_trials=2, steps=steps)
 
 
 @pytest.mark.slow
