@@ -12,9 +12,9 @@ import pytest
 from orchestrator.past import past
 from orchestrator.spec import Resources
 from orchestrator.specfile import Target
-from orchestrator.show import show
+from orchestrator.show import describe
 from orchestrator.sweeps import resolve
-from orchestrator.tune import new_meta
+from orchestrator.launch import new_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 SID = "curse-of-memory-20260101-000000-abcd"
@@ -38,7 +38,7 @@ def test_a_sweep_records_its_bundled_cells_and_show_gives_the_same_counts(tmp_pa
     meta = write_sweep(tmp_path, sets)
     assert meta["bundled_cells"] == bundled
     spec = resolve("curse-of-memory", "smoke", sets)
-    live = show(Target(spec, Resources(), "curse-of-memory", None), Resources())  # from the cells (torch)
+    live = describe(Target(spec, Resources(), "curse-of-memory", None), Resources())  # from the cells (torch)
     assert f"= {rows} trials rows, {ray} Ray trials" in live.splitlines()[3], live
     text = past(str(tmp_path), SID)  # from the record
     assert text.endswith(live), text
