@@ -20,14 +20,18 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium > /dev/null
 	test -x $@
 
-.PHONY: launch test bench chromium
+.PHONY: launch test fast bench chromium
 chromium: $(CHROMIUM)  ## install Debian's chromium when it is missing (the test target does this)
 
 launch: $(VENV)/.installed  ## the main job: the curse-of-memory sweep (quick scale) on local Ray into ./results
 	$(VENV)/bin/sweep launch curse-of-memory
 
-test: $(VENV)/.installed $(CHROMIUM)  ## the whole test suite (real Ray, Parquet and DuckDB; headless Chromium)
+test: $(VENV)/.installed $(CHROMIUM)  ## ruff, then the whole test suite (real Ray, Parquet and DuckDB; headless Chromium)
+	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/python -m pytest -q
+
+fast: $(VENV)/.installed  ## the fast lane (no Ray sweep, no subprocess; under 2 minutes): what to run while editing
+	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 bench: $(VENV)/.installed  ## the benchmarks under bench/
 	$(VENV)/bin/python bench/step_time.py

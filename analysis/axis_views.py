@@ -10,7 +10,6 @@ unchanged and sees one combination at a time.
 from __future__ import annotations
 
 import itertools
-import os
 from contextlib import contextmanager
 
 from analysis.db import run_arrow

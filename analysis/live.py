@@ -186,7 +186,8 @@ def live_state(results: str, sweep_id: str, plan: list[Planned], now: dt.datetim
     status = sweep_state(meta, any(t.status == "running" for t in trials), read_lease(fs, sweep_dir))
     rem = remaining(trials, now)
     eta = 0.0 if status != "running" else (eta_s(*rem) if rem is not None else None)
-    counts = {stage: dict.fromkeys(STATES, 0) for stage in dict.fromkeys([p.stage for p in plan] + [t.stage for t in trials])}
+    stages = dict.fromkeys([p.stage for p in plan] + [t.stage for t in trials])
+    counts = {stage: dict.fromkeys(STATES, 0) for stage in stages}
     for t in trials:
         counts[t.stage][t.status] = counts[t.stage].get(t.status, 0) + 1
     return LiveState(sweep_id=sweep_id, name=meta.get("name"), scale=meta.get("scale"), status=status,

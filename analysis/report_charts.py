@@ -28,7 +28,8 @@ TABLE_Y = {"hessian": "value", "signal": "value", "attractors": "x", "attractor_
            "lattice": "grad_norm", "grad_norms": "norm", "surface": "loss"}  # the column a panel plots
 SKIP = ("trials", "steps", "lr_landscape")  # lr_landscape: a view over trials, drawn as its own figure
 # trials columns that can be grid axes: the filters of a sweep whose sweep.json predates its ``axes`` record
-AXIS_COLUMNS = ("task", "cell", "depth", "nu", "seq_len", "clip", "layer_norm", "hidden", "batch")  # drawn by the curves chart (steps) or the trial index (trials)
+# drawn by the curves chart (steps) or the trial index (trials)
+AXIS_COLUMNS = ("task", "cell", "depth", "nu", "seq_len", "clip", "layer_norm", "hidden", "batch")
 
 
 @dataclass(frozen=True)

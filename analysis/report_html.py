@@ -134,7 +134,8 @@ def _meta(sweep: dict) -> str:
             ("reproduce", f"<code>{escape(sweep['reproduce'])}</code>" if sweep.get("reproduce") else "not recorded"),
             ("git", escape(_git(sweep.get("git")))),
             ("redraw", f"<code>sweep report {escape(sweep['sweep_id'])}</code>")]
-    return '<table class="meta" id="meta">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<table class="meta" id="meta">{body}</table>'
 
 
 def _git(git: dict | None) -> str:

@@ -1,7 +1,7 @@
-"""The acceptance check of the `exploding-gradients` sweep at a scale (quick by default): launches it on a private local Ray
-(or reads a finished one with --sweep-id) and runs `sweep verify` on it: the paper's claims of
-orchestrator/sweeps/exploding_gradients_claims.py beside this run, each with its tolerance; exits 1 when a claim expected at
-the sweep's scale does not hold.
+"""The acceptance check of the `exploding-gradients` sweep at a scale (quick by default): launches it on a
+private local Ray (or reads a finished one with --sweep-id) and runs `sweep verify` on it: the paper's claims of
+orchestrator/sweeps/exploding_gradients_claims.py beside this run, each with its tolerance; exits 1 when a claim
+expected at the sweep's scale does not hold.
 
     python bench/check_exploding_gradients.py [--scale quick] [--results DIR] [--sweep-id ID] [--set key=value ...]
 """

@@ -1,7 +1,7 @@
-"""The acceptance check of the `signal-propagation` sweep at a scale (quick by default): launches it on a private local Ray
-(or reads a finished one with --sweep-id) and runs `sweep verify` on it: the paper's claims of
-orchestrator/sweeps/signal_propagation_claims.py beside this run, each with its tolerance; exits 1 when a claim expected at
-the sweep's scale does not hold.
+"""The acceptance check of the `signal-propagation` sweep at a scale (quick by default): launches it on a
+private local Ray (or reads a finished one with --sweep-id) and runs `sweep verify` on it: the paper's claims of
+orchestrator/sweeps/signal_propagation_claims.py beside this run, each with its tolerance; exits 1 when a claim
+expected at the sweep's scale does not hold.
 
     python bench/check_signal_propagation.py [--scale quick] [--results DIR] [--sweep-id ID] [--set key=value ...]
 """

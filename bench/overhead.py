@@ -60,7 +60,8 @@ def main() -> int:
     start, trials_span = span["first"] - t0_clock, span["last"] - span["first"]
     print(f"sweep {sid} ({args.name}, {args.scale}{', ' + ' '.join(args.sets) if args.sets else ''}); "
           f"{workers} workers; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n")
-    print("| stage | trials | Ray trials (bundles count once) | trial time (s) | longest (s) | first start (s) | last end (s) |")
+    print("| stage | trials | Ray trials (bundles count once) | trial time (s) | longest (s) | first start (s) "
+          "| last end (s) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['stage']} | {r['trials']} | {r['runs']} | {r['work']:.1f} | {r['longest']:.1f} | "

@@ -7,10 +7,11 @@ runs as a real trial through ``trainers.train.run_trial`` for a few steps (probe
 directory; its step time is the median difference of the ``wall_s`` column of its ``steps`` rows, read back with
 DuckDB. A sweep's cost is then the sum over its trials (Optuna search trials, then seed trials) of steps x step
 time, and its wall time on N workers (one trial per core or per GPU, Ray's default here) is max(total / N,
-the longest search trial plus the longest seed trial): one Tuner runs the sweep (``orchestrator.cost``). Not included in these tables: probes
-(``bench/probes.py`` prices them in training steps), evaluation, analysis trials, and trials that stop early
-(exploding-gradients stops a run at its first solved check: its figure is an upper bound). ``--write`` also
-records each shape's fixed seconds per trial beyond its steps (build, the final evaluation) as ``start_s``. Trials with ``steps = 0`` (signal-propagation) are timed whole.
+the longest search trial plus the longest seed trial): one Tuner runs the sweep (``orchestrator.cost``). Not
+included in these tables: probes (``bench/probes.py`` prices them in training steps), evaluation, analysis
+trials, and trials that stop early (exploding-gradients stops a run at its first solved check: its figure is an
+upper bound). ``--write`` also records each shape's fixed seconds per trial beyond its steps (build, the final
+evaluation) as ``start_s``. Trials with ``steps = 0`` (signal-propagation) are timed whole.
 
     python bench/project.py [--sweeps curse-of-memory deep-rnn ...] [--scale paper] [--steps 6]
                             [--cores 2 16 64 256] [--gpus 1 8 32] [--threads 1] [--device cpu|cuda] [--write]

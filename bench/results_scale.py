@@ -7,9 +7,9 @@ loop does), against a plain `pq.write_table` of the same columns at pyarrow's de
 (b) A results directory of --rows `steps` rows across --trials finished trials (one `trials` row each: cell, nu,
 status, final_loss, ...), written by `TrialWriter.extend` into --parts part files per trial (a trial flushes at
 every checkpoint: 500 steps by default, so a 5,000-step trial has 10). Then, best of 5 (the machine is shared) on an
-open connection (`connect` listed the files first; its time is its own row): the group-by over (cell, nu) of every trial's final
-loss (its last step's loss, a pass over all `steps` rows; target < 1 s) and one trial's curve (target < 100 ms);
-before and after `compact`.
+open connection (`connect` listed the files first; its time is its own row): the group-by over (cell, nu) of every
+trial's final loss (its last step's loss, a pass over all `steps` rows; target < 1 s) and one trial's curve
+(target < 100 ms); before and after `compact`.
 
     python bench/results_scale.py [--rows 10000000 --trials 2000 --parts 10 --dir DIR]
 """

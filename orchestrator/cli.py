@@ -15,7 +15,8 @@ from .spec import UserError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="RNN training-dynamics sweeps: launch on Ray Tune, query with SQL, redraw the papers' figures.")
 
-ResultsOpt = typer.Option(None, "--results", help="Results location (path or URI); default $SWEEP_RESULTS, else ./results.")
+ResultsOpt = typer.Option(None, "--results",
+                          help="Results location (path or URI); default $SWEEP_RESULTS, else ./results.")
 
 
 def results_location(results: str | None) -> str:
@@ -145,7 +146,8 @@ def _finish(loc: str, sweep_id: str, wall_s: float) -> None:
     from .summary import finish
 
     if finish(loc, sweep_id, wall_s) == "interrupted":
-        typer.echo(f"interrupted: sweep resume {sweep_id}" + ("" if loc == "results" else f" --results {loc}"), err=True)
+        where = "" if loc == "results" else f" --results {loc}"
+        typer.echo(f"interrupted: sweep resume {sweep_id}{where}", err=True)
         raise typer.Exit(130)
 
 
@@ -300,7 +302,8 @@ def query(
     """Run SQL over the sweeps' tables (one view per table, every row tagged with sweep_id and trial_id): every
     sweep under the results location, or one with --sweep.
 
-    Example: sweep query --sweep curse-of-memory "SELECT cell, nu, avg(final_loss) FROM trials WHERE stage='seed' GROUP BY ALL"
+    Example:
+    sweep query --sweep curse-of-memory "SELECT cell, nu, avg(final_loss) FROM trials WHERE stage='seed' GROUP BY ALL"
     """
     from analysis import db
     from analysis.stream import render

@@ -134,7 +134,8 @@ def estimate(spec: SweepSpec, workers: int, rates: dict | None = None, probe_rat
     other = sorted({g["cell"] for g in spec.grid() if found[spec.group_key(g)][2] == "other cell"})
     no_start = sum(per == "step" and s is None for _, s, _ in found.values())
     return Estimate(stages, workers, sum(sum(c) for c in stages.values()), wall_time(stages, workers),
-                    hows.count("measured"), hows.count("scaled"), tuple(other), no_start, probe_s, tuple(sorted(guessed)))
+                    hows.count("measured"), hows.count("scaled"), tuple(other), no_start, probe_s,
+                    tuple(sorted(guessed)))
 
 
 def local_workers(cpus_per_trial: float, max_concurrent: int | None) -> tuple[int, int]:

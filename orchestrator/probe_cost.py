@@ -31,7 +31,8 @@ def write(ratios: list[dict], how: dict, path: Path | str = PROBE_RATES) -> None
     new = {key(r): r for r in ratios}
     merged = sorted([r for r in old["ratios"] if key(r) not in new] + list(new.values()), key=key)
     lines = ",\n".join("  " + json.dumps(r) for r in merged)
-    Path(path).write_text(f'{{"measured": {json.dumps([*old["measured"], how], indent=1)},\n "ratios": [\n{lines}\n]}}\n')
+    measured = json.dumps([*old["measured"], how], indent=1)
+    Path(path).write_text(f'{{"measured": {measured},\n "ratios": [\n{lines}\n]}}\n')
 
 
 def calls(entry: str, steps: int) -> int:

@@ -88,7 +88,8 @@ def describe(target: Target, resources: Resources, rates: dict | None = None, bu
     rates = rates or read_rates()
     cost = estimate(spec, workers, rates)
     lines.append(f"estimated cost: {cost.core_s / 3600:.3g} core-hours of training; {hours(cost.wall_s)} wall on this "
-                 f"machine's {cores} cores ({workers} trial{'s' * (workers > 1)} at once, {resources.cpus_per_trial:g} CPU each)")
+                 f"machine's {cores} cores ({workers} trial{'s' * (workers > 1)} at once, "
+                 f"{resources.cpus_per_trial:g} CPU each)")
     runs = rates["measured"]
     how = f"{cost.measured} groups measured, {cost.scaled} scaled from their cell's nearest measured shape"
     if cost.other_cell:
@@ -100,7 +101,8 @@ def describe(target: Target, resources: Resources, rates: dict | None = None, bu
                  f"bench/project.py --write; latest run {latest.get('at', '?')} at load {latest.get('load', '?')}): "
                  f"{how}; other shapes scale linearly in depth x T x batch x hidden^2")
     if cost.probe_s:
-        lines.append(f"  probes: {hours(cost.probe_s)} of the {hours(cost.core_s)} of training (calls x a call's cost in training steps, "
+        lines.append(f"  probes: {hours(cost.probe_s)} of the {hours(cost.core_s)} of training "
+                     "(calls x a call's cost in training steps, "
                      f"orchestrator/probe_rates.json from bench/probes.py --write"
                      + (f"; not measured for {', '.join(cost.probe_guessed)}: the probe's slowest measured cell"
                         if cost.probe_guessed else "") + ")")

@@ -108,16 +108,16 @@ class SweepSpec:
 
     def init_for(self, cell: str) -> str:
         """The init of ``cell``'s trials: its ``cell_inits`` entry, else ``init``."""
-        for entry in self.cell_inits:
-            name, _, init = entry.partition(":")
+        for cell_init in self.cell_inits:
+            name, _, init = cell_init.partition(":")
             if name == cell:
                 return init
         return self.init
 
     def step_schedule(self, task: str) -> dict:
         """TrialConfig's ``lr_gamma`` and ``lr_milestones`` for ``task`` (its ``lr_decays`` entry; none: {})."""
-        for entry in self.lr_decays:
-            name, gamma, *milestones = entry.split(":")
+        for decay in self.lr_decays:
+            name, gamma, *milestones = decay.split(":")
             if name == task:
                 return {"lr_gamma": float(gamma), "lr_milestones": tuple(int(m) for m in milestones)}
         return {}
@@ -301,7 +301,8 @@ def apply_overrides(spec: SweepSpec, sets: list[str]) -> SweepSpec:
         if key not in fields:
             raise SpecError(f"unknown --set key {key!r}; valid: {', '.join(sorted(fields))}")
         if key in VARIABLE:  # several values: an axis; one value: the field, no longer an axis
-            values = tuple(_parse(fields[key], v) for v in value.split(",") if v.strip()) or (_parse(fields[key], value),)
+            values = (tuple(_parse(fields[key], v) for v in value.split(",") if v.strip())
+                      or (_parse(fields[key], value),))
             vary = tuple(e for e in changes.get("vary", spec.vary) if e.partition("=")[0] != key)
             changes["vary"] = vary + ((entry(key, values),) if len(values) > 1 else ())
             changes[key] = values[0]

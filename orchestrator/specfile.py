@@ -221,7 +221,8 @@ class _Fields:
         doc = self.doc
         for key, value in data.get("grid", {}).items():
             if key not in GRID and not (key in VARIABLE and isinstance(value, list)):
-                raise _unknown(doc, ("grid", key), GRID + VARIABLE, _belongs(("train", TRAIN), ("resources", RESOURCES)))
+                raise _unknown(doc, ("grid", key), GRID + VARIABLE,
+                               _belongs(("train", TRAIN), ("resources", RESOURCES)))
             self.put(key, ("grid", key), value)
         for key, value in data.get("train", {}).items():
             if key not in TRAIN:

@@ -34,7 +34,8 @@ class TrialWriter:
     """Buffers one trial's rows per table and flushes them as numbered part files.
 
     ``append`` takes one row (a dict), ``extend`` a dict of equal-length columns (lists, numpy arrays or
-    Arrow arrays; converted to Arrow at once: the fast path, millions of rows/s, ``bench/results_scale.py``). Missing columns are null, unknown keys ignored.
+    Arrow arrays; converted to Arrow at once: the fast path, millions of rows/s, ``bench/results_scale.py``).
+    Missing columns are null, unknown keys ignored.
     Buffers flush when they reach ``flush_rows`` rows, when ``flush_s`` seconds have passed since the table's
     last flush (checked as rows arrive; 0: never by time), and on ``flush()``; ``sweep_id`` and ``trial_id`` are
     filled in here. A flush by time is one more numbered part like a flush by size, so ``restore`` drops it

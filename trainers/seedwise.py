@@ -5,11 +5,12 @@ elementwise, so one update of the stacked tensors is S solo updates, except wher
 seed whose clipped gradient is NaN/Inf skips its step (solo: no ``opt.step()``, Adam's step count does not
 advance) and a finished seed is frozen. ``step(mask)`` therefore updates only the seeds in ``mask`` and keeps
 a step count per seed (Adam's bias correction uses the seed's own count). ``step(mask, lr)`` takes each seed's
-own learning rate, an (S,) float64 tensor (a bundle of several rates); without it every seed uses the group's. The arithmetic follows
-``torch.optim.Adam`` / ``SGD`` (single-tensor path, no weight decay, no momentum, no amsgrad), so a bundle's
-seed matches a solo run to float tolerance (tests/test_bundle.py). Subclasses of ``torch.optim.Optimizer``:
-the solo run's lr schedulers and state_dict work unchanged. Every state tensor has the seed axis first, so
-``select_seeds`` can keep a subset of seeds (a resumed bundle whose other seeds had finished).
+own learning rate, an (S,) float64 tensor (a bundle of several rates); without it every seed uses the group's.
+The arithmetic follows ``torch.optim.Adam`` / ``SGD`` (single-tensor path, no weight decay, no momentum, no
+amsgrad), so a bundle's seed matches a solo run to float tolerance (tests/test_bundle.py).
+Subclasses of ``torch.optim.Optimizer``: the solo run's lr schedulers and state_dict work unchanged. Every state
+tensor has the seed axis first, so ``select_seeds`` can keep a subset of seeds (a resumed bundle whose other
+seeds had finished).
 """
 from __future__ import annotations
 

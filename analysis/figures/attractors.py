@@ -370,7 +370,8 @@ def _summary_md(mse: list[dict], att: list[dict], chaos: dict | None, sweep: dic
              f"Reproduce: `sweep launch {NAME} --scale {scale}`, then `sweep report {NAME}`.", "",
              "## Sine generation: final MSE (whole training set)", "",
              "Paper (T = 400, 4000 epochs): LSTM 4.8e-3, sLSTM 0.49, oRNN 4.1e-3.", "",
-             "| cell | L | seeds | failed | mean MSE | min | max |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| cell | L | seeds | failed | mean MSE | min | max |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in mse:
         lines.append(f"| {LABELS.get(r['cell'], r['cell'])} | {r['seq_len']} | {r['seeds']} | {r['failed']} | "
                      f"{_fmt(r['mse'])} | {_fmt(r['lo'])} | {_fmt(r['hi'])} |")

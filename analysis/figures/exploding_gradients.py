@@ -120,7 +120,8 @@ def _fig7(rows: list[dict], sid: str) -> Figure:
         ns = sorted({r["runs"] for r in pts})
         n = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
         se = [math.sqrt(r["rate"] * (1 - r["rate"]) / r["runs"]) for r in pts]
-        ax.errorbar([r["seq_len"] + (i - (len(clips) - 1) / 2) * dodge for r in pts], [r["rate"] for r in pts], yerr=se, capsize=3,
+        ax.errorbar([r["seq_len"] + (i - (len(clips) - 1) / 2) * dodge for r in pts], [r["rate"] for r in pts],
+                    yerr=se, capsize=3,
                     marker="os^Dv"[i % 5], linestyle="--" if c == 0 else "-", color="0.3" if c == 0 else f"C{i}",
                     label=f"{_clip_label(c)}: {n} runs per length")
     ax.set_xticks(lens)

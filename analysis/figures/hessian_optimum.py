@@ -75,7 +75,8 @@ def draw(con: duckdb.DuckDBPyConnection, sweep: dict, out_dir: str, order: tuple
     lines = ["# Hessian at optimality (Fig. 4)", "",
              "Student set exactly to a float64 teacher with two eigenvalue pairs of |λ| = 0.99; full Hessian of "
              "the loss. IPR = Σv⁴/(Σv²)²; k90 = coordinates holding 90% of the eigenvector's mass.", "",
-             "| cell | parameters | top eigenvalue | IPR of top eigenvectors | k90 |", "| --- | ---: | ---: | --- | --- |"]
+             "| cell | parameters | top eigenvalue | IPR of top eigenvectors | k90 |",
+             "| --- | ---: | ---: | --- | --- |"]
     for c in cells:
         d = data[c]
         lines.append(f"| {c} | {len(d.get('eig', []))} | {max(d.get('eig', [float('nan')])):.4g} | "

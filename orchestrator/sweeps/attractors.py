@@ -91,7 +91,7 @@ def get_spec(scale: str) -> SweepSpec:
     if scale == "paper":
         return SweepSpec(scale=scale, seq_lens=PAPER_LENGTHS, seeds=3, steps=10_000, batch=100, hidden=200,
                          lr_grids=PAPER_RATES, eval_batch=1000, probe_batch=8, checkpoint_every=1000, solve_every=100,
-                         probes=(f"attractors:every=250:inputs=task:project=output:orbit=task"
-                                 f":lyapunov_burn_in=100:lyapunov_steps=200",),
+                         probes=("attractors:every=250:inputs=task:project=output:orbit=task"
+                                 ":lyapunov_burn_in=100:lyapunov_steps=200",),
                          **{**_COMMON, "schedule": "step", "lr_decays": PAPER_DECAYS})
     raise ValueError(scale)

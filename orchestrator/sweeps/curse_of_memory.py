@@ -76,7 +76,8 @@ def get_spec(scale: str) -> SweepSpec:
                          lr_grids=SMOKE_GRIDS, lr_search_trials=2, eval_batch=64, checkpoint_every=10, **_COMMON)
     if scale == "quick":
         return SweepSpec(scale=scale, cells=("rnn", "blockdiag", *DIAGONAL),
-                         nus=(0.68, 0.92, 0.98, 0.99), seeds=3, steps=400, batch=64, lr_grids=QUICK_GRIDS, lr_search_trials=4,
+                         nus=(0.68, 0.92, 0.98, 0.99), seeds=3, steps=400, batch=64, lr_grids=QUICK_GRIDS,
+                         lr_search_trials=4,
                          eval_batch=512, checkpoint_every=200, analyses=FIG4,
                          probes=QUICK_PROBES, **_COMMON)
     if scale == "paper":

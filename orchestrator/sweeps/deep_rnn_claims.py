@@ -1,9 +1,10 @@
 """The claims of Turkoglu et al. (STAR, "Gating Revisited") that a ``deep-rnn`` sweep checks.
 
 Sec. 5.1's table of pixel-by-pixel MNIST results (labelled Table 1 in the text; the issue and REFERENCE.md call
-it Table 3, the name of its depth-by-depth version in Appendix E): test accuracy of the vRNN at 1 layer, the LSTM at 4, STAR at 4 and 16, on MNIST and
-permuted MNIST. Expected at paper scale only, and only as MNIST numbers when the sweep reads the real MNIST
-(``--set data_dir=DIR --set seq_lens=784``): the default tasks are the 8x8 digits stand-in. The paper reports
+it Table 3, the name of its depth-by-depth version in Appendix E): test accuracy of the vRNN at 1 layer, the LSTM
+at 4, STAR at 4 and 16, on MNIST and permuted MNIST. Expected at paper scale only, and only as MNIST numbers when
+the sweep reads the real MNIST (``--set data_dir=DIR --set seq_lens=784``): the default tasks are the 8x8 digits
+stand-in. The paper reports
 the best of several runs per variant and depth (lowest validation loss), no spread.
 The shape at quick scale: at the deepest depth STAR trains and the vRNN does not (Table 3: vRNN 11% from 2
 layers, STAR 99% at 16).
@@ -30,7 +31,8 @@ WITH g AS (
       AND l.loss = 'last' AND l.wrt = 'params'
 ), d AS (SELECT cell, max(layer) AS n_layers, max(t) AS n_t FROM g GROUP BY cell)
 SELECT cell || ': corner' AS grp, NULL AS x, NULL AS seed,
-       max(grad_norm) FILTER (WHERE layer = 1 AND t = 1) / max(grad_norm) FILTER (WHERE layer = n_layers AND t = n_t) AS value
+       max(grad_norm) FILTER (WHERE layer = 1 AND t = 1)
+         / max(grad_norm) FILTER (WHERE layer = n_layers AND t = n_t) AS value
 FROM g JOIN d USING (cell) GROUP BY cell
 UNION ALL
 SELECT cell || ': diagonal max / min', NULL, NULL, max(grad_norm) / min(grad_norm)

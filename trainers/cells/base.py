@@ -191,7 +191,8 @@ class ScanCell(Cell):
 
 def chrono_draw(hidden: int, t_max: int, like: Tensor) -> Tensor:
     """log U(1, t_max - 1) per unit: the chrono init's gate bias, whose gate keeps memory over ~U(1, t_max) steps."""
-    return torch.log(torch.empty(hidden, dtype=like.dtype, device=like.device).uniform_(1.0, max(t_max - 1, 1.0 + 1e-6)))
+    steps = torch.empty(hidden, dtype=like.dtype, device=like.device).uniform_(1.0, max(t_max - 1, 1.0 + 1e-6))
+    return torch.log(steps)
 
 
 def fft_size(n: int) -> int:
