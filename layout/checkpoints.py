@@ -1,5 +1,5 @@
 """A trial's checkpoint: ``<sweep>/_checkpoints/<trial_id>.pt``, beside its rows, replaced atomically (its
-contents are the trainer's: ``trainers.train``). One exists while the trial is unfinished."""
+contents are the trainer's: ``trainers.trial``). One exists while the trial is unfinished."""
 from __future__ import annotations
 
 import pyarrow.fs as pafs

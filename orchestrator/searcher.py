@@ -19,7 +19,7 @@ import pyarrow.fs as pafs
 from ray.tune.search import Searcher
 
 from trainers.config import TrialConfig
-from trainers.location import relocate
+from trainers.relocate import relocate
 from layout.files import write_atomic
 from trainers.record import TrialWriter
 from trainers.trial import open_trial

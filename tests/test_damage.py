@@ -15,7 +15,7 @@ from analysis.db import query_arrow
 from orchestrator.cli import app
 from orchestrator.gave_up import GAVE_UP, mark_failed, reopen
 from trainers.config import TrialConfig
-from trainers.location import relocate, same_config
+from trainers.relocate import relocate, same_config
 from trainers.train import run_trial
 
 runner = CliRunner()

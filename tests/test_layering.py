@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("trainers",)  # widen to orchestrator and analysis once they hold no such import either
+PACKAGES = ("trainers", "orchestrator", "analysis", "layout", "bench")
 
 
 def private_imports(package: str) -> list[str]:
@@ -15,7 +15,7 @@ def private_imports(package: str) -> list[str]:
     for path in sorted((ROOT / package).rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             internal = isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").split(".")[0]
-                                                             in ("trainers", "orchestrator", "analysis"))
+                                                             in ("trainers", "orchestrator", "analysis", "layout"))
             if internal:
                 out += [f"{path.relative_to(ROOT)}:{node.lineno} {a.name}" for a in node.names
                         if a.name.startswith("_")]

@@ -16,7 +16,7 @@ import torch
 
 from .config import TrialConfig
 from .damage import read_checkpoint
-from .location import same_config
+from .relocate import same_config
 from .record import TrialWriter
 
 FINAL = ("completed", "diverged", "failed")
