@@ -217,7 +217,7 @@ def _trial_rows(fs: pafs.FileSystem, sweep_dir: str, cache: dict[str, list[dict]
 
 def _started(fs: pafs.FileSystem, sweep_dir: str, r: dict) -> TrialState:
     cfg = json.loads(r["config_json"]) if r["config_json"] else {}
-    planned = int(cfg.get("steps") or 0) if cfg.get("kind", "train") == "train" else 0
+    planned = 0 if cfg.get("stage") == "analysis" else int(cfg.get("steps") or 0)
     done, loss, rate, wall = int(r["steps_done"] or 0), r["final_loss"], None, r["wall_s"]
     if r["status"] == "running":
         loss = None

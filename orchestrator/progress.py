@@ -253,4 +253,4 @@ class LiveLine:
 def _steps(config: dict) -> int:
     """Planned training steps of a Tune trial's config (a bundle: of each member); an analysis has none."""
     c = config["trial"]["members"][0] if "members" in config["trial"] else config["trial"]
-    return int(c.get("steps") or 0) if c.get("kind", "train") == "train" else 0
+    return 0 if c.get("stage") == "analysis" else int(c.get("steps") or 0)

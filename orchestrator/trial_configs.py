@@ -35,7 +35,7 @@ def planned_config(spec: SweepSpec, sweep_id: str, results: str, trial: PlannedT
     if trial.stage != "seed":
         fields["probes"] = ()
     if trial.analysis:
-        fields["kind"] = trial.analysis
+        fields["analysis"] = trial.analysis
     return trial_config(spec, sweep_id, results, trial.group, group_key=trial.group_key, **fields)
 
 

@@ -295,7 +295,7 @@ def corner_ratio(g: torch.Tensor) -> float:
 
 def test_lattice_init_rows(tmp_path):
     cfg = TrialConfig(sweep="deep-rnn", sweep_id="sid", trial_id="lattice_init-star", results=str(tmp_path),
-                      kind="lattice_init", cell="star", depth=3, hidden=6, probe_batch=4)
+                      stage="analysis", analysis="lattice_init", cell="star", depth=3, hidden=6, probe_batch=4)
     writer = TrialWriter(cfg.results, cfg.sweep_id, cfg.trial_id)
     out = lattice_init.run(cfg, writer)
     writer.flush()

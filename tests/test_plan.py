@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
+
+import pytest
 
 from orchestrator.cost import trials_of
 from orchestrator.plan import plan, ray_trials, stage_counts
@@ -14,6 +17,7 @@ from orchestrator.status import status_plan
 from orchestrator.sweeps import resolve
 from orchestrator.trial_configs import SHARED, planned_config, ray_trial_config
 from trainers.config import TrialConfig
+from trainers.relocate import same_config
 
 
 def test_grid_protocol_plans_every_rate_times_every_seed_in_one_bundle_per_group():
@@ -114,10 +118,25 @@ def test_lr_ranges_and_analyses_are_typed_records_from_set_file_and_sweep_json(t
     assert [(t.trial_id, t.analysis, t.group["cell"]) for t in analyses] == [
         ("hessian_opt-lru", "hessian_opt", "lru"), ("hessian_opt", "hessian_opt", "hessian_opt")]
     cfg = planned_config(spec, "sid", str(tmp_path), analyses[0])
-    assert (cfg["kind"], cfg["stage"], cfg["cell"], cfg["probes"], cfg["group_key"]) == (
+    assert (cfg["analysis"], cfg["stage"], cfg["cell"], cfg["probes"], cfg["group_key"]) == (
         "hessian_opt", "analysis", "lru", [], "")
     f = tmp_path / "s.toml"
     f.write_text('base = "curse-of-memory"\n[lr_search]\ntrials = 1\nranges = {rnn = [1e-4, 1e-2]}\n'
                  '[train]\nanalyses = ["hessian_opt:lru"]\n')
     t = load_file(str(f), "smoke")
     assert t.spec.lr_ranges == (LrRange("rnn", 1e-4, 1e-2),) and t.spec.analyses == (Analysis("hessian_opt", "lru"),)
+
+
+def test_an_analysis_trial_and_only_it_names_its_analysis_and_old_configs_still_read(tmp_path):
+    """``stage`` says whether a trial trains; ``analysis`` which analysis an analysis trial computes. A config
+    stored before (``kind``: train or the analysis) reads as the same trial, checkpoints included."""
+    base = dict(sweep="s", sweep_id="sid", trial_id="hessian_opt-lru", results=str(tmp_path), cell="lru")
+    for bad in (dict(stage="analysis"), dict(stage="seed", analysis="hessian_opt")):
+        with pytest.raises(ValueError, match="names its analysis"):
+            TrialConfig(**base, **bad)
+    now = TrialConfig(**base, stage="analysis", analysis="hessian_opt")
+    old = {k: v for k, v in json.loads(now.to_json()).items() if k != "analysis"}
+    assert TrialConfig.from_dict(dict(old, kind="hessian_opt")) == now
+    assert TrialConfig.from_dict(dict(old, stage="seed", kind="train")) == TrialConfig(**base)
+    assert same_config(json.dumps(dict(old, kind="hessian_opt")), now)
+    assert not same_config(json.dumps(dict(old, kind="hessian_opt", steps=7)), now)

@@ -56,7 +56,7 @@ def test_save_restore_round_trips_mid_sweep(tmp_path, one_thread):
     t3 = a.suggest("t3")
     assert b.suggest("t3") == t3 and t3["trial"]["trial_id"] == f"lr-{KEY}-2"
     t4 = a.suggest("t4")
-    assert b.suggest("t4") == t4 and t4["trial"]["stage"] == "analysis" and t4["trial"]["kind"] == "hessian_opt"
+    assert b.suggest("t4") == t4 and t4["trial"]["stage"] == "analysis" and t4["trial"]["analysis"] == "hessian_opt"
     assert a.suggest("t5") is None and b.suggest("t5") is None
     s2, s3 = run(t2), run(t3)
     for s in (a, b):

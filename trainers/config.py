@@ -13,8 +13,9 @@ class TrialConfig:
     trial_id: str  # unique within the sweep; stable across resumes and retries
     results: str  # results location: a local path or a pyarrow filesystem URI
     group_key: str = ""  # the grid group (SweepSpec.group_key): its rates x seeds share it
-    stage: str = "seed"  # lr_search (Optuna learning-rate trials) | seed (runs at the chosen rate) | analysis
-    kind: str = "train"  # train, or the name of an analysis that computes without training (trainers.analyses)
+    stage: str = "seed"  # lr_search (Optuna learning-rate trials) | seed (the runs the figures use) | analysis (no
+    #                      training: computes ``analysis``)
+    analysis: str = ""  # stage "analysis": the analysis it computes (trainers.analyses); "" for every other stage
     task: str = "teacher_student"  # task registry name
     cell: str = "lru"  # cell registry name
     depth: int = 1  # stacked recurrent layers; 1 is the paper's bare cell
@@ -54,9 +55,19 @@ class TrialConfig:
     flush_s: float = 30.0  # seconds between part files of a table at most (0: only by size and at checkpoints), so
     #                        another terminal (`sweep status`) sees a running trial's steps
 
+    def __post_init__(self):
+        if (self.stage == "analysis") != bool(self.analysis):
+            raise ValueError(f"stage {self.stage!r} with analysis {self.analysis!r}: an analysis trial (stage "
+                             "'analysis') names its analysis, and no other trial does")
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrialConfig":
+        """From JSON data; a config stored before ``analysis`` (its ``kind``: train or an analysis) reads too."""
+        d = dict(d)
+        kind = d.pop("kind", "train")
+        if kind != "train":
+            d["analysis"] = kind
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})

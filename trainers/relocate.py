@@ -31,7 +31,9 @@ def same_config(stored_json: str | None, cfg: TrialConfig) -> bool:
     except ValueError:
         return False
     now = json.loads(cfg.to_json())
-    if not isinstance(stored, dict):
+    try:  # as a config now reads it (a config stored before a field was renamed is the same trial)
+        stored = json.loads(TrialConfig.from_dict(stored).to_json())
+    except (TypeError, ValueError, AttributeError):  # not a config (another version's fields, or not an object)
         return False
     stored.pop(LOCATION_FIELD, None)
     now.pop(LOCATION_FIELD, None)

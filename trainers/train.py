@@ -55,7 +55,7 @@ def run_trial(cfg: TrialConfig, on_progress: Callable[[dict], None] | None = Non
 
     run = _Run(cfg, writer, t0, started, on_progress, on_checkpoint)
     try:
-        outcome = run.train(resume) if cfg.kind == "train" else analysis(cfg.kind)(cfg, writer)
+        outcome = analysis(cfg.analysis)(cfg, writer) if cfg.stage == "analysis" else run.train(resume)
     except OSError:  # the results location failed (no space, ...): not the trial's fault; it stays resumable
         raise
     except Exception as e:  # a deterministic failure of this trial: record it, the sweep goes on

@@ -292,7 +292,8 @@ def _curves_fig(con: duckdb.DuckDBPyConnection, sid: str) -> Figure | None:
 # ------------------------------------------------------------------------------------ chaotic LSTM
 def _chaotic(con: duckdb.DuckDBPyConnection, sid: str) -> dict | None:
     tid = run_arrow(con, "SELECT trial_id FROM trials WHERE sweep_id = ? AND stage = 'analysis' "
-                         "AND config_json LIKE '%\"kind\": \"chaotic_lstm\"%'", [sid]).to_pylist()
+                         "AND (config_json LIKE '%\"analysis\": \"chaotic_lstm\"%' "
+                         "OR config_json LIKE '%\"kind\": \"chaotic_lstm\"%')", [sid]).to_pylist()
     if not tid:
         return None
     tid = tid[0]["trial_id"]

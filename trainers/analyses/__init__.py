@@ -1,5 +1,6 @@
-"""Analyses: trials that compute something from a sweep's settings without training a model (``kind`` of a
-trial other than ``train``), such as the Hessian at the optimum (Zucchet & Orvieto Fig. 4), an error surface
+"""Analyses: trials that compute something from a sweep's settings without training a model (a trial of
+stage ``analysis``, its ``TrialConfig.analysis`` one of these), such as the Hessian at the optimum (Zucchet &
+Orvieto Fig. 4), an error surface
 (Pascanu et al. Fig. 3) or a bifurcation diagram over a parameter (Pascanu Fig. 4, Ribeiro Fig. 1).
 
 A sweep lists them in ``SweepSpec.analyses`` as ``name`` or ``name:cell``; each becomes one trial of the
