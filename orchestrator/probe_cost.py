@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from trainers.probe_spec import ProbeSpec
+
 PROBE_RATES = Path(__file__).with_name("probe_rates.json")
 DEFAULTS = {"every": 0, "at_init": True, "at_end": True}
 
@@ -35,12 +37,12 @@ def write(ratios: list[dict], how: dict, path: Path | str = PROBE_RATES) -> None
     Path(path).write_text(f'{{"measured": {measured},\n "ratios": [\n{lines}\n]}}\n')
 
 
-def calls(entry: str, steps: int) -> int:
-    """How many times the probe ``entry`` ("name[:key=value...]") runs in a trial of ``steps`` steps."""
+def calls(entry: ProbeSpec | str, steps: int) -> int:
+    """How many times the probe ``entry`` (a record, or its text "name[:key=value...]") runs in a trial of
+    ``steps`` steps."""
     opts = dict(DEFAULTS)
-    for part in entry.split(":")[1:]:
-        k, _, v = part.partition("=")
-        if k in opts:
+    for k, v in ProbeSpec.from_native(entry).options:
+        if k in opts and v is not None:
             opts[k] = int(v) if k == "every" else v.strip().lower() in ("1", "true", "yes", "on")
     n = int(opts["at_init"])
     if steps > 0:
@@ -62,12 +64,12 @@ def ratio(ratios: list[dict], probe: str, cell: str, depth: int) -> tuple[float,
     return 0.0, "never measured"
 
 
-def trial_probe_s(probes: tuple[str, ...], steps: int, cell: str, depth: int, step_s: float,
+def trial_probe_s(probes: tuple[ProbeSpec, ...], steps: int, cell: str, depth: int, step_s: float,
                   ratios: list[dict]) -> tuple[float, set[str]]:
     """Seconds a seed trial spends in its probes, and the probes whose ratio was not measured for its cell."""
     total, guessed = 0.0, set()
     for entry in probes:
-        name = entry.split(":")[0]
+        name = entry.name
         r, how = ratio(ratios, name, cell, depth)
         total += calls(entry, steps) * r * step_s
         if how in ("other cell", "never measured"):

@@ -82,7 +82,7 @@ def describe(target: Target, resources: Resources, rates: dict | None = None, bu
                    "x seeds, the lowest mean chosen"}.get(spec.lr_search, f"fixed lr {spec.lr:g}")
     lines.append(f"trials: {c.lr_search} lr_search ({how}) + {c.seed} seed ({c.groups} groups x rates x "
                  f"{spec.seeds} seeds{bundled}) + {c.analysis} analysis = {c.rows} trials rows, {c.ray} Ray trials")
-    lines.append(f"probes (seed trials): {', '.join(spec.probes) or 'none'}; "
+    lines.append(f"probes (seed trials): {', '.join(p.text() for p in spec.probes) or 'none'}; "
                  f"analyses: {', '.join(a.text() for a in spec.analyses) or 'none'}")
     cores, workers = local_workers(resources.cpus_per_trial, resources.max_concurrent)
     rates = rates or read_rates()

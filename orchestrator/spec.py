@@ -13,13 +13,14 @@ import typing
 from dataclasses import dataclass
 
 from trainers.config import TrialConfig
+from trainers.probe_spec import ProbeSpec, probe_specs
 
 from . import lr_grid
 from .axes import AXES, VARIABLE, entry, key_suffix, varied
 from .lr_grid import LrGrid
 from .spec_records import Analysis, LrRange
 
-RECORDS = (LrGrid, LrRange, Analysis)  # structured values: parse(text), from_native(value), text()
+RECORDS = (LrGrid, LrRange, Analysis, ProbeSpec)  # structured values: parse(text), from_native(value), text()
 
 # The trainers' registries (cells, tasks, probes, analyses) import torch: ``validate`` (orchestrator.validate) and
 # the plan's bundle rule import them when called, so a spec can be read, gridded and counted (`sweep status`,
@@ -89,9 +90,13 @@ class SweepSpec:
     checkpoint_every: int = TrialConfig.checkpoint_every  # steps between trial checkpoints (0 = none)
     max_failures: int = 3  # retries of a trial whose process or node died, from its last checkpoint
     device: str = "auto"  # auto | cpu | cuda
-    probes: tuple[str, ...] = ()  # probe specs name[:key=value...], e.g. hessian:every=100,attractors:every=200
+    probes: tuple[ProbeSpec, ...] = ()  # probes (trainers.probe_spec; --set: name[:key=value...], e.g.
+    #                                     hessian:every=100,attractors:every=200)
     probe_batch: int = 64  # the fixed batch probes measure on
     analyses: tuple[Analysis, ...] = ()  # analysis trials (--set: name[:cell]; trainers.analyses), stage `analysis`
+
+    def __post_init__(self):
+        object.__setattr__(self, "probes", probe_specs(self.probes))  # records (a probe's text reads too)
 
     def lr_range_for(self, cell: str) -> tuple[float, float]:
         for r in self.lr_ranges:
@@ -243,7 +248,8 @@ def _type_name(hint) -> str:
 _NATIVE = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
            LrGrid: "a grid {cell, rates[, task]} or 'cell:rate/rate'",
            LrRange: "a range {cell, low, high} or 'cell:low:high'",
-           Analysis: "an analysis {name[, cell]} or 'name[:cell]'"}
+           Analysis: "an analysis {name[, cell]} or 'name[:cell]'",
+           ProbeSpec: "a probe {name, options} or 'name[:key=value...]'"}
 
 
 def _native_name(hint) -> str:

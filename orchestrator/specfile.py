@@ -31,6 +31,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainers.probe_spec import ProbeSpec
+
 from .axes import VARIABLE, entry
 from .spec import AXES, SCALES, Resources, SpecError, SweepSpec, apply_overrides, coerce
 from .spec_records import LrRange
@@ -95,10 +97,10 @@ def _belongs(*groups: tuple[str, tuple]) -> dict[str, str]:
     return hints
 
 
-def _probe_entry(doc: Doc, name: str, value) -> str | None:
-    """``NAME = true | false | {option = value}`` -> the spec's ``name[:key=value...]`` (None: switched off)."""
+def _probe_entry(doc: Doc, name: str, value) -> ProbeSpec | None:
+    """``NAME = true | false | {option = value}`` -> the spec's probe record (None: switched off)."""
     if value is True:
-        return name
+        return ProbeSpec(name)
     if value is False:
         return None
     if not isinstance(value, dict):
@@ -107,8 +109,8 @@ def _probe_entry(doc: Doc, name: str, value) -> str | None:
     for k, v in value.items():
         if isinstance(v, (dict, list)) or v is None:
             raise doc.error(("probes", name, k), f"{v!r} is not valid; valid: a number, string or true/false")
-        opts.append(f"{k}={str(v).lower() if isinstance(v, bool) else v}")
-    return ":".join([name, *opts])
+        opts.append((str(k), str(v).lower() if isinstance(v, bool) else str(v)))
+    return ProbeSpec(name, tuple(opts))
 
 
 def load_file(path: str, scale: str | None = None, sets: list[str] | None = None) -> Target:

@@ -139,7 +139,8 @@ def validate_spec(spec: SweepSpec) -> SweepSpec:
         try:
             build_probe(p)
         except (UnknownName, ValueError) as e:
-            raise SpecError(f"invalid probes entry {p!r}: {e}", field="probes", value=p, valid=str(e)) from None
+            raise SpecError(f"invalid probes entry {p.text()!r}: {e}", field="probes", value=p,
+                            valid=str(e)) from None
     if spec.probe_batch < 1:
         bad("probe_batch", spec.probe_batch, "an integer >= 1")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", spec.device):

@@ -5,6 +5,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from .probe_spec import ProbeSpec, probe_specs
+
 
 @dataclass(frozen=True)
 class TrialConfig:
@@ -47,7 +49,7 @@ class TrialConfig:
     report_every: int = 50  # steps between progress reports to Ray Tune
     checkpoint_every: int = 500  # steps between checkpoints (model, optimiser, schedule, RNG, rows), for resume and
     #                              retries; 0 = none. The one default: SweepSpec's field of the same name takes it
-    probes: tuple[str, ...] = ()  # probe specs "name:key=value:..." (trainers/probes)
+    probes: tuple[ProbeSpec, ...] = ()  # the probes it runs (trainers.probe_spec; --set text name:key=value:...)
     probe_batch: int = 64  # size of the fixed batch the probes measure on
     data_dir: str = ""  # where a data set's files live (e.g. MNIST IDX files); "" = the task's offline default
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -56,6 +58,7 @@ class TrialConfig:
     #                        another terminal (`sweep status`) sees a running trial's steps
 
     def __post_init__(self):
+        object.__setattr__(self, "probes", probe_specs(self.probes))  # records; JSON objects or text as read back
         if (self.stage == "analysis") != bool(self.analysis):
             raise ValueError(f"stage {self.stage!r} with analysis {self.analysis!r}: an analysis trial (stage "
                              "'analysis') names its analysis, and no other trial does")
@@ -65,7 +68,8 @@ class TrialConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrialConfig":
-        """From JSON data; a config stored before ``analysis`` (its ``kind``: train or an analysis) reads too."""
+        """From JSON data; a config stored before ``analysis`` (its ``kind``: train or an analysis) reads too, and
+        one stored before the probe records (probes as ``name:key=value`` text)."""
         d = dict(d)
         kind = d.pop("kind", "train")
         if kind != "train":

@@ -50,6 +50,8 @@ paper: 30 groups x 3 seeds x 10,000 steps at hidden 200 and T <= 500 — a GPU c
 """
 from __future__ import annotations
 
+from trainers.probe_spec import ProbeSpec
+
 from ..lr_grid import LrGrid
 from ..spec import SweepSpec
 from ..spec_records import Analysis
@@ -70,9 +72,10 @@ PAPER_RATES = (LrGrid(task="sine", rates=(1e-3,)), LrGrid(task="symbols", rates=
 PAPER_DECAYS = ("sine:0.1:5000:10000:20000", "symbols:0.25:5000:10000:20000")
 
 
-def probes(every: int, burn_in: int, keep: int, n_inits: int, lyap: int) -> tuple[str, ...]:
-    return (f"attractors:every={every}:inputs=task:project=output:burn_in={burn_in}:keep={keep}:n_inits={n_inits}"
-            f":lyapunov_burn_in={lyap}:lyapunov_steps={2 * lyap}",)
+def probes(every: int, burn_in: int, keep: int, n_inits: int, lyap: int) -> tuple[ProbeSpec, ...]:
+    return (ProbeSpec("attractors", (("every", str(every)), ("inputs", "task"), ("project", "output"),
+                                     ("burn_in", str(burn_in)), ("keep", str(keep)), ("n_inits", str(n_inits)),
+                                     ("lyapunov_burn_in", str(lyap)), ("lyapunov_steps", str(2 * lyap)))),)
 
 
 _COMMON = dict(name=NAME, tasks=TASKS, cells=CELLS, depths=(1,), nus=(0.0,), clips=(0.25,), optimizer="adam",
@@ -91,7 +94,8 @@ def get_spec(scale: str) -> SweepSpec:
     if scale == "paper":
         return SweepSpec(scale=scale, seq_lens=PAPER_LENGTHS, seeds=3, steps=10_000, batch=100, hidden=200,
                          lr_grids=PAPER_RATES, eval_batch=1000, probe_batch=8, checkpoint_every=1000, solve_every=100,
-                         probes=("attractors:every=250:inputs=task:project=output:orbit=task"
-                                 ":lyapunov_burn_in=100:lyapunov_steps=200",),
+                         probes=(ProbeSpec("attractors", (("every", "250"), ("inputs", "task"), ("project", "output"),
+                                                          ("orbit", "task"), ("lyapunov_burn_in", "100"),
+                                                          ("lyapunov_steps", "200"))),),
                          **{**_COMMON, "schedule": "step", "lr_decays": PAPER_DECAYS})
     raise ValueError(scale)

@@ -33,6 +33,8 @@ Cost on 2 CPU cores: smoke < 1 min; quick a few minutes (rnn, blockdiag, cdiag, 
 """
 from __future__ import annotations
 
+from trainers.probe_spec import ProbeSpec
+
 from ..lr_grid import LrGrid
 from ..spec import SweepSpec
 from ..spec_records import Analysis, LrRange
@@ -63,8 +65,8 @@ PAPER_NUS = (0.36, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99)
 FIG4 = tuple(Analysis("hessian_opt", c) for c in ("rnn", "cdiag", "lru"))  # Hessian at optimality: dense vs diagonal
 # Sharpness (top Hessian eigenvalues, x lr) along training in the seed stage. One call costs about 50-90
 # training steps (bench/hessian.py), so: at the end of the short quick trials, every 1,000 steps at paper scale.
-QUICK_PROBES = ("hessian:at_init=false",)
-PAPER_PROBES = ("hessian:every=1000",)
+QUICK_PROBES = (ProbeSpec("hessian", (("at_init", "false"),)),)
+PAPER_PROBES = (ProbeSpec("hessian", (("every", "1000"),)),)
 
 _COMMON = dict(name=NAME, tasks=("teacher_student",), depths=(1,), seq_lens=(300,), hidden=64, teacher_hidden=10,
                lr_search="grid", lr_ranges=LR_RANGES, lr_min=1e-7)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 
+from trainers.probe_spec import ProbeSpec
+
 from ..spec import SweepSpec
 
 NAME = "signal-propagation"
@@ -35,11 +37,11 @@ _COMMON = dict(name=NAME, tasks=("ar1",), cells=("cdiag", "lru", "gru"), depths=
 def get_spec(scale: str) -> SweepSpec:
     if scale == "smoke":
         return SweepSpec(scale=scale, nus=(NUS[0], NUS[-1]), seq_lens=(50,), seeds=1, batch=8, eval_batch=8,
-                         probes=("signal",), probe_batch=8, **_COMMON)
+                         probes=(ProbeSpec("signal"),), probe_batch=8, **_COMMON)
     if scale == "quick":
         return SweepSpec(scale=scale, nus=NUS, seq_lens=(300,), seeds=3, batch=32, eval_batch=32,
-                         probes=("signal",), probe_batch=32, **_COMMON)
+                         probes=(ProbeSpec("signal"),), probe_batch=32, **_COMMON)
     if scale == "paper":
         return SweepSpec(scale=scale, nus=NUS, seq_lens=(1000,), seeds=10, batch=64, eval_batch=64,
-                         probes=("signal",), probe_batch=64, **_COMMON)
+                         probes=(ProbeSpec("signal"),), probe_batch=64, **_COMMON)
     raise ValueError(scale)

@@ -4,6 +4,7 @@ tables (``Probe.schemas``) join ``layout.schemas.SCHEMAS`` when the registry is 
 from __future__ import annotations
 
 from layout.schemas import register_table
+from ..probe_spec import ProbeSpec
 from ..registry import lookup
 from .attractors import AttractorProbe
 from .base import Probe, ProbeContext, ProbeOptions, parse_options
@@ -24,12 +25,12 @@ def register_tables(cls: type[Probe]) -> None:
         register_table(table, schema)
 
 
-def build_probe(spec: str) -> Probe:
-    """``name`` or ``name:key=value:...`` -> a configured probe."""
-    name, _, options = spec.partition(":")
-    cls = lookup(PROBES, "probe", name)
+def build_probe(spec: ProbeSpec | str) -> Probe:
+    """A probe record (or its text, ``name[:key=value...]``) -> a configured probe."""
+    spec = ProbeSpec.from_native(spec)
+    cls = lookup(PROBES, "probe", spec.name)
     register_tables(cls)
-    return cls(parse_options(cls.Options, options, name))
+    return cls(parse_options(cls.Options, spec.options, spec.name))
 
 
 for _cls in PROBES.values():

@@ -17,6 +17,8 @@ import pyarrow as pa
 import torch
 from torch import Tensor
 
+from ..probe_spec import ProbeSpec
+
 
 @dataclass
 class ProbeContext:
@@ -67,14 +69,17 @@ class Probe:
         raise NotImplementedError
 
 
-def parse_options(cls: type[ProbeOptions], text: str, probe: str) -> ProbeOptions:
-    """``key=value:key=value`` -> the probe's typed Options; errors name the probe, key and valid keys."""
+def parse_options(cls: type[ProbeOptions], options: tuple[tuple[str, str | None], ...] | str,
+                  probe: str) -> ProbeOptions:
+    """A probe record's options (``trainers.probe_spec.ProbeSpec``; or their text ``key=value:key=value``) -> the
+    probe's typed Options; errors name the probe, key and valid keys."""
+    if isinstance(options, str):
+        options = ProbeSpec.parse(f"{probe}:{options}").options
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = {f.name: f.type for f in dataclasses.fields(cls)}
     values = {}
-    for item in filter(None, text.split(":")):
-        key, sep, raw = item.partition("=")
-        if not sep or key not in fields:
+    for key, raw in options:
+        if raw is None or key not in fields:
             raise ValueError(f"unknown option {key!r} of probe {probe!r}; valid: {', '.join(fields)}")
         tp = hints[key] if isinstance(hints[key], type) else eval_type(hints[key])
         try:
