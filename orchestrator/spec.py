@@ -13,14 +13,15 @@ import typing
 from dataclasses import dataclass
 
 from trainers.config import TrialConfig
-from trainers.probe_spec import ProbeSpec, probe_specs
+from trainers.probe_spec import ProbeSpec
 
 from . import lr_grid
 from .axes import AXES, VARIABLE, entry, key_suffix, varied
 from .lr_grid import LrGrid
-from .spec_records import Analysis, LrRange
+from .spec_records import Analysis, CellInit, LrDecay, LrRange
 
-RECORDS = (LrGrid, LrRange, Analysis, ProbeSpec)  # structured values: parse(text), from_native(value), text()
+# structured values: parse(text), from_native(value), text()
+RECORDS = (LrGrid, LrRange, Analysis, ProbeSpec, CellInit, LrDecay)
 
 # The trainers' registries (cells, tasks, probes, analyses) import torch: ``validate`` (orchestrator.validate) and
 # the plan's bundle rule import them when called, so a spec can be read, gridded and counted (`sweep status`,
@@ -68,11 +69,13 @@ class SweepSpec:
     d_model: int = 16  # residual-stream width for depth > 1
     block: str = "linear"  # how deep stacks connect layers: linear | glu (residual) | plain (no residual)
     init: str = "default"  # cell init, one of trainers.cells.spec.INITS: default, orthogonal, chrono, smart_tanh
-    cell_inits: tuple[str, ...] = ()  # per-cell inits "cell:init" (vrnn:orthogonal,lstm:chrono); others use init
+    cell_inits: tuple[CellInit, ...] = ()  # per-cell inits (--set: cell:init, vrnn:orthogonal,lstm:chrono); others
+    #                                        use init
     nu_max_frac: float = 0.0  # ring init r_max = 1 - nu_max_frac (1 - nu) (0.5: Zucchet & Orvieto Fig. 5); 0: r_max 1
     optimizer: str = "adam"  # adam | sgd
     schedule: str = "cosine"  # cosine (decay to lr_min) | constant | step (per task, lr_decays)
-    lr_decays: tuple[str, ...] = ()  # schedule step, per task "task:gamma:m1:m2:...": lr x gamma after each step m
+    lr_decays: tuple[LrDecay, ...] = ()  # schedule step, per task (--set: task:gamma:m1:m2:...): lr x gamma after
+    #                                      each step m
     lr_search: str = "grid"  # grid: every rate of the group's grid x every seed, the lowest mean over seeds is
     #                          chosen (marked ``selected``); tpe: lr_search_trials Optuna trials, then the seeds;
     #                          none: the fixed ``lr``. A group with no grid trains at ``lr``.
@@ -96,7 +99,8 @@ class SweepSpec:
     analyses: tuple[Analysis, ...] = ()  # analysis trials (--set: name[:cell]; trainers.analyses), stage `analysis`
 
     def __post_init__(self):
-        object.__setattr__(self, "probes", probe_specs(self.probes))  # records (a probe's text reads too)
+        for name, record in _RECORD_FIELDS.items():  # records; their --set text or JSON objects read too
+            object.__setattr__(self, name, tuple(record.from_native(v) for v in getattr(self, name)))
 
     def lr_range_for(self, cell: str) -> tuple[float, float]:
         for r in self.lr_ranges:
@@ -113,19 +117,12 @@ class SweepSpec:
 
     def init_for(self, cell: str) -> str:
         """The init of ``cell``'s trials: its ``cell_inits`` entry, else ``init``."""
-        for cell_init in self.cell_inits:
-            name, _, init = cell_init.partition(":")
-            if name == cell:
-                return init
-        return self.init
+        return next((c.init for c in self.cell_inits if c.cell == cell), self.init)
 
     def step_schedule(self, task: str) -> dict:
         """TrialConfig's ``lr_gamma`` and ``lr_milestones`` for ``task`` (its ``lr_decays`` entry; none: {})."""
-        for decay in self.lr_decays:
-            name, gamma, *milestones = decay.split(":")
-            if name == task:
-                return {"lr_gamma": float(gamma), "lr_milestones": tuple(int(m) for m in milestones)}
-        return {}
+        return next(({"lr_gamma": d.gamma, "lr_milestones": d.milestones} for d in self.lr_decays if d.task == task),
+                    {})
 
     def grid(self) -> list[dict]:
         """The groups (one per combination of the axes); each gets one learning rate, then ``seeds`` trials."""
@@ -173,13 +170,12 @@ class SweepSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SweepSpec":
-        """Rebuild from ``to_dict`` output read back from JSON (lists become the declared tuples)."""
+        """Rebuild from ``to_dict`` output read back from JSON (lists become the declared tuples; a record's table,
+        or its --set text in a sweep.json from before the records, becomes the record)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise SpecError(f"unknown spec fields {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-        for name in set(d) & set(_RECORD_FIELDS):  # a table, or the --set text (sweep.json before the records)
-            d = dict(d, **{name: [_RECORD_FIELDS[name].from_native(v) for v in d[name]]})
         if "lr_search" not in d:  # a sweep.json from before the protocols: it searched iff it had search trials
             d["lr_search"] = "tpe" if d.get("lr_search_trials") else "none"
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
@@ -249,7 +245,9 @@ _NATIVE = {bool: "true or false", int: "an integer", float: "a number", str: "a 
            LrGrid: "a grid {cell, rates[, task]} or 'cell:rate/rate'",
            LrRange: "a range {cell, low, high} or 'cell:low:high'",
            Analysis: "an analysis {name[, cell]} or 'name[:cell]'",
-           ProbeSpec: "a probe {name, options} or 'name[:key=value...]'"}
+           ProbeSpec: "a probe {name, options} or 'name[:key=value...]'",
+           CellInit: "a cell's init {cell, init} or 'cell:init'",
+           LrDecay: "a decay {task, gamma, milestones} or 'task:gamma:m1:m2:...'"}
 
 
 def _native_name(hint) -> str:

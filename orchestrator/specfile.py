@@ -35,7 +35,7 @@ from trainers.probe_spec import ProbeSpec
 
 from .axes import VARIABLE, entry
 from .spec import AXES, SCALES, Resources, SpecError, SweepSpec, apply_overrides, coerce
-from .spec_records import LrRange
+from .spec_records import CellInit, LrRange
 from .specfile_text import Doc, SpecFileError, parse_text
 from .sweeps import SWEEPS, resolve
 
@@ -230,7 +230,7 @@ class _Fields:
             if key not in TRAIN:
                 raise _unknown(doc, ("train", key), TRAIN, _belongs(("grid", GRID), ("resources", RESOURCES)))
             if key == "cell_inits" and isinstance(value, dict):  # a table cell = "init", as well as a list
-                value = [f"{cell}:{init}" for cell, init in value.items()]
+                value = [CellInit(str(cell), str(init)) for cell, init in value.items()]
             self.put(key, ("train", key), value)
         search = data.get("lr_search", {})
         for key, value in search.items():

@@ -66,33 +66,25 @@ def validate_spec(spec: SweepSpec) -> SweepSpec:
     for field, valid in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("init", INITS)):
         if getattr(spec, field) not in valid:
             bad(field, getattr(spec, field), ", ".join(valid))
-    for entry in spec.cell_inits:
-        cell, sep, init = entry.partition(":")
-        if not sep or cell not in CELLS:
-            bad("cell_inits", entry, f"entries cell:init with a cell in {', '.join(sorted(CELLS))}")
-        if init not in supported_inits(cell):
-            bad("cell_inits", entry, f"{cell}:INIT with INIT one of {', '.join(supported_inits(cell))}")
+    for c in spec.cell_inits:
+        if not c.init or c.cell not in CELLS:
+            bad("cell_inits", c.text(), f"entries cell:init with a cell in {', '.join(sorted(CELLS))}")
+        if c.init not in supported_inits(c.cell):
+            bad("cell_inits", c.text(), f"{c.cell}:INIT with INIT one of {', '.join(supported_inits(c.cell))}")
     for cell in spec.cells:
         if spec.init_for(cell) not in supported_inits(cell):
-            field = "cell_inits" if any(e.startswith(f"{cell}:") for e in spec.cell_inits) else "init"
+            field = "cell_inits" if any(c.cell == cell for c in spec.cell_inits) else "init"
             bad(field, spec.init_for(cell), f"for cell {cell}: {', '.join(supported_inits(cell))} "
                 f"(--set cell_inits={cell}:INIT gives one cell its own)")
-    for entry in spec.lr_decays:
-        name, _, rest = entry.partition(":")
-        parts = rest.split(":")
-        try:
-            ms = [int(m) for m in parts[1:]]
-            ok = name in TASKS and 0 < float(parts[0]) < 1 and bool(ms) and ms[0] > 0 and all(
-                a < b for a, b in zip(ms, ms[1:]))
-        except ValueError:
-            ok = False
-        if not ok:
-            bad("lr_decays", entry, "entries task:gamma:m1:m2:... with a known task, 0 < gamma < 1 and "
+    for d in spec.lr_decays:
+        ms = d.milestones
+        if not (d.task in TASKS and 0 < d.gamma < 1 and ms and ms[0] > 0 and all(a < b for a, b in zip(ms, ms[1:]))):
+            bad("lr_decays", d.text(), "entries task:gamma:m1:m2:... with a known task, 0 < gamma < 1 and "
                 "increasing positive step milestones")
     if spec.schedule == "step":
         for t in spec.tasks:
             if not spec.step_schedule(t):
-                bad("lr_decays", ",".join(spec.lr_decays), f"an entry task:gamma:m1:... for task {t} "
+                bad("lr_decays", ",".join(d.text() for d in spec.lr_decays), f"an entry task:gamma:m1:... for task {t} "
                     "(schedule=step)")
     if not 0.0 <= spec.nu_max_frac < 1.0:
         bad("nu_max_frac", spec.nu_max_frac, "a number in [0, 1)")

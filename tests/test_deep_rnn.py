@@ -18,6 +18,7 @@ from analysis.db import query_arrow
 from orchestrator.cli import app
 from orchestrator.spec import SpecError
 from orchestrator.specfile import SpecFileError, load_file
+from orchestrator.spec_records import CellInit
 from orchestrator.sweeps import resolve
 from orchestrator.trial_configs import trial_config
 from trainers.analyses import lattice_init
@@ -374,7 +375,8 @@ def test_cell_inits_from_set_and_spec_files_and_bad_values(tmp_path):
     toml.write_text('base = "deep-rnn"\nscale = "smoke"\n[train]\ncell_inits = { star = "chrono", '
                     'vrnn = "default" }\n')
     spec = load_file(str(toml)).spec
-    assert spec.cell_inits == ("star:chrono", "vrnn:default") and spec.init_for("vrnn") == "default"
+    assert spec.cell_inits == (CellInit("star", "chrono"), CellInit("vrnn", "default"))
+    assert spec.init_for("vrnn") == "default"
     yaml_file = tmp_path / "inits.yaml"
     yaml_file.write_text("base: deep-rnn\nscale: smoke\ntrain:\n  cell_inits: [star:chrono]\n")
     assert load_file(str(yaml_file)).spec.init_for("star") == "chrono"

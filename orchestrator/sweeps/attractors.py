@@ -54,7 +54,7 @@ from trainers.probe_spec import ProbeSpec
 
 from ..lr_grid import LrGrid
 from ..spec import SweepSpec
-from ..spec_records import Analysis
+from ..spec_records import Analysis, LrDecay
 
 NAME = "attractors"
 CELLS = ("lstm", "slstm", "ornn")
@@ -69,7 +69,7 @@ QUICK_LENGTHS = (50, 100)
 # Paper scale: the authors' rate per task (Adam 1e-3 for sine, 1e-2 for symbols), as one-rate grids by task.
 PAPER_RATES = (LrGrid(task="sine", rates=(1e-3,)), LrGrid(task="symbols", rates=(1e-2,)))
 # the authors' MultiStepLR per task, milestones in steps (10 batches per epoch): task:gamma:m1:m2:m3
-PAPER_DECAYS = ("sine:0.1:5000:10000:20000", "symbols:0.25:5000:10000:20000")
+PAPER_DECAYS = (LrDecay("sine", 0.1, (5000, 10000, 20000)), LrDecay("symbols", 0.25, (5000, 10000, 20000)))
 
 
 def probes(every: int, burn_in: int, keep: int, n_inits: int, lyap: int) -> tuple[ProbeSpec, ...]:

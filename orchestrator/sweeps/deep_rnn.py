@@ -34,13 +34,14 @@ paper: 5 cells x 6 depths x 2 tasks x 3 seeds at 128 units, 100 epochs of MNIST 
 from __future__ import annotations
 
 from ..spec import SweepSpec
-from ..spec_records import Analysis
+from ..spec_records import Analysis, CellInit
 
 NAME = "deep-rnn"
 CELLS = ("vrnn", "lstm", "lstmf", "gru", "star")
 PAPER_DEPTHS = (16, 12, 8, 4, 2, 1)  # deepest first: the lattice analyses take the first group's depth
 LATTICE = tuple(Analysis("lattice_init", c) for c in CELLS)
-PAPER_INITS = ("vrnn:orthogonal", "lstm:chrono", "lstmf:chrono", "gru:chrono", "star:chrono")  # the paper's
+PAPER_INITS = (CellInit("vrnn", "orthogonal"),  # the paper's
+               *(CellInit(c, "chrono") for c in ("lstm", "lstmf", "gru", "star")))
 
 _COMMON = dict(name=NAME, tasks=("digits", "pdigits"), nus=(0.0,), seq_lens=(64,), clips=(5.0,),
                block="plain", init="orthogonal", optimizer="adam", schedule="cosine", lr=1e-3, lr_min=1e-5,
