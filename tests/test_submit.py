@@ -81,8 +81,8 @@ def head(tmp_path):
         yield address
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
+        try:  # `ray start --block` takes over 30 s to end on SIGTERM here; its processes die by SIGKILL just as well
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         # any of this head's processes that left the group: found by its own temp dir, ended by pid
