@@ -116,7 +116,9 @@ def test_launch_ends_with_a_summary_and_records_provenance(ray_session, tmp_path
     assert load_target(argv[2], scale, sets).spec == SweepSpec.from_dict(meta["spec"])
     # the summary: one row per group, the chosen rate, the wall time, a scoped query
     out = r.stdout
-    assert "lru-d1-nu0.5" in out and f"{meta['lrs']['lru-d1-nu0.5']:.2e}" in out, out
+    from analysis.db import query_arrow  # the chosen rate (tpe): the rows' ``selected``, as the summary reads it
+    (lr,) = {x["lr"] for x in query_arrow(str(results), "SELECT lr FROM trials WHERE selected").to_pylist()}
+    assert "lru-d1-nu0.5" in out and f"{lr:.2e}" in out, out
     assert "wall time " in out and f"results: {results / meta['sweep_id']}" in out
     assert f"sweep query --sweep {meta['sweep_id']} " in out
     assert "FileNotFoundError" not in r.stderr and "Token authentication" not in r.stderr, r.stderr
