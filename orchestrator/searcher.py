@@ -175,7 +175,8 @@ class SweepSearcher(Searcher):
     def _set_state(self, data: bytes) -> None:
         state = pickle.loads(data)  # our own file, written by _persist or save above
         for k in self.STATE:
-            setattr(self, k, state[k])
+            if k in state:  # a state written before ``scored`` existed keeps the fresh (empty) one
+                setattr(self, k, state[k])
 
     def _persist(self) -> None:
         write_atomic(*state_file(self.results, self.sweep_id), self._state())

@@ -156,3 +156,21 @@ def test_a_trial_tune_gave_up_on_is_told_a_bad_loss_and_retried_by_a_resume(tmp_
     run(t1)
     again.on_trial_complete("r1", {})
     assert again.told == [1] and studies(again) == studies(a)
+
+
+def test_a_state_written_before_scored_existed_still_resumes(tmp_path):
+    """A sweep interrupted by an older driver (its state has no ``scored``) resumes: the same trial again."""
+    import pickle
+
+    from layout.files import write_atomic
+    from orchestrator.sweep_store import state_file
+
+    s = SweepSearcher(spec(0), "S", str(tmp_path), threads=1)
+    first = s.suggest("t1")
+    fs, path = state_file(str(tmp_path), "S")
+    with fs.open_input_stream(path) as f:
+        old = pickle.loads(f.read())
+    del old["scored"]
+    write_atomic(fs, path, pickle.dumps(old))
+    b = SweepSearcher.load(spec(0), "S", str(tmp_path), threads=1)
+    assert b.scored == set() and b.suggest("r1") == first and b.remaining() == 1
