@@ -98,7 +98,7 @@ def run_sweep(spec: SweepSpec, sweep_id: str, results: str, meta: dict) -> None:
             raise NoSpace(results)
         # as the run left it: complete unless a trial is unfinished (an interrupt); errored trials are final here
         searcher = SweepSearcher.load(spec, sweep_id, results, threads=searcher.threads, retry_errored=False)
-    # one rate per group (tpe, none); a grid's chosen rate is in the rows (``trials.selected``), not here
+    # the fixed rate of each group that has one (none); grid and tpe choose in the rows (``trials.selected``)
     meta["lrs"] = {k: v[0] for k, v in sorted(searcher.lrs.items()) if len(v) == 1}
     meta["status"] = "interrupted" if searcher.remaining() else "completed"
     now = read_sweep_file(results, sweep_id)  # tags and a note set by `sweep tag` while it ran

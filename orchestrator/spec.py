@@ -77,14 +77,15 @@ class SweepSpec:
     lr_decays: tuple[LrDecay, ...] = ()  # schedule step, per task (--set: task:gamma:m1:m2:...): lr x gamma after
     #                                      each step m
     lr_search: str = "grid"  # grid: every rate of the group's grid x every seed, the lowest mean over seeds is
-    #                          chosen (marked ``selected``); tpe: lr_search_trials Optuna trials, then the seeds;
+    #                          chosen (marked ``selected``); tpe: lr_search_trials Optuna trials, each every seed
+    #                          at the rate it suggests, told their mean final loss, the lowest mean ``selected``;
     #                          none: the fixed ``lr``. A group with no grid trains at ``lr``.
     lr_grids: tuple[LrGrid, ...] = ()  # the grid protocol's rates per cell / task (orchestrator.lr_grid)
-    lr_search_trials: int = 0  # Optuna TPE trials per group (lr_search = tpe)
+    lr_search_trials: int = 0  # Optuna TPE trials per group (lr_search = tpe), each one all the seeds
     lr: float = 1e-3  # the learning rate when there is no search, or no grid for the group
     lr_ranges: tuple[LrRange, ...] = ()  # per-cell search ranges (--set: cell:low:high); cells not named: lr_range
     lr_range: tuple[float, float] = (1e-4, 1e-1)  # default search range (log-uniform)
-    lr_search_seed: int = 1000  # the seed the search trials train with (not one of the seed stage's)
+    lr_search_seed: int = 1000  # unused since tpe trains every seed per Optuna trial (kept: older sweep.json)
     lr_min: float = 1e-7  # floor of the cosine decay
     eval_batch: int = 1024  # fixed evaluation batch size (held-out split size cap for data-set tasks)
     solve_every: int = 0  # steps between "solved" checks (accuracy 1 on the eval batch stops the trial); 0 = off
@@ -110,7 +111,7 @@ class SweepSpec:
 
     def rates(self, group: dict) -> tuple[float, ...]:
         """The rates a group's seed stage trains: its grid's (protocol ``grid``), else the one fixed ``lr``
-        (``none``; under ``tpe`` the search picks one rate, known only once it is over)."""
+        (``none``; under ``tpe`` each Optuna trial one rate, suggested when the trial is issued)."""
         if self.lr_search == "grid":
             return lr_grid.rates_for(self.lr_grids, group) or (self.lr,)
         return (self.lr,)

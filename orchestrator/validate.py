@@ -101,10 +101,11 @@ def validate_spec(spec: SweepSpec) -> SweepSpec:
         if getattr(spec, field) < 0:
             bad(field, getattr(spec, field), "an integer >= 0")
     groups = math.prod(len(getattr(spec, f"{a}s")) for a in AXES)  # capped: a typo must not take minutes
-    if groups * (spec.seeds + spec.lr_search_trials) > MAX_TRIALS:
-        bad("seeds" if spec.seeds > spec.lr_search_trials else "lr_search_trials",
-            max(spec.seeds, spec.lr_search_trials), f"at most {MAX_TRIALS} trials in all ({groups} groups x "
-            f"(lr_search_trials + seeds))")
+    tpe = spec.lr_search_trials if spec.lr_search == "tpe" else 1  # tpe: every seed in each Optuna trial
+    if groups * spec.seeds * tpe > MAX_TRIALS:
+        bad("seeds" if spec.seeds >= tpe else "lr_search_trials", max(spec.seeds, tpe),
+            f"at most {MAX_TRIALS} trials in all ({groups} groups x seeds" + (" x lr_search_trials)" if
+                                                                               spec.lr_search == "tpe" else ")"))
     if not 0 < spec.lr < math.inf:
         bad("lr", spec.lr, "a positive finite number")
     if not 0 <= spec.lr_min < math.inf:

@@ -17,7 +17,7 @@ from orchestrator.loggers import LOGGERS, parse
 from orchestrator.spec import UserError
 
 runner = CliRunner()
-SETS = ["--set", "cells=rnn", "--set", "nus=0.9", "--set", "seeds=2", "--set", "lr_search_trials=1",
+SETS = ["--set", "cells=rnn,lstm", "--set", "nus=0.9", "--set", "seeds=2", "--set", "lr_search=none",
         "--set", "steps=30", "--set", "checkpoint_every=10"]
 
 
@@ -67,19 +67,20 @@ def test_tensorboard_and_mlflow_hold_the_losses(ray_session, tmp_path):
     assert meta["log_to"] == ["tensorboard", "mlflow"]
     files = glob.glob(str(results / sid / "_tune" / "sweep" / "*" / "events.out.tfevents.*"))
     by_trial = {f.split("/")[-2].rsplit("-", 1)[0]: scalars(f) for f in files}
-    assert sorted(by_trial) == ["lr-rnn-d1-nu0.9-0", "rnn-d1-nu0.9-seeds"]  # a search trial, a bundle of 2 seeds
+    # lstm (never bundled) trains its seeds solo, rnn as a bundle of 2 seeds
+    assert sorted(by_trial) == ["lstm-d1-nu0.9-s0", "lstm-d1-nu0.9-s1", "rnn-d1-nu0.9-seeds"]
     steps = query_arrow(str(results), f"SELECT trial_id, step, loss FROM steps WHERE sweep_id = '{sid}'").to_pylist()
     loss = {(s["trial_id"], s["step"]): s["loss"] for s in steps}
-    solo = by_trial["lr-rnn-d1-nu0.9-0"]["ray/tune/loss"]
+    solo = by_trial["lstm-d1-nu0.9-s0"]["ray/tune/loss"]
     assert sorted(solo) == [10, 20, 30]  # the optimiser step is the x axis
-    assert all(v == pytest.approx(loss[("lr-rnn-d1-nu0.9-0", k)], rel=1e-6) for k, v in solo.items())
+    assert all(v == pytest.approx(loss[("lstm-d1-nu0.9-s0", k)], rel=1e-6) for k, v in solo.items())
     bundle = by_trial["rnn-d1-nu0.9-seeds"]
     for seed in (0, 1):  # each seed of the bundle, on its own
         per_seed = bundle[f"ray/tune/loss_seed{seed}"]
         assert sorted(per_seed) == [10, 20, 30]
         assert all(v == pytest.approx(loss[(f"rnn-d1-nu0.9-s{seed}", k)], rel=1e-6) for k, v in per_seed.items())
     finals = query_arrow(str(results), f"SELECT trial_id, final_loss FROM trials WHERE sweep_id = '{sid}' "
-                                       "AND stage = 'seed' ORDER BY trial_id").to_pylist()
+                                       "AND cell = 'rnn' ORDER BY trial_id").to_pylist()
     for seed, row in enumerate(finals):
         assert list(bundle[f"ray/tune/final_loss_seed{seed}"].values())[-1] == pytest.approx(row["final_loss"],
                                                                                              rel=1e-6)
@@ -87,7 +88,7 @@ def test_tensorboard_and_mlflow_hold_the_losses(ray_session, tmp_path):
     client = mlflow.tracking.MlflowClient(tracking_uri="file:" + str(results / sid / "mlruns"))
     exp = client.get_experiment_by_name(sid)
     runs = client.search_runs([exp.experiment_id])
-    assert len(runs) == 2
+    assert len(runs) == 3
     hist = {}
     for run in runs:
         for key in ("loss", "loss_seed0"):

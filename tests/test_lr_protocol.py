@@ -140,3 +140,33 @@ def test_grid_sweep_trains_every_rate_and_seed_and_picks_the_best_mean(ray_sessi
         assert sum(x["selected"] for x in rows if x["group_key"] == group) == 2  # both seeds of that one rate
     r = CliRunner().invoke(app, ["report", "curse-of-memory", "--results", str(results)])
     assert r.exit_code == 0 and "lr_landscape.png" in r.output, r.output
+
+
+@pytest.mark.slow
+def test_tpe_sweep_trains_every_seed_per_optuna_trial_and_selects_the_lowest_mean(ray_session, tmp_path):
+    """lr_search=tpe: each Optuna trial is every seed at one suggested rate (one bundle), the study is told their
+    mean, and ``selected`` marks the rate of the lowest mean over seeds; nothing is searched apart or re-run."""
+    results = tmp_path / "results"
+    r = CliRunner().invoke(app, [
+        "launch", "curse-of-memory", "--scale", "smoke", "--results", str(results), "--set", "cells=lru",
+        "--set", "nus=0.9", "--set", "lr_search=tpe", "--set", "lr_search_trials=4", "--set", "seeds=3",
+        "--set", "steps=20", "--set", "checkpoint_every=10", "--set", "lr_ranges=lru:1e-3:1"])
+    assert r.exit_code == 0, r.output
+    con = connect(str(results))
+    rows = run_arrow(con, "SELECT trial_id, stage, group_key, lr, seed, status, final_loss, selected "
+                          "FROM trials").to_pylist()
+    assert {x["stage"] for x in rows} == {"seed"} and {x["group_key"] for x in rows} == {"lru-d1-nu0.9"}
+    assert sorted(x["trial_id"] for x in rows) == sorted(f"lru-d1-nu0.9-tpe{k}-s{s}" for k in range(4)
+                                                         for s in range(3))  # every seed of every trial, once
+    by_trial: dict[int, list[dict]] = {}
+    for x in rows:
+        by_trial.setdefault(int(x["trial_id"].split("-tpe")[1].split("-")[0]), []).append(x)
+    lrs = {k: {x["lr"] for x in v} for k, v in by_trial.items()}
+    assert all(len(v) == 1 for v in lrs.values()) and len({next(iter(v)) for v in lrs.values()}) == 4
+    assert all(1e-3 <= x["lr"] <= 1 for x in rows)  # within the range given
+    means = {next(iter(lrs[k])): sum(x["final_loss"] for x in v) / 3 for k, v in by_trial.items()
+             if all(x["status"] == "completed" and math.isfinite(x["final_loss"]) for x in v)}
+    assert means, "no rate trained all three seeds"
+    best = min(means, key=means.get)
+    assert {x["lr"] for x in rows if x["selected"]} == {best}
+    assert sum(x["selected"] for x in rows) == 3  # all three seeds of that one rate

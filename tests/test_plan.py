@@ -44,20 +44,22 @@ def test_grid_protocol_plans_every_rate_times_every_seed_in_one_bundle_per_group
     assert all(t.bundle is None for t in solo) and counts(dataclasses.replace(spec, bundle_seeds=False)).seed_ray == 8
 
 
-def test_tpe_plans_search_trials_then_seeds_whose_rate_the_search_picks():
+def test_tpe_plans_every_seed_of_each_optuna_trial_as_one_bundle_at_a_rate_the_study_picks():
     spec = resolve("curse-of-memory", "smoke", ["lr_search=tpe", "lr_search_trials=3", "cells=rnn", "nus=0.9,0.99"])
     trials = plan(spec)
-    assert [(t.stage, t.trial_id) for t in trials[:5]] == [
-        ("lr_search", "lr-rnn-d1-nu0.9-0"), ("lr_search", "lr-rnn-d1-nu0.9-1"), ("lr_search", "lr-rnn-d1-nu0.9-2"),
-        ("seed", "rnn-d1-nu0.9-s0"), ("seed", "rnn-d1-nu0.9-s1")]
-    assert all(t.lr is None for t in trials)  # every rate is the search's to pick
-    assert all(t.seed == spec.lr_search_seed for t in trials if t.stage == "lr_search")
-    assert spec.stage_trials() == {"lr_search": 6, "seed": 2 * spec.seeds, "analysis": 0}
-    search = planned_config(spec, "sid", "/r", trials[0], lr=0.01)
-    seed = ray_trial_config(spec, "sid", "/r", ray_trials(trials)[3], lr=0.02)  # the first group's seed bundle
-    assert (search["stage"], search["lr"], search["probes"], search["group_key"]) == ("lr_search", 0.01, [],
-                                                                                         "rnn-d1-nu0.9")
-    assert seed["trial_id"] == "rnn-d1-nu0.9-seeds" and [m["lr"] for m in seed["members"]] == [0.02] * spec.seeds
+    g = "rnn-d1-nu0.9"
+    assert [(t.stage, t.trial_id, t.seed, t.tpe, t.bundle) for t in trials[:4]] == [
+        ("seed", f"{g}-tpe0-s0", 0, 0, f"{g}-tpe0-seeds"), ("seed", f"{g}-tpe0-s1", 1, 0, f"{g}-tpe0-seeds"),
+        ("seed", f"{g}-tpe1-s0", 0, 1, f"{g}-tpe1-seeds"), ("seed", f"{g}-tpe1-s1", 1, 1, f"{g}-tpe1-seeds")]
+    assert all(t.lr is None for t in trials)  # every rate is the study's to pick
+    assert spec.stage_trials() == {"lr_search": 0, "seed": 2 * 3 * spec.seeds, "analysis": 0}  # nothing re-run
+    assert len(ray_trials(trials)) == 2 * 3  # one bundle per Optuna trial
+    bundle = ray_trial_config(spec, "sid", "/r", ray_trials(trials)[1], lr=0.02)  # the first group's 2nd trial
+    assert bundle["trial_id"] == f"{g}-tpe1-seeds"
+    assert [(m["trial_id"], m["stage"], m["lr"], m["group_key"]) for m in bundle["members"]] == [
+        (f"{g}-tpe1-s{s}", "seed", 0.02, g) for s in range(spec.seeds)]
+    solo = plan(dataclasses.replace(spec, bundle_seeds=False))  # no bundle: each seed a Ray trial of its own
+    assert all(t.bundle is None for t in solo) and len(ray_trials(solo)) == len(solo) == 2 * 3 * spec.seeds
 
 
 def test_trial_configs_take_every_shared_field_from_the_spec_by_name():
@@ -90,10 +92,10 @@ def test_every_named_sweep_plans_as_many_rows_as_its_groups_say():
     for name, scale in itertools.product(sorted(SWEEPS), ("smoke", "quick", "paper")):
         spec = resolve(name, scale)
         groups = spec.grid()
-        search = spec.lr_search_trials if spec.lr_search == "tpe" else 0
-        seed = sum(len(spec.rates(g)) for g in groups) * spec.seeds
+        rates = spec.lr_search_trials if spec.lr_search == "tpe" else 0  # tpe: one rate per Optuna trial
+        seed = sum(rates or len(spec.rates(g)) for g in groups) * spec.seeds
         trials = plan(spec, bundles=False)
-        assert len(trials) == len(groups) * search + seed + len(spec.analyses), (name, scale)
+        assert len(trials) == seed + len(spec.analyses), (name, scale)
         assert len({t.trial_id for t in trials}) == len(trials), (name, scale)  # ids unique within the sweep
 
 

@@ -206,9 +206,10 @@ def test_show_through_the_cli_prints_the_file_grid():
     r = runner.invoke(app, ["show", str(TOML), "--set", "seeds=4", "--max-concurrent", "1"])
     assert r.exit_code == 0, r.output
     assert r.output.startswith(f"my-memory-sweep: from {TOML}, base curse-of-memory, scale quick\n")
-    # 2 cells x 2 depths x 3 nus = 12 groups; 2 search trials each; 4 seeds each, one bundle per group
-    assert "trials: 24 lr_search (12 groups x 2 TPE trials) + 48 seed (12 groups x rates x 4 seeds, in 12 Ray " \
-           "trials as bundles) + 0 analysis = 72 trials rows, 36 Ray trials" in r.output
+    # 2 cells x 2 depths x 3 nus = 12 groups; 2 Optuna trials each, each 4 seeds in one bundle
+    assert "trials: 0 lr_search (lr_search=tpe: 2 Optuna trials per group x seeds, the lowest mean chosen) + 96 " \
+           "seed (12 groups x rates x 4 seeds, in 24 Ray trials as bundles) + 0 analysis = 96 trials rows, 24 Ray " \
+           "trials" in r.output
     assert "(1 trial at once, 1 CPU each)" in r.output
 
 
@@ -256,7 +257,8 @@ def test_readme_example_launches_at_smoke_scale(ray_session, tmp_path):
         "cells=lru", "depths=1", "nus=0.9", "steps=4", "eval_batch=16"]).spec
     rows = q(results, f"SELECT stage, count(*) n, min(steps_done) s FROM trials WHERE sweep_id='{sweep_id}' "
                       "GROUP BY stage ORDER BY stage")
-    assert [(r["stage"], int(r["n"]), int(r["s"])) for r in rows] == [("lr_search", 2, 4), ("seed", 2, 4)]
+    # tpe: 2 Optuna trials, each both seeds at its rate; nothing searched apart or re-run
+    assert [(r["stage"], int(r["n"]), int(r["s"])) for r in rows] == [("seed", 4, 4)]
     (top,) = q(results, f"SELECT count(DISTINCT idx) k FROM hessian WHERE sweep_id='{sweep_id}' AND stat='top'")
     assert int(top["k"]) == 3  # the file's probe option k_top = 3 reached the probe
     r = runner.invoke(app, ["report", "my-memory-sweep", "--results", str(results)])

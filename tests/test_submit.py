@@ -130,12 +130,11 @@ def test_submit_runs_the_sweep_as_a_ray_job(head, tmp_path):
     assert meta["status"] == "completed" and meta["job"]["submission_id"] == job and meta["log_to"] == ["tensorboard"]
     rows = query_arrow(str(results), f"SELECT trial_id, stage, status FROM trials WHERE sweep_id = '{sid}' "
                                      "ORDER BY trial_id").to_pylist()
-    assert [(x["trial_id"], x["stage"], x["status"]) for x in rows] == [
-        ("lr-rnn-d1-nu0.9-0", "lr_search", "completed"), ("rnn-d1-nu0.9-s0", "seed", "completed"),
-        ("rnn-d1-nu0.9-s1", "seed", "completed")]  # each trial exactly once
+    assert [(x["trial_id"], x["stage"], x["status"]) for x in rows] == [  # tpe: its one Optuna trial, both seeds
+        ("rnn-d1-nu0.9-tpe0-s0", "seed", "completed"), ("rnn-d1-nu0.9-tpe0-s1", "seed", "completed")]  # each once
     steps = query_arrow(str(results), f"SELECT trial_id, count(*) AS n, count(DISTINCT step) AS d FROM steps "
                                       f"WHERE sweep_id = '{sid}' GROUP BY ALL").to_pylist()
-    assert len(steps) == 3 and all(s["n"] == s["d"] == 20 for s in steps)
+    assert len(steps) == 2 and all(s["n"] == s["d"] == 20 for s in steps)
 
     ls = runner.invoke(app, ["ls", "--results", str(results)])
     assert ls.exit_code == 0 and f"job={job}" in ls.stdout and sid in ls.stdout

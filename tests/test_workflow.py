@@ -25,11 +25,12 @@ from test_faults import wait_for  # one polling helper for the subprocess tests
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = 300  # long enough (about 10 s a trial on 2 cores, 8 trials to go) for a stop to land mid-sweep
+STEPS = 300  # long enough (about 10 s a seed on 2 cores, 4 bundles of 3 seeds) for a stop to land mid-sweep
 ARGS = ["launch", "curse-of-memory", "--scale", "smoke", "--set", "cells=rnn,lru", "--set", "nus=0.9", "--seeds", "3",
         "--set", "batch=16", "--set", f"steps={STEPS}", "--set", "checkpoint_every=100",
-        "--set", "lr_search=tpe", "--set", "lr_search_trials=2"]  # search, then seeds: a stop lands mid-sweep
-N_TRIALS = 2 * 2 + 2 * 3  # (2 cells x 1 nu) x (2 search trials + 3 seeds)
+        "--set", "lr_search=tpe", "--set", "lr_search_trials=2",  # 4 bundles, 2 at once: a stop lands mid-sweep
+        "--set", "lr_ranges=lru:1e-3:0.01,rnn:1e-4:1e-3"]  # stable rates: every seed completes
+N_TRIALS = 2 * 2 * 3  # (2 cells x 1 nu) x 2 Optuna trials x 3 seeds
 
 
 def finished(results: Path) -> int:
@@ -116,7 +117,9 @@ def test_launch_ends_with_a_summary_and_records_provenance(ray_session, tmp_path
     assert load_target(argv[2], scale, sets).spec == SweepSpec.from_dict(meta["spec"])
     # the summary: one row per group, the chosen rate, the wall time, a scoped query
     out = r.stdout
-    assert "lru-d1-nu0.5" in out and f"{meta['lrs']['lru-d1-nu0.5']:.2e}" in out, out
+    from analysis.db import query_arrow  # the chosen rate (tpe): the rows' ``selected``, as the summary reads it
+    (lr,) = {x["lr"] for x in query_arrow(str(results), "SELECT lr FROM trials WHERE selected").to_pylist()}
+    assert "lru-d1-nu0.5" in out and f"{lr:.2e}" in out, out
     assert "wall time " in out and f"results: {results / meta['sweep_id']}" in out
     assert f"sweep query --sweep {meta['sweep_id']} " in out
     assert "FileNotFoundError" not in r.stderr and "Token authentication" not in r.stderr, r.stderr
