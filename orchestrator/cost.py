@@ -7,10 +7,10 @@ nearest measured shape of the same cell (same task first, nearest in work), scal
 ``depth x T x batch x hidden^2`` but never below the cell's fastest measured step (a step's fixed costs do not
 shrink); a cell never measured takes the nearest shape of any cell, and says so.
 
-A sweep's cost is the sum over its training trials (search trials, then seed trials) of steps x seconds per step
+A sweep's cost is the sum over its training trials (every rate x seed of each group) of steps x seconds per step
 plus the trial's measured fixed part ``start_s`` (build, data, the final evaluation); trials with ``steps = 0``
-are timed whole. Its wall time on N workers (one trial per worker) is max(total / N, the longest search trial
-plus the longest seed trial): one Tuner runs the whole sweep, a group's seeds as soon as its search ends. Probes
+are timed whole. Its wall time on N workers (one trial per worker) is max(total / N, the longest trial of each
+stage in turn): one Tuner runs the whole sweep. Probes
 count in the seed trials (``orchestrator.probe_cost``: calls x a call's measured cost in training steps). Not
 counted: Ray's start
 and per-trial bookkeeping, analysis trials, early stops (``solve_every``), and seed bundles, which run a
@@ -83,14 +83,13 @@ def rate_for(rates: list[dict], shape: dict, per: str, device: str = "cpu") -> t
 
 
 def trials_of(spec: SweepSpec) -> list[tuple[str, dict, int]]:
-    """(stage, group, steps) for every training trial of the spec's plan (each group's search trials, then its
-    seed trials)."""
+    """(stage, group, steps) for every training trial of the spec's plan."""
     return [(t.stage, t.group, t.train_steps) for t in plan(spec, bundles=False) if t.stage != "analysis"]
 
 
 def wall_time(stages: dict[str, list[float]], workers: int) -> float:
-    """One Tuner runs the whole sweep and a group's seeds start when its own search ends, so: max(all trial time /
-    workers, the critical path), the path bounded by the longest search trial then the longest seed trial."""
+    """One Tuner runs the whole sweep, so: max(all trial time / workers, the critical path: the longest trial of
+    each stage in turn)."""
     total = sum(sum(c) for c in stages.values())
     return max(total / workers, sum(max(c) for c in stages.values() if c))
 
