@@ -34,8 +34,10 @@ def snapshot(folder: Path) -> dict:
 @pytest.mark.slow
 def test_moved_and_copied_sweep_resume_where_they_are_now(ray_session, tmp_path):
     results, steps = tmp_path / "results", 240
+    # 12 solo trials, 2 at a time: some finish while later ones checkpoint (two bundles of 6 would end together,
+    # and a finished sweep has no checkpoint left to see)
     proc = start_cli("launch", "curse-of-memory", *SMALL, "--set", f"steps={steps}", "--set", "checkpoint_every=40",
-                     "--results", str(results))
+                     "--set", "bundle_seeds=false", "--results", str(results))
     wait_for(lambda: len(finished_trials(results)) >= 2 and list(results.glob("*/_checkpoints/*.pt")), 300,
              "2 finished trials and a checkpoint")
     sigkill_driver(proc)  # and its Ray workers ended: `mv` / `cp -a` of a folder nothing writes into any more
