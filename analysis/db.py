@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from layout import paths, sweep_json
 from layout.location import open_location
-from layout.schemas import SCHEMAS
+from layout.schemas import SCHEMAS, STATUSES
 from layout.sweeps import latest, order, sweep_ids
 from layout.tables import table_files
 
@@ -47,7 +47,6 @@ from .state import read_lease, sweep_state
 
 FORMATS = ("table", "csv", "json")
 log = logging.getLogger("analysis")
-STATUSES = ("running", "completed", "diverged", "failed")
 _OPENED: "weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, str]" = weakref.WeakKeyDictionary()  # con -> results
 
 

@@ -30,6 +30,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from layout import paths, sweep_json
+from layout.schemas import FINAL, STATUSES
 from layout.sweeps import created
 from layout.tables import read_rows, table_files, trial_parts
 
@@ -37,8 +38,7 @@ from .db import open_results, resolve_sweep
 from .state import read_lease, sweep_state
 
 RECENT = 10  # a running trial's loss so far: the mean training loss of its last RECENT flushed steps
-FINISHED = ("completed", "diverged", "failed")
-STATES = ("pending", "running", *FINISHED)
+STATES = ("pending", *STATUSES)
 COLUMNS = ["trial_id", "stage", "task", "cell", "depth", "nu", "seq_len", "clip", "layer_norm", "status",
            "final_loss", "steps_done", "wall_s", "error", "config_json", "started_at", "ended_at"]
 
@@ -60,7 +60,7 @@ class TrialState:
     stage: str
     cell: str | None
     nu: float | None
-    status: str  # pending | running | completed | diverged | failed
+    status: str  # pending | running | completed | diverged | failed | pruned
     steps_done: int
     steps_planned: int
     loss: float | None  # loss so far (see the module docstring); None when none is known yet
@@ -205,7 +205,7 @@ def _trial_rows(fs: pafs.FileSystem, sweep_dir: str, cache: dict[str, list[dict]
     rows = []
     for path, trial in files.parts:
         got = cache.get(path) or ([fresh[trial]] if trial in fresh else [])
-        if got and got[0]["status"] in FINISHED:
+        if got and got[0]["status"] in FINAL:
             cache[path] = got
         rows += got
     for path in files.merged:
@@ -228,7 +228,7 @@ def _started(fs: pafs.FileSystem, sweep_dir: str, r: dict) -> TrialState:
             loss = sum(recent) / len(recent) if recent else None
             rate = rate_of([(s, w) for s, _, w in last if w is not None])
             wall = max(w for _, _, w in last if w is not None) if any(w is not None for _, _, w in last) else None
-    elif r["status"] == "completed":
+    elif r["status"] in ("completed", "pruned"):  # pruned: its loss where the pruner stopped it
         rate = done / wall if done and wall else None  # over its whole run, start-up and evaluation included
     else:
         loss = None  # a failed or diverged trial has no loss to rank
@@ -310,8 +310,8 @@ def render(state: LiveState, limit: int = 20, extremes: int = 3) -> str:
     for stage, c in state.counts.items():
         lines.append("  ".join([f"{stage:<{width}}", *(f"{c.get(s, 0):>9}" for s in STATES),
                                 f"{sum(c.values()):>6}"]))
-    order = {"running": 0, "failed": 1, "diverged": 2, "completed": 3, "pending": 4}
-    shown = sorted(state.trials, key=lambda t: (order.get(t.status, 5), -t.fraction, t.trial_id or ""))
+    order = {"running": 0, "failed": 1, "diverged": 2, "pruned": 3, "completed": 4, "pending": 5}
+    shown = sorted(state.trials, key=lambda t: (order.get(t.status, 6), -t.fraction, t.trial_id or ""))
     pending = sum(t.status == "pending" for t in state.trials)
     started = [t for t in shown if t.status != "pending"][:limit]
     lines.append("")

@@ -4,8 +4,10 @@ A group's seed-stage runs (``stage = 'seed'``, one ``group_key``) may span sever
 ``grid``). Per rate: the mean final loss over its completed seeds, how many seeds diverged or failed (a
 non-finite final loss counts as diverged). The chosen rate is the one with the lowest mean, where a rate with a
 diverged or failed seed ranks after every rate without one (its mean counts as +inf), unless every rate has one:
-then the fewest such seeds, then the lowest mean. Ties go to the lower rate. Running seeds are neither: a live
-sweep's choice can still change. The rows of the chosen rate are ``selected``: exactly one rate per group.
+then the fewest such seeds, then the lowest mean. Ties go to the lower rate. A rate the tpe protocol's pruner
+stopped (a seed ``pruned``: it did not train to the end, so its loss is not comparable) ranks after all of them.
+Running seeds are neither: a live sweep's choice can still change. The rows of the chosen rate are ``selected``:
+exactly one rate per group.
 Rows of older sweeps without ``group_key`` are grouped by their grid axes. Lr-search and analysis rows are never
 selected.
 
@@ -26,14 +28,14 @@ _OK = "(status = 'completed' AND isfinite(final_loss))"
 RATES_SQL = f"""
 WITH rates AS (
   SELECT sweep_id, {_GROUP} AS grp, lr, count(*) AS seeds,
-         count(*) FILTER ({_BAD}) AS diverged,
+         count(*) FILTER ({_BAD}) AS diverged, count(*) FILTER (status = 'pruned') AS pruned,
          avg(final_loss) FILTER ({_OK}) AS mean,
          stddev_samp(final_loss) FILTER ({_OK}) / sqrt(count(*) FILTER ({_OK})) AS se
   FROM raw WHERE stage = 'seed' GROUP BY ALL
 ), floor AS (
   SELECT *, min(diverged) OVER (PARTITION BY sweep_id, grp) AS least FROM rates
 )
-SELECT *, row_number() OVER (PARTITION BY sweep_id, grp ORDER BY
+SELECT *, row_number() OVER (PARTITION BY sweep_id, grp ORDER BY pruned > 0,
             CASE WHEN least = 0 THEN (diverged > 0)::INT ELSE diverged END, mean NULLS LAST, lr) = 1 AS selected
 FROM floor
 """
@@ -54,6 +56,7 @@ SELECT sweep_id, group_key, any_value(task) AS task, any_value(cell) AS cell, an
        count(*) AS seeds,
        count(*) FILTER (status IN ('diverged', 'failed') OR (status = 'completed' AND NOT isfinite(final_loss)))
          AS diverged,
+       count(*) FILTER (status = 'pruned') AS pruned,
        bool_or(selected) AS selected
 FROM trials WHERE stage = 'seed' GROUP BY sweep_id, group_key, lr
 """
@@ -66,6 +69,6 @@ def trials_view(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
 
 def add_landscape(con: duckdb.DuckDBPyConnection) -> None:
     """The ``lr_landscape`` view (over the ``trials`` view): per sweep, group and rate, the mean final loss
-    over completed seeds and its standard error, the seeds, how many diverged or failed, and whether it is
-    the group's chosen rate."""
+    over completed seeds and its standard error, the seeds, how many diverged or failed, how many the tpe
+    protocol's pruner stopped, and whether it is the group's chosen rate."""
     con.sql(LANDSCAPE_SQL).create_view("lr_landscape")

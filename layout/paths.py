@@ -7,6 +7,7 @@
         _tune/searcher.pkl                                  ... and the sweep searcher's state
         _lease                                              the driver's lease (one driver per sweep)
         _stop                                               a stop request (`sweep stop`)
+        _prune/<trial_id>                                   a prune request for a tpe trial (``pruning``)
         report/                                             `sweep report`'s figures and pages (local results)
         mlruns/                                             MLflow's file store (`--log-to mlflow`, local results)
         <table>/trial_id=<trial_id>/part-<n>.parquet        per-step tables, n = 0, 1, ... (5 digits)
@@ -28,6 +29,7 @@ TUNE_EXPERIMENT = "sweep"  # the Tuner's experiment name: its folder under _tune
 SEARCHER_FILE = "searcher.pkl"
 LEASE_FILE = "_lease"
 STOP_FILE = "_stop"
+PRUNE_DIR = "_prune"
 REPORT_DIR = "report"
 MLFLOW_DIR = "mlruns"
 COMPACTED_DIR = "compacted"
@@ -67,6 +69,10 @@ def lease_file(sweep_dir: str) -> str:
 
 def stop_file(sweep_dir: str) -> str:
     return f"{sweep_dir}/{STOP_FILE}"
+
+
+def prune_file(sweep_dir: str, trial_id: str) -> str:
+    return f"{sweep_dir}/{PRUNE_DIR}/{trial_id}"
 
 
 def report_dir(sweep_dir: str) -> str:

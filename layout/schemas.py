@@ -8,6 +8,9 @@ from __future__ import annotations
 import pyarrow as pa
 
 DESCRIPTION = b"description"  # metadata key of a table's or a column's description (docs/schemas.md shows them)
+STATUSES = ("running", "completed", "diverged", "failed", "pruned")  # a ``trials`` row's status
+FINAL = STATUSES[1:]  # the statuses of a trial that has ended (its final row); pruned: the tpe protocol's pruner
+#                       stopped it early (orchestrator.searcher)
 
 
 def col(name: str, type_: pa.DataType, description: str) -> pa.Field:
@@ -41,7 +44,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         col("group_key", pa.string(), "the grid group (cell, nu0, ...; orchestrator.spec.SweepSpec.group_key) the "
             "trial belongs to; its rates x seeds share it, and the view derives ``selected`` from it"),
         col("clip", pa.float64(), "global-norm clipping threshold; null = off"),
-        col("status", pa.string(), "running | completed | diverged | failed"),
+        col("status", pa.string(), " | ".join(STATUSES)),
         col("final_loss", pa.float64(), "loss on the fixed evaluation batch at the end"),
         col("best_loss", pa.float64(), "lowest evaluation loss seen"),
         col("final_metric", pa.float64(), "accuracy where the task has one"),
@@ -55,7 +58,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         col("node", pa.string(), "Ray node id that ran the trial (null outside Ray)"),
         col("versions", pa.string(), "JSON: python, torch, ray, package"),
         col("config_json", pa.string(), "the full trial config (trainers.config.TrialConfig as JSON)"),
-        col("error", pa.string(), "one-line reason for failed / diverged"),
+        col("error", pa.string(), "one-line reason for failed / diverged / pruned"),
         col("started_at", pa.timestamp("ms", tz="UTC"), "when the trial first started"),
         col("ended_at", pa.timestamp("ms", tz="UTC"), "when it ended (null while running)"),
     ),

@@ -13,9 +13,10 @@ import errno
 
 from ray import tune
 
+from layout.schemas import FINAL
 from trainers.config import TrialConfig
 from trainers.record import TrialWriter
-from trainers.trial import FINAL, trial_row
+from trainers.trial import trial_row
 
 GAVE_UP = "gave up"  # the error of a trial Tune gave up on starts with this
 NO_SPACE = "No space left on device"

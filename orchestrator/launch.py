@@ -12,7 +12,7 @@ from ray import tune
 
 from layout import paths
 from layout.location import canonical_location, local_root, tune_storage
-from trainers.trial import FINAL
+from layout.schemas import FINAL
 
 from .axes import varying
 from .cluster_check import check_gpus, watch_cluster

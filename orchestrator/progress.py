@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from analysis.live import clock, eta_s
-from trainers.trial import FINAL
+from layout.schemas import FINAL
 
 
 EVERY_S = 30.0  # a non-terminal log: one progress line every EVERY_S seconds ($SWEEP_PROGRESS_EVERY overrides)
@@ -101,8 +101,9 @@ class Progress(tune.Callback):
         per_stage = ", ".join(f"{n} {s}" for s, n in self.running.items())
         running = f"running {self.ray_running} Ray trials" + (f" ({rows} runs: {per_stage})" if rows else "")
         eta = "?" if self.eta is None else clock(max(0.0, self.eta[0] - (now - self.eta[1])))
+        pruned = self.done.get("pruned", 0)
         line = (f"{running} · {self.done.get('failed', 0)} failed · {self.done.get('diverged', 0)} diverged · "
-                f"elapsed {clock(now - self.t0)} · ETA {eta}")
+                + (f"{pruned} pruned · " if pruned else "") + f"elapsed {clock(now - self.t0)} · ETA {eta}")
         if self.losses:
             line += f" · loss best {min(self.losses):.2e} worst {max(self.losses):.2e}"
         return line

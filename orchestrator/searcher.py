@@ -7,6 +7,9 @@ grid x every seed, one bundle where the cell allows; under tpe one Optuna TPE st
 nu0, ...; OptunaSearch itself rejects grid_search in its space) suggests ``lr_search_trials`` rates, and each
 Optuna trial trains every seed at its rate (one bundle where the cell allows, else one Ray trial per seed) and
 is told the mean of their final losses (``orchestrator.tpe_score``) once all of them have their final rows.
+Along the way the study's pruner (``orchestrator.pruners``, ``lr_search_pruner``) is fed the mean of the seeds'
+reported losses at each step they report; when it prunes, the driver asks the Optuna trial's runs to stop
+(``layout.pruning``), they end as ``pruned`` with their own final rows, and the study is told so.
 Either way nothing is re-run: the chosen rate, the lowest mean over seeds, is derived from the rows
 (``trials.selected``, analysis.selection). Every trial lands in ``trials`` with its ``stage``.
 """
@@ -16,11 +19,14 @@ import pickle
 
 import optuna
 import pyarrow.fs as pafs
+from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from trainers.config import TrialConfig
 from trainers.relocate import relocate
+from layout import pruning
 from layout.files import write_atomic
+from layout.location import open_sweep
 from trainers.record import TrialWriter
 from trainers.trial import open_trial
 
@@ -28,6 +34,7 @@ from .gave_up import reopen
 from .spec import SweepSpec
 from .sweep_store import state_file
 from .plan import plan, ray_trials
+from .pruners import make_pruner
 from .tpe_score import BAD, mean_score, seed_loss
 from .trial_configs import planned_config, ray_trial_config
 
@@ -62,7 +69,7 @@ class SweepSearcher(Searcher):
 
     BAD = BAD
     STATE = ("issued", "told", "scored", "lrs", "seeds_issued", "analyses_issued", "live", "queue", "errored",
-             "studies")
+             "studies", "asked", "reports", "fed", "pruned")
 
     def __init__(self, spec: SweepSpec, sweep_id: str, results: str, threads: int):
         super().__init__()  # no metric: progress reports carry none; the final report has final_loss
@@ -81,8 +88,14 @@ class SweepSearcher(Searcher):
         self.analyses = [t for t in planned if t.stage == "analysis"]
         self.studies = [
             optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(
-                seed=i, n_startup_trials=max(1, budget // 2)))
+                seed=i, n_startup_trials=max(1, budget // 2)),
+                pruner=make_pruner(spec.lr_search_pruner, spec.steps, TrialConfig.report_every))
             for i in range(len(self.groups))]
+        self.asked: dict[tuple[int, int], optuna.trial.Trial] = {}  # (group, Optuna trial number) -> its trial
+        # (group, number) -> step -> trials-row id -> the loss it reported at that step (told once all have)
+        self.reports: dict[tuple[int, int], dict[int, dict[str, float]]] = {}
+        self.fed: dict[tuple[int, int], int] = {}  # (group, number) -> the last step its mean was reported at
+        self.pruned: set[tuple[int, int]] = set()  # (group, number) of every Optuna trial the pruner stopped
         self.issued = [0] * len(self.groups)  # Optuna trials asked for (their Ray trials issued or queued)
         self.told = [0] * len(self.groups)  # Optuna trials scored and told to the study, per group
         self.scored: set[tuple[int, int]] = set()  # (group, Optuna trial number) of every trial told
@@ -126,6 +139,7 @@ class SweepSearcher(Searcher):
             lo, hi = self.spec.lr_range_for(self.groups[i]["cell"])
             lr = optuna_trial.suggest_float("lr", lo, hi, log=True)
             k, self.issued[i] = self.issued[i], self.issued[i] + 1
+            self.asked[(i, optuna_trial.number)] = optuna_trial
             entries = [{"study": i, "number": optuna_trial.number, "k": k,
                         "trial": ray_trial_config(self.spec, self.sweep_id, self.results, ray, lr=lr)}
                        for ray in self.search[i][k]]
@@ -136,6 +150,57 @@ class SweepSearcher(Searcher):
             return {"trial": planned_config(self.spec, self.sweep_id, self.results,
                                             self.analyses[self.analyses_issued - 1])}
         return None
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """A progress report of a Ray trial: for an Optuna trial whose pruner may stop it, the seeds' losses at
+        the reported step; once every seed of the Optuna trial has reported that step (at once for a bundle),
+        their mean is reported to the study, and if its pruner says so, the Optuna trial's runs are asked to
+        stop."""
+        entry = self.live.get(trial_id)
+        if entry is None or "study" not in entry or "step" not in result or not self._prunable(entry):
+            return
+        key = (entry["study"], entry["number"])
+        if key in self.pruned or key in self.scored:
+            return
+        step = int(result["step"])
+        if step <= self.fed.get(key, 0):
+            return  # a restarted run reports again from its checkpoint: each step is told once
+        at = self.reports.setdefault(key, {}).setdefault(step, {})
+        at.update(self._step_losses(entry, result))
+        rows = self._rows(entry)
+        if len(at) < len(rows):
+            return  # seeds of it that are Ray trials of their own have not reported this step yet
+        self.reports[key] = {s: v for s, v in self.reports[key].items() if s > step}
+        self.fed[key] = step
+        trial = self.asked[key]
+        trial.report(mean_score([at[r] for r in rows]), step)
+        if trial.should_prune():
+            pruning.request(*open_sweep(self.results, self.sweep_id), rows)
+            self.pruned.add(key)
+            self.reports.pop(key, None)
+            self._persist()
+
+    def _prunable(self, entry: dict) -> bool:
+        return bool(members(entry["trial"])[0].get("pruning"))
+
+    def _rows(self, entry: dict) -> list[str]:
+        """The trials-row ids of the Optuna trial of ``entry``: every seed of it."""
+        return [t.trial_id for ray in self.search[entry["study"]][entry["k"]] for t in ray]
+
+    def _step_losses(self, entry: dict, result: dict) -> dict[str, float]:
+        """Trials-row id -> loss at the reported step, from one Ray trial's report: a solo seed's ``loss``; a
+        bundle's ``loss_seed<seed>`` per seed still training, and for a seed that has ended (it left the bundle)
+        its ``tpe_score.seed_loss`` from its final row (``BAD`` when it diverged)."""
+        if "members" not in entry["trial"]:
+            return {entry["trial"]["trial_id"]: float(result.get("loss", BAD))}
+        out = {}
+        for m in entry["trial"]["members"]:
+            loss = result.get(f"loss_seed{m['seed']}")
+            if loss is None:
+                loss = seed_loss(TrialWriter(self.results, self.sweep_id, m["trial_id"]).read_trial())
+            if loss is not None:  # None: no final row yet (then the step is never told: no mean without it)
+                out[m["trial_id"]] = float(loss)
+        return out
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         entry = self.live.pop(trial_id, None)
@@ -153,11 +218,14 @@ class SweepSearcher(Searcher):
         i, number = entry["study"], entry["number"]
         if (i, number) in self.scored:
             return
-        losses = [seed_loss(TrialWriter(self.results, self.sweep_id, t.trial_id).read_trial())
-                  for ray in self.search[i][entry["k"]] for t in ray]
+        rows = [TrialWriter(self.results, self.sweep_id, t).read_trial() for t in self._rows(entry)]
+        losses = [seed_loss(r) for r in rows]
         if not lost and any(x is None for x in losses):
             return  # seeds of it still running (separate Ray trials): told when the last one finishes
-        self.studies[i].tell(number, BAD if lost else mean_score(losses))
+        if any(r is not None and r["status"] == "pruned" for r in rows):
+            self.studies[i].tell(number, state=TrialState.PRUNED)  # its value: the last mean it was fed
+        else:
+            self.studies[i].tell(number, BAD if lost else mean_score(losses))
         self.scored.add((i, number))
         self.told[i] += 1
 

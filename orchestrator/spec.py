@@ -82,6 +82,8 @@ class SweepSpec:
     #                          none: the fixed ``lr``. A group with no grid trains at ``lr``.
     lr_grids: tuple[LrGrid, ...] = ()  # the grid protocol's rates per cell / task (orchestrator.lr_grid)
     lr_search_trials: int = 0  # Optuna TPE trials per group (lr_search = tpe), each one all the seeds
+    lr_search_pruner: str = "halving"  # tpe: the pruner that stops hopeless rates early, fed the mean loss over the
+    #                                    seeds (orchestrator.pruners: halving | hyperband | none)
     lr: float = 1e-3  # the learning rate when there is no search, or no grid for the group
     lr_ranges: tuple[LrRange, ...] = ()  # per-cell search ranges (--set: cell:low:high); cells not named: lr_range
     lr_range: tuple[float, float] = (1e-4, 1e-1)  # default search range (log-uniform)
@@ -179,6 +181,7 @@ class SweepSpec:
             raise SpecError(f"unknown spec fields {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
         if "lr_search" not in d:  # a sweep.json from before the protocols: it searched iff it had search trials
             d["lr_search"] = "tpe" if d.get("lr_search_trials") else "none"
+        d.setdefault("lr_search_pruner", "none")  # one from before pruning: its trials ran to the end
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 

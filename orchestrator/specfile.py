@@ -9,7 +9,8 @@
     [train]      every other SweepSpec field by its --set name: seeds, steps, batch, hidden, optimizer, ...;
                  cell_inits = {vrnn = "orthogonal", lstm = "chrono"} (or a list of "cell:init") gives cells inits
                  `lr` here is a fixed rate, so it turns the search off ([lr_search] as well is an error)
-    [lr_search]  trials, range = [low, high], ranges = {cell = [low, high]}, seed
+    [lr_search]  protocol (grid | tpe | none), grids, trials, pruner (halving | hyperband | none), range = [low,
+                 high], ranges = {cell = [low, high]}, seed
     [probes]     NAME = true | {option = value, ...}: replaces the base's probes (an empty section: none)
     [resources]  cpus_per_trial, gpus_per_trial, max_concurrent (the launch flags of the same names win)
 
@@ -44,7 +45,7 @@ TOP = ("base", "scale", "name")
 SECTIONS = ("grid", "train", "lr_search", "probes", "resources")
 GRID = tuple(f"{a}s" for a in AXES)
 LR_SEARCH = {"protocol": "lr_search", "grids": "lr_grids", "trials": "lr_search_trials", "range": "lr_range",
-             "ranges": "lr_ranges", "seed": "lr_search_seed"}
+             "ranges": "lr_ranges", "seed": "lr_search_seed", "pruner": "lr_search_pruner"}
 RESOURCES = tuple(f.name for f in dataclasses.fields(Resources))
 TRAIN = tuple(f.name for f in dataclasses.fields(SweepSpec)
               if f.name not in {*TOP, "probes", "vary", *GRID, *LR_SEARCH.values()})

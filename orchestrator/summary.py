@@ -29,6 +29,7 @@ SELECT {axes}, any_value(group_key) AS group_key, any_value(lr) AS lr, count(*) 
 FROM trials WHERE selected GROUP BY ALL ORDER BY ALL
 """
 OTHER_SQL = "SELECT stage, status, count(*) AS n FROM trials WHERE stage <> 'seed' GROUP BY ALL ORDER BY ALL"
+PRUNED_SQL = "SELECT count(*) AS n, count(DISTINCT lr) AS rates FROM trials WHERE status = 'pruned'"
 FAILED_SQL = "SELECT trial_id, error FROM trials WHERE status = 'failed' ORDER BY trial_id"  # each with its reason
 
 
@@ -72,6 +73,10 @@ def render(results: str, display: str, meta: dict, wall_s: float, console: Conso
         stages.setdefault(r["stage"], []).append(f"{r['n']} {r['status']}")
     for stage, parts in stages.items():
         console.print(f"{stage}: {', '.join(parts)}", highlight=False)
+    pruned = run_arrow(connect(results, sid), PRUNED_SQL).to_pylist()[0]
+    if pruned["n"]:
+        console.print(f"pruned: {pruned['n']} seed runs at {pruned['rates']} rates stopped early by the tpe pruner "
+                      "(never selected; status 'pruned')", highlight=False, soft_wrap=True)
     for r in run_arrow(connect(results, sid), FAILED_SQL).to_pylist():
         console.print(f"failed: {r['trial_id']}: {r['error'] or '(no reason recorded)'}", highlight=False,
                       soft_wrap=True, markup=False)

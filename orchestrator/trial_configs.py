@@ -34,6 +34,8 @@ def planned_config(spec: SweepSpec, sweep_id: str, results: str, trial: PlannedT
     fields = dict(stage=trial.stage, trial_id=trial.trial_id, seed=trial.seed, lr=lr if trial.lr is None else trial.lr)
     if trial.stage != "seed":
         fields["probes"] = ()
+    if trial.tpe is not None and spec.lr_search_pruner != "none":
+        fields["pruning"] = True  # the sweep's pruner may stop it (orchestrator.searcher)
     if trial.analysis:
         fields["analysis"] = trial.analysis
     return trial_config(spec, sweep_id, results, trial.group, group_key=trial.group_key, **fields)

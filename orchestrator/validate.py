@@ -19,6 +19,7 @@ from trainers.build import OPTIMIZERS, SCHEDULES
 from . import lr_grid
 from .axes import AXES, VARIABLE
 from .lr_grid import PROTOCOLS
+from .pruners import PRUNERS
 from .spec import MAX_TRIALS, SCALES, SpecError, SweepSpec
 
 
@@ -115,6 +116,8 @@ def validate_spec(spec: SweepSpec) -> SweepSpec:
             bad("lr_ranges", r.text(), "entries cell:low:high with a known cell and 0 < low < high")
     if spec.lr_search not in PROTOCOLS:
         bad("lr_search", spec.lr_search, ", ".join(PROTOCOLS))
+    if spec.lr_search_pruner not in PRUNERS:
+        bad("lr_search_pruner", spec.lr_search_pruner, ", ".join(PRUNERS))
     if spec.lr_search == "tpe" and spec.lr_search_trials < 1:
         bad("lr_search_trials", spec.lr_search_trials, "an integer >= 1 with lr_search=tpe")
     for g in spec.lr_grids:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import ray
 from ray import tune
 
+from layout.schemas import FINAL
 from trainers.bundle import run_bundle
 from trainers.config import TrialConfig
 from trainers.train import run_trial
-from trainers.trial import FINAL
 
 
 def with_step(report):

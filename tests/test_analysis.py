@@ -178,7 +178,7 @@ def test_sweep_with_only_sweep_json_connects(tmp_path):
     write_sweep_json(r, "S", "curse-of-memory", "2026-01-01T00:00:00+00:00")
     assert query_arrow(str(r), "SELECT count(*) AS n FROM trials").to_pylist() == [{"n": 0}]
     [s] = sweeps(str(r))
-    assert s["counts"] == {"running": 0, "completed": 0, "diverged": 0, "failed": 0}
+    assert s["counts"] == {"running": 0, "completed": 0, "diverged": 0, "failed": 0, "pruned": 0}
     assert s["n_trials"] == 0
 
 
@@ -249,10 +249,10 @@ def test_sweeps_and_resolve(tmp_path):
     write_trial(r, "s-new", "t0", status="running", final_loss=None)
     all_ = sweeps(str(r))
     assert [s["sweep_id"] for s in all_] == ["s-old", "s-mid", "s-new"]
-    assert all_[0]["counts"] == {"running": 0, "completed": 2, "diverged": 1, "failed": 0}
+    assert all_[0]["counts"] == {"running": 0, "completed": 2, "diverged": 1, "failed": 0, "pruned": 0}
     assert all_[0]["n_trials"] == 3 and all_[0]["scale"] == "smoke" and all_[0]["spec"] == {
         "name": "curse-of-memory"}
-    assert all_[1]["counts"] == {"running": 0, "completed": 0, "diverged": 0, "failed": 0}
+    assert all_[1]["counts"] == {"running": 0, "completed": 0, "diverged": 0, "failed": 0, "pruned": 0}
     assert all_[2]["counts"]["running"] == 1
 
     assert resolve_sweep(str(r), "s-old")["sweep_id"] == "s-old"  # by id

@@ -92,7 +92,7 @@ def check_hand_state(results: str, sweep_id: str) -> None:
     assert running.loss == pytest.approx(sum(range(31, 41)) / 10 / 1000, rel=1e-6)  # mean of its last 10 steps
     assert running.rate == pytest.approx(5.0, rel=1e-5)  # its last part: (40 - 21) / (10 - 6.2)
     assert by_id["rnn-s0"].error == "ValueError: boom"
-    assert s.counts == {"seed": {"pending": 2, "running": 1, "completed": 1, "diverged": 0, "failed": 1}}
+    assert s.counts == {"seed": {"pending": 2, "running": 1, "completed": 1, "diverged": 0, "failed": 1, "pruned": 0}}
     # running: 60 steps left at 5/s = 12 s. lru rate = (100 + 40) / (10 + 10) = 7/s; rnn has none measured,
     # so the sweep's, also 7/s: each pending trial 100 / 7 s. One running: ETA = 12 + 2 * 100 / 7 = 40.57 s
     assert s.eta_s == pytest.approx(12 + 200 / 7, rel=1e-5)

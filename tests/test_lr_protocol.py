@@ -23,14 +23,16 @@ LANDSCAPE = "SELECT group_key, lr, mean, seeds, diverged, selected FROM lr_lands
 
 
 def write_rows(root, sweep_id: str, outcomes: dict[str, dict[float, list]]) -> None:
-    """Final ``trials`` rows, written by the trainer's own writer: {group: {lr: [final loss or status]}}."""
+    """Final ``trials`` rows, written by the trainer's own writer: {group: {lr: [final loss, status, or (status,
+    final loss)]}}."""
     for group, rates in outcomes.items():
         for lr, seeds in rates.items():
             for s, out in enumerate(seeds):
                 tid = f"{group}-lr{lr:g}-s{s}"
                 cfg = TrialConfig(sweep="t", sweep_id=sweep_id, trial_id=tid, results=str(root), lr=lr, seed=s,
                                   group_key=group)
-                status, loss = ("completed", out) if isinstance(out, float) else (out, None)
+                status, loss = ("completed", out) if isinstance(out, float) else out if isinstance(out, tuple) else (
+                    out, None)
                 TrialWriter(str(root), sweep_id, tid).write_trial(trial_row(cfg, status=status, final_loss=loss,
                                                                             steps_done=10))
 
@@ -56,16 +58,25 @@ def test_selected_is_the_lowest_mean_and_a_diverged_seed_loses(tmp_path):
         "failed-and-nan": {0.1: [0.01, "failed"], 0.032: [0.02, math.nan], 0.01: [0.9, 0.9]},
         # every rate has a diverged seed: the fewest diverged, then the lowest mean
         "all-diverged": {0.1: ["diverged", "diverged"], 0.032: [0.7, "diverged"], 0.01: [0.3, "diverged"]},
+        # a rate the tpe pruner stopped (its loss is at the step it stopped: not comparable) ranks after every
+        # other rate, a diverged one included, however low its loss
+        "pruned": {0.1: [("pruned", 0.001), ("pruned", 0.002)], 0.01: [0.5, 0.6], 0.001: [0.3, "diverged"]},
+        "pruned-or-diverged": {0.1: [("pruned", 0.001), ("pruned", 0.002)], 0.01: [0.3, "diverged"]},
     })
-    assert chosen(tmp_path) == {"plain": 0.01, "one-diverged": 0.01, "failed-and-nan": 0.01, "all-diverged": 0.01}
+    assert chosen(tmp_path) == {"plain": 0.01, "one-diverged": 0.01, "failed-and-nan": 0.01, "all-diverged": 0.01,
+                                "pruned": 0.01, "pruned-or-diverged": 0.01}
     con = connect(str(tmp_path))
     land = {(r["group_key"], r["lr"]): r for r in run_arrow(con, LANDSCAPE).to_pylist()}
     assert land[("plain", 0.1)]["mean"] == pytest.approx(0.5005) and land[("plain", 0.01)]["seeds"] == 2
     assert land[("failed-and-nan", 0.032)]["diverged"] == 1 and land[("all-diverged", 0.1)]["mean"] is None
+    assert land[("pruned", 0.1)]["mean"] is None and land[("pruned", 0.1)]["diverged"] == 0
+    assert run_arrow(con, "SELECT lr, pruned FROM lr_landscape WHERE group_key = 'pruned' ORDER BY lr").to_pylist() \
+        == [{"lr": 0.001, "pruned": 0}, {"lr": 0.01, "pruned": 0}, {"lr": 0.1, "pruned": 2}]
     # ``selected`` on the trials rows themselves: the chosen rate's seeds, every one of them
     sel = run_arrow(con, "SELECT group_key, lr, count(*) AS n FROM trials WHERE selected GROUP BY ALL").to_pylist()
     assert sorted((r["group_key"], r["lr"], r["n"]) for r in sel) == [
-        ("all-diverged", 0.01, 2), ("failed-and-nan", 0.01, 2), ("one-diverged", 0.01, 2), ("plain", 0.01, 2)]
+        ("all-diverged", 0.01, 2), ("failed-and-nan", 0.01, 2), ("one-diverged", 0.01, 2), ("plain", 0.01, 2),
+        ("pruned", 0.01, 2), ("pruned-or-diverged", 0.01, 2)]
 
 
 def test_lr_grids_are_typed_and_checked():

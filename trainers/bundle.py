@@ -222,7 +222,7 @@ class _BundleRun:
                 metric = task.metric(y_hat[j], y[j]) if task.has_metric else None
                 drained = cads[i].after_step(step, losses[j].detach(), norms[j], lrs[j], metric, wall,
                                              functools.partial(solo, i), functools.partial(next_lr, i), checkpoint)
-                if drained and cads[i].diverged_at is None and writers[i].pending("steps"):
+                if drained and cads[i].diverged_at is None:  # a loss of this very step (a flush may have written it)
                     reported = per_seed[f"loss_seed{cfgs[i].seed}"] = writers[i].last_value("steps", "loss")
                 if cads[i].done:
                     finish(i)

@@ -76,11 +76,12 @@ class Cadence:
         self.pending: list[tuple] = []  # (step, loss, grad_norm, lr, metric, wall_s), losses and norms on device
         self.evals: list[float] = []
         self.steps_done, self.solved_step, self.diverged_at, self.probe_s = 0, None, None, 0.0
+        self.pruned_at: int | None = None  # the step after which the sweep's pruner stopped the trial
 
     @property
     def done(self) -> bool:
-        """Whether the trial has stopped early: diverged, or solved."""
-        return self.diverged_at is not None or self.solved_step is not None
+        """Whether the trial has stopped early: diverged, solved or pruned."""
+        return self.diverged_at is not None or self.solved_step is not None or self.pruned_at is not None
 
     def state(self) -> dict:
         """What a checkpoint keeps of the trial's bookkeeping (its rows are flushed first)."""
@@ -119,6 +120,8 @@ class Cadence:
         if not (len(self.pending) >= CHECK_EVERY or step == cfg.steps or checkpoint or self.solved_step):
             return False
         self._drain()
+        if cfg.pruning and self.diverged_at is None and not self.solved_step and self.writer.prune_requested():
+            self.pruned_at = step
         if self.diverged_at is None and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
             self.evals.append(evaluate(model(), self.task, self.eval_x, self.eval_y)[0])
         return True
@@ -139,7 +142,8 @@ class Cadence:
 
     def outcome(self, model: Callable[[], nn.Module], **fields) -> dict:
         """The trial's outcome once it stops: diverged at its first non-finite loss, else evaluated on the fixed
-        batch after its last (or solved) step (completed, or diverged when that loss is not finite)."""
+        batch after its last (solved, pruned) step: completed, or diverged when that loss is not finite, or pruned
+        (its final loss is the one at the step it stopped)."""
         if self.diverged_at is not None:
             end = dict(status="diverged", error=f"non-finite loss at step {self.diverged_at}", final_loss=math.nan)
         else:
@@ -147,6 +151,9 @@ class Cadence:
             self.evals.append(final)
             end = dict(status="completed" if math.isfinite(final) else "diverged", final_loss=final,
                        final_metric=final_metric, solved_step=self.solved_step)
+            if self.pruned_at is not None:
+                end.update(status="pruned", error=f"stopped by the sweep's pruner after step {self.pruned_at} "
+                                                  f"of {self.cfg.steps}")
         finite = [e for e in self.evals if math.isfinite(e)]
         return dict(end, steps_done=self.steps_done, best_loss=min(finite) if finite else None, probe_s=self.probe_s,
                     **fields)

@@ -35,10 +35,9 @@ from layout.checkpoints import checkpointed
 from layout.damage import refuse_copies
 from layout.files import ROW_GROUP_ROWS, parquet_options
 from layout.location import open_sweep
-from layout.schemas import SCHEMAS
+from layout.schemas import FINAL, SCHEMAS
 from layout.tables import SUPERSEDES_KEY, read_rows, sweep_rows, table_files
 
-FINISHED = ("completed", "diverged", "failed")
 MAX_FILE_ROWS = 16 * ROW_GROUP_ROWS  # a merged file closes at the first input boundary past this many rows
 
 
@@ -84,7 +83,7 @@ def _trials(fs: pafs.FileSystem, sweep_dir: str) -> tuple[set[str], set[str]]:
     """(finished, unfinished) trial ids: finished = a final status and no checkpoint (merged rows included)."""
     rows = sweep_rows(fs, sweep_dir, "trials").select(["trial_id", "status"]).to_pylist()
     checkpoints = checkpointed(fs, sweep_dir)
-    finished = {r["trial_id"] for r in rows if r["status"] in FINISHED and r["trial_id"] not in checkpoints}
+    finished = {r["trial_id"] for r in rows if r["status"] in FINAL and r["trial_id"] not in checkpoints}
     return finished, {r["trial_id"] for r in rows} - finished
 
 

@@ -47,6 +47,8 @@ class TrialConfig:
     solve_every: int = 0  # steps between "solved" checks (metric == 1 on eval_batch fresh draws; trainers/solved.py)
     grad_norm_every: int = 10  # steps between per-group gradient-norm rows (0: never)
     report_every: int = 50  # steps between progress reports to Ray Tune
+    pruning: bool = False  # a tpe trial the sweep's pruner may stop early: it ends as ``pruned`` at the first drain
+    #                        after the driver asks (layout.pruning; orchestrator.searcher)
     checkpoint_every: int = 500  # steps between checkpoints (model, optimiser, schedule, RNG, rows), for resume and
     #                              retries; 0 = none. The one default: SweepSpec's field of the same name takes it
     probes: tuple[ProbeSpec, ...] = ()  # the probes it runs (trainers.probe_spec; --set text name:key=value:...)

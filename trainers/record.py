@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
-from layout import checkpoints, paths
+from layout import checkpoints, paths, pruning
 from layout.files import write_atomic
 from layout.location import open_sweep
 from layout.schemas import SCHEMAS
@@ -170,6 +170,10 @@ class TrialWriter:
 
     def drop_checkpoint(self) -> None:
         checkpoints.drop(self.fs, self.base, self.trial_id)
+
+    def prune_requested(self) -> bool:
+        """Whether the sweep's driver has asked this trial to stop as ``pruned`` (``layout.pruning``)."""
+        return pruning.requested(self.fs, self.base, self.trial_id)
 
     def state(self) -> dict[str, int]:
         """What a checkpoint must store: the next part number per table (flush first)."""

@@ -14,12 +14,13 @@ import time
 
 import torch
 
+from layout.schemas import FINAL
+
 from .config import TrialConfig
 from .damage import read_checkpoint
 from .relocate import same_config
 from .record import TrialWriter
 
-FINAL = ("completed", "diverged", "failed")
 SUMMARY = ("status", "error", "steps_done", "final_loss", "best_loss", "final_metric", "solved_step", "device",
            "wall_s", "probe_s")
 

@@ -9,10 +9,11 @@ import math
 import duckdb
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from analysis.db import run_arrow
 
-SQL = """SELECT cell, depth, nu, lr, mean, se, seeds, diverged, selected FROM lr_landscape
+SQL = """SELECT cell, depth, nu, lr, mean, se, seeds, diverged, pruned, selected FROM lr_landscape
 WHERE sweep_id = ? ORDER BY cell, depth, nu, lr"""
 
 
@@ -21,12 +22,13 @@ def rows(con: duckdb.DuckDBPyConnection, sweep_id: str) -> list[dict]:
 
 
 def figure(rows: list[dict], sid: str, cell_key=lambda c: (0, c)) -> Figure:
-    """Panels of final loss (mean ± s.e. over completed seeds) vs lr; a rate whose seeds all diverged is an x
-    at the panel's top edge; the selected rate of each nu0 a large hollow circle."""
+    """Panels of final loss (mean ± s.e. over completed seeds) vs lr; a rate with a diverged seed (or none
+    completed) is an x at the panel's top edge, one the tpe pruner stopped a v there; the selected rate of each
+    nu0 a large hollow circle."""
     cells = sorted({r["cell"] for r in rows}, key=cell_key)
     cols = min(4, max(1, len(cells)))
     n_rows = max(1, math.ceil(len(cells) / cols))
-    fig = Figure(figsize=(3.2 * cols + 1.5, 2.8 * n_rows + 0.6), layout="constrained")
+    fig = Figure(figsize=(max(6.5, 3.2 * cols + 1.5), 2.8 * n_rows + 0.8), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(n_rows, cols, squeeze=False)
     nus = sorted({r["nu"] for r in rows})
@@ -47,11 +49,13 @@ def figure(rows: list[dict], sid: str, cell_key=lambda c: (0, c)) -> Figure:
                 if r["selected"] and r["mean"] is not None:
                     ax.plot(r["lr"], r["mean"], "o", markersize=10, markerfacecolor="none",
                             markeredgecolor=colors[nu], markeredgewidth=1.5)
-                if r["mean"] is None or r["diverged"]:
-                    ax.plot(r["lr"], 0.97, "x", color=colors[nu], transform=ax.get_xaxis_transform(),
-                            clip_on=False)
+                if r["pruned"] or r["mean"] is None or r["diverged"]:
+                    ax.plot(r["lr"], 0.97, "v" if r["pruned"] else "x", color=colors[nu],
+                            transform=ax.get_xaxis_transform(), clip_on=False)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(NullFormatter())  # a range under a decade would label its minor ticks too
         ax.set_title(cell, fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.set_xlabel("learning rate", fontsize=8)
@@ -60,5 +64,6 @@ def figure(rows: list[dict], sid: str, cell_key=lambda c: (0, c)) -> Figure:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, title=r"$\nu_0$", loc="outside right upper", fontsize=8)
-    fig.suptitle(f"Rate landscape (circle: chosen rate; x: a seed diverged)\nsweep {sid}", fontsize=10)
+    marks = "circle: chosen rate; x: a seed diverged" + ("; v: pruned" if any(r["pruned"] for r in rows) else "")
+    fig.suptitle(f"Rate landscape, sweep {sid}\n{marks}", fontsize=10)
     return fig
