@@ -77,7 +77,10 @@ def describe(target: Target, resources: Resources, rates: dict | None = None, bu
     lines.append("settings (differ from the defaults): " + (" ".join(changed(spec)) or "none"))
     bundled = f", in {c.seed_ray} Ray trials as bundles" if c.seed_ray != c.seed else ""
     n_rates = sorted({len(spec.rates(g)) for g in spec.grid()})
-    how = {"tpe": f"lr_search=tpe: {spec.lr_search_trials} Optuna trials per group x seeds, the lowest mean chosen",
+    pruner = {"none": "no pruner"}.get(spec.lr_search_pruner, f"pruner {spec.lr_search_pruner}, which the estimate "
+                                                                "below leaves out")
+    how = {"tpe": f"lr_search=tpe: {spec.lr_search_trials} Optuna trials per group x seeds, the lowest mean chosen; "
+                  f"{pruner}",
            "grid": f"lr_search=grid: {'-'.join(map(str, (n_rates[0], n_rates[-1])[:len(n_rates)]))} rates per group "
                    "x seeds, the lowest mean chosen"}.get(spec.lr_search, f"fixed lr {spec.lr:g}")
     lines.append(f"trials: {c.lr_search} lr_search ({how}) + {c.seed} seed ({c.groups} groups x rates x "

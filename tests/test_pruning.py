@@ -4,6 +4,7 @@ seeds at each reported step and, when it prunes, asks the runs to stop (``layout
 studies, real DuckDB; the sweep test runs on the session's real Ray."""
 from __future__ import annotations
 
+import json
 import math
 
 import duckdb
@@ -152,3 +153,26 @@ def test_tpe_sweep_prunes_hopeless_rates_and_its_rows_say_so(ray_session, tmp_pa
     assert all(x["steps_done"] == 1000 for x in rows if x["status"] == "completed")
     assert sum(x["selected"] for x in rows) == 2 and all(x["status"] == "completed" for x in rows if x["selected"])
     assert f"pruned: {len(pruned)} seed runs at {sum('pruned' in v for v in by_rate.values())} rates" in r.output
+
+
+def test_pruner_settings_are_checked_and_older_sweeps_keep_theirs(tmp_path):
+    """A bad pruner is a one-line error naming the valid ones; a spec file sets it in [lr_search]; a sweep.json
+    from before pruning reads as ``none`` (its trials ran to the end, and resume keeps their configs)."""
+    from orchestrator.spec import SpecError, SweepSpec
+    from orchestrator.specfile import load_target
+
+    with pytest.raises(SpecError, match=r"^invalid lr_search_pruner='median'; valid: halving, hyperband, none$"):
+        spec(lr_search_pruner="median")
+    assert spec(lr_search_pruner="hyperband").lr_search_pruner == "hyperband"
+    old = json.loads(json.dumps(spec().to_dict()))  # as a sweep.json holds it
+    del old["lr_search_pruner"]
+    assert SweepSpec.from_dict(old).lr_search_pruner == "none"
+    f = tmp_path / "mine.toml"
+    f.write_text('base = "curse-of-memory"\nscale = "smoke"\n[lr_search]\nprotocol = "tpe"\ntrials = 3\n'
+                 'pruner = "hyperband"\n')
+    target = load_target(str(f))
+    assert (target.spec.lr_search, target.spec.lr_search_pruner) == ("tpe", "hyperband")
+    s = SweepSearcher(target.spec, "S", str(tmp_path), threads=1)
+    assert type(s.studies[0].pruner).__name__ == "HyperbandPruner"
+    assert all(not m.get("pruning") for m in SweepSearcher(spec(lr_search_pruner="none"), "S", str(tmp_path), 1)
+               .suggest("t")["trial"]["members"])

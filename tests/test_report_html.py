@@ -192,7 +192,7 @@ def test_no_figures_still_writes_the_page_with_a_note(tmp_path):
     assert page.tables["trial-index"][1][0] == "x0"
     meta = dict(r for r in Page((r / "y" / "report" / HTML).read_text()).tables["meta"])
     assert meta["status"] == "running (1 trials still running: the figures are partial)"
-    assert meta["trials"] == "2 (running 1, completed 0, diverged 0, failed 1)"
+    assert meta["trials"] == "2 (running 1, completed 0, diverged 0, failed 1, pruned 0)"
     assert not list((r / "y" / "report").glob(".*"))  # no temporaries left behind
     res = runner.invoke(app, ["report", "zzz", "--results", str(r)])  # an unknown sweep is still an error
     assert res.exit_code == 2 and res.stderr.startswith("error: no sweep with id or name 'zzz'")

@@ -207,7 +207,8 @@ def test_show_through_the_cli_prints_the_file_grid():
     assert r.exit_code == 0, r.output
     assert r.output.startswith(f"my-memory-sweep: from {TOML}, base curse-of-memory, scale quick\n")
     # 2 cells x 2 depths x 3 nus = 12 groups; 2 Optuna trials each, each 4 seeds in one bundle
-    assert "trials: 0 lr_search (lr_search=tpe: 2 Optuna trials per group x seeds, the lowest mean chosen) + 96 " \
+    assert "trials: 0 lr_search (lr_search=tpe: 2 Optuna trials per group x seeds, the lowest mean chosen; " \
+           "pruner halving, which the estimate below leaves out) + 96 " \
            "seed (12 groups x rates x 4 seeds, in 24 Ray trials as bundles) + 0 analysis = 96 trials rows, 24 Ray " \
            "trials" in r.output
     assert "(1 trial at once, 1 CPU each)" in r.output
