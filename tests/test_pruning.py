@@ -45,9 +45,10 @@ def ask(root, tids: list[str]) -> None:
 
 def test_a_run_asked_to_stop_ends_pruned_at_its_next_drain(tmp_path, one_thread):
     """A solo run and one seed of a bundle, asked before they start: each stops at its first drain (step 25), its
-    rows up to there and a ``pruned`` final row with the loss where it stopped; the bundle's other seed, and a
-    run that is not prunable (``pruning`` false), train to the end although asked too."""
-    ask(tmp_path, ["solo", "b-s1", "deaf"])
+    rows up to there and a ``pruned`` final row with the loss where it stopped; the bundle's other seed, a run
+    that is not prunable (``pruning`` false), and one whose first drain is its last step, train to the end
+    although asked too."""
+    ask(tmp_path, ["solo", "b-s1", "deaf", "short"])
     solo = run_trial(cfg(tmp_path, "solo"))
     assert (solo["status"], solo["steps_done"]) == ("pruned", 25) and math.isfinite(solo["final_loss"])
     assert steps(tmp_path, "solo") == list(range(1, 26))
@@ -56,6 +57,7 @@ def test_a_run_asked_to_stop_ends_pruned_at_its_next_drain(tmp_path, one_thread)
     assert TrialWriter(str(tmp_path), "S", "solo").load_checkpoint() is None
     assert run_trial(cfg(tmp_path, "deaf", pruning=False))["status"] == "completed"
     assert steps(tmp_path, "deaf") == list(range(1, 101))
+    assert run_trial(cfg(tmp_path, "short", steps=20))["status"] == "completed"
 
     out = run_bundle("b-seeds", [cfg(tmp_path, "b-s0", seed=0), cfg(tmp_path, "b-s1", seed=1)])
     assert [(s["status"], s["steps_done"]) for s in out] == [("completed", 100), ("pruned", 25)]

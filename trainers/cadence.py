@@ -120,7 +120,8 @@ class Cadence:
         if not (len(self.pending) >= CHECK_EVERY or step == cfg.steps or checkpoint or self.solved_step):
             return False
         self._drain()
-        if cfg.pruning and self.diverged_at is None and not self.solved_step and self.writer.prune_requested():
+        if (cfg.pruning and step < cfg.steps and self.diverged_at is None and not self.solved_step
+                and self.writer.prune_requested()):  # at its last step a run has nothing left to save
             self.pruned_at = step
         if self.diverged_at is None and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
             self.evals.append(evaluate(model(), self.task, self.eval_x, self.eval_y)[0])
