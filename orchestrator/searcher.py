@@ -67,7 +67,6 @@ class SweepSearcher(Searcher):
     be written again when a trial finishes, only when one errors). Tune's own experiment snapshots are not used
     for this: they lag behind, and are uploaded file by file."""
 
-    BAD = BAD
     STATE = ("issued", "told", "scored", "lrs", "seeds_issued", "analyses_issued", "live", "queue", "errored",
              "studies", "asked", "reports", "fed", "pruned")
 

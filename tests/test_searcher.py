@@ -10,6 +10,7 @@ from ray.tune.search import Searcher
 
 from orchestrator.sweeps import resolve
 from orchestrator.searcher import SweepSearcher
+from orchestrator.tpe_score import BAD
 from trainers.bundle import run_bundle
 from trainers.config import TrialConfig
 from trainers.train import run_trial
@@ -146,7 +147,7 @@ def test_a_trial_tune_gave_up_on_is_told_a_bad_loss_and_retried_by_a_resume(tmp_
     a = SweepSearcher(spec(1), "S", results, threads=1)
     t1 = a.suggest("t1")  # the group's only Optuna trial (its seeds' bundle); its process is lost max_failures times
     a.on_trial_complete("t1", None, error=True)
-    assert studies(a)[0] == [(0, "COMPLETE", {"lr": t1["trial"]["members"][0]["lr"]}, [SweepSearcher.BAD])]
+    assert studies(a)[0] == [(0, "COMPLETE", {"lr": t1["trial"]["members"][0]["lr"]}, [BAD])]
     # the run goes on (the analysis), and at its end the errored trial is final...
     end = SweepSearcher.load(spec(1), "S", results, threads=1, retry_errored=False)
     assert end.queue == [] and end.remaining() == 1 and len(end.errored) == 1
