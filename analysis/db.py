@@ -219,10 +219,13 @@ def sweeps(results: str, con: duckdb.DuckDBPyConnection | None = None) -> list[d
     fs, root = open_results(results)
     counts: dict[str, dict[str, int]] = {}
     names: dict[str, str] = {}
-    for sid, status, sweep, n in (_trial_counts(con) if con is not None else _file_counts(results, fs, root)):
-        counts.setdefault(sid, {})[status if status is not None else "unknown"] = n
+    rows = con.sql("SELECT sweep_id, status, sweep FROM trials").fetchall() if con is not None else \
+        _trial_rows(results, fs, root)
+    for sid, status, sweep in rows:
+        c, key = counts.setdefault(sid, {}), status if status is not None else "unknown"
+        c[key] = c.get(key, 0) + 1
         if sweep is not None:
-            names[sid] = sweep
+            names.setdefault(sid, sweep)
     out = []
     for sid in _sweep_dirs(fs, root):
         meta = sweep_json.read_or_none(fs, paths.sweep_dir(root, sid))
@@ -239,24 +242,14 @@ def sweeps(results: str, con: duckdb.DuckDBPyConnection | None = None) -> list[d
     return sorted(out, key=order)
 
 
-COUNT_SQL = "SELECT sweep_id, status, any_value(sweep), count(*) FROM trials GROUP BY ALL"
-
-
-def _trial_counts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """(sweep_id, status, a name, rows) per sweep and status, over the ``trials`` view."""
-    return con.sql(COUNT_SQL).fetchall()
-
-
-def _file_counts(results: str, fs: pafs.FileSystem, root: str) -> list[tuple]:
-    """``_trial_counts`` from the ``trials`` files of every sweep (the rows the view reads), the same query over
-    them in DuckDB; AnalysisError as ``connect`` raises it when the location holds no sweep."""
-    con = duckdb.connect()
+def _trial_rows(results: str, fs: pafs.FileSystem, root: str) -> list[tuple]:
+    """(sweep_id, status, sweep) of every ``trials`` row, read from the files the view reads (each sweep's
+    ``table_files``) without building it; AnalysisError as ``connect`` raises it when the location holds no sweep."""
     out = []
     for sid in _some_sweep(results, fs, root):
         files = _table_files(fs, root, sid, "trials")
         rows = read_rows(fs, [p for p, _ in files.parts] + list(files.merged), "trials", columns=["status", "sweep"])
-        out += con.from_arrow(rows).project(f"{_literal(sid)} AS sweep_id, status, sweep").query(
-            "trials", COUNT_SQL).fetchall()
+        out += [(sid, status, sweep) for status, sweep in zip(*(rows.column(c).to_pylist() for c in rows.column_names))]
     return out
 
 
