@@ -105,8 +105,9 @@ def _conformed(fs: pafs.FileSystem, path: str, schema: pa.Schema) -> pa.Table:
     """One file's rows as ``schema`` (its columns the file lacks: null; the rest cast), as a dataset reads it."""
     try:
         with pq.ParquetFile(path, filesystem=fs) as f:
-            present = [c for c in schema.names if c in f.schema_arrow.names]
-            data = f.read(columns=present)
+            has = set(f.schema_arrow.names)  # a property: built anew at each access
+            present = [c for c in schema.names if c in has]
+            data = f.read(columns=present, use_threads=False)  # small files: threads cost more than they save
     except pa.ArrowInvalid as e:  # not Parquet (truncated, junk); a missing file stays pyarrow's OSError
         raise DamagedFile(path, f"not a readable Parquet file ({str(e).splitlines()[0]})") from None
     if data.schema == schema:
