@@ -26,12 +26,10 @@ import json
 import logging
 import math
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -39,11 +37,14 @@ from layout import paths, sweep_json
 from layout.location import open_location
 from layout.schemas import SCHEMAS, STATUSES
 from layout.sweeps import latest, order, sweep_ids
-from layout.tables import table_files
+from layout.tables import read_rows, table_files
 
 from . import selection
 from .errors import AnalysisError
 from .state import read_lease, sweep_state
+
+if TYPE_CHECKING:
+    import pyarrow.compute as pc
 
 FORMATS = ("table", "csv", "json")
 log = logging.getLogger("analysis")
@@ -61,9 +62,7 @@ def connect(results: str, sweep: str | None = None) -> duckdb.DuckDBPyConnection
     Raises AnalysisError when the location holds no sweep directory (missing or empty).
     """
     fs, root = open_results(results)
-    if not _sweep_dirs(fs, root):
-        raise AnalysisError(f"no sweeps under {results!r}: run `sweep launch NAME` first "
-                            f"(e.g. `sweep launch curse-of-memory --scale smoke`)")
+    _some_sweep(results, fs, root)
     if sweep is not None and sweep not in _sweep_dirs(fs, root):
         raise AnalysisError(f"no sweep {sweep!r} under {results!r}; `sweep ls` lists them")
     con = duckdb.connect()
@@ -89,6 +88,15 @@ def connect(results: str, sweep: str | None = None) -> duckdb.DuckDBPyConnection
     return con
 
 
+def _some_sweep(results: str, fs: pafs.FileSystem, root: str) -> list[str]:
+    """The sweep ids under the location; AnalysisError when there is none."""
+    ids = _sweep_dirs(fs, root)
+    if not ids:
+        raise AnalysisError(f"no sweeps under {results!r}: run `sweep launch NAME` first "
+                            f"(e.g. `sweep launch curse-of-memory --scale smoke`)")
+    return ids
+
+
 def location_of(con: duckdb.DuckDBPyConnection) -> str:
     """The results location a connection from ``connect`` reads."""
     try:
@@ -104,7 +112,10 @@ def _relation(con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, root: str, ta
     read it as null). The datasets are relations, not registered names, so the views are the only tables a
     user sees (``SHOW TABLES``). A sweep's rows all carry its directory name as ``sweep_id`` (the writer
     puts them there), so the branch gives it as a constant: no file is read for it (decoding 10 M id strings
-    took 0.4 s of a full scan), and a filter on ``sweep_id`` drops the other branches before any file opens."""
+    took 0.4 s of a full scan), and a filter on ``sweep_id`` drops the other branches before any file opens.
+    (``pyarrow.dataset`` is imported here, by the commands that query: it imports pandas.)"""
+    import pyarrow.dataset as pads
+
     types = [str(t) for t in con.from_arrow(schema.empty_table()).types]
     out = None
     for sweep, files in _list_files(fs, root, table, only):
@@ -153,16 +164,24 @@ def _list_files(fs: pafs.FileSystem, root: str, table: str,
     trial files and compacted files as ``layout.tables.table_files`` sorts them (superseded and temporary
     files left out, foreign files named in a warning). The guarantee (a trial file's trial_id) lets a query on
     one trial skip the other trials' files without opening them."""
+    import pyarrow.compute as pc
+
     out = []
     for sweep in _sweep_dirs(fs, root, only):
-        files = table_files(fs, paths.sweep_dir(root, sweep), table)
+        files = _table_files(fs, root, sweep, table)
         listed = [(path, pc.field("trial_id") == trial) for path, trial in files.parts]
         listed += [(path, pc.scalar(True)) for path in files.merged]
-        for path in files.foreign:
-            log.warning("skipping foreign file %s (not written by a trial)", path)
         if listed:
             out.append((sweep, listed))
     return out
+
+
+def _table_files(fs: pafs.FileSystem, root: str, sweep: str, table: str):
+    """``layout.tables.table_files`` of one sweep's table, its foreign files named in a warning."""
+    files = table_files(fs, paths.sweep_dir(root, sweep), table)
+    for path in files.foreign:
+        log.warning("skipping foreign file %s (not written by a trial)", path)
+    return files
 
 
 def _sweep_dirs(fs: pafs.FileSystem, root: str, only: str | None = None) -> list[str]:
@@ -194,16 +213,18 @@ def sweeps(results: str, con: duckdb.DuckDBPyConnection | None = None) -> list[d
     ``counts`` ({status: n}, running/completed/diverged/failed always present)
     and ``n_trials``, from the trials view. A sweep directory without a readable sweep.json still
     appears, with name taken from its trials' ``sweep`` column (or None) and created_at None. ``con``: an open
-    connection to ``results`` to count with (else one is opened)."""
-    con = con if con is not None else connect(results)
+    connection to ``results`` to count with (else the ``trials`` files are read directly, without the views:
+    `sweep ls` and `status` then start without ``pyarrow.dataset``, see ``_relation``)."""
     fs, root = open_results(results)
     counts: dict[str, dict[str, int]] = {}
     names: dict[str, str] = {}
-    for sid, status, sweep, n in con.sql(
-            "SELECT sweep_id, status, any_value(sweep), count(*) FROM trials GROUP BY ALL").fetchall():
-        counts.setdefault(sid, {})[status if status is not None else "unknown"] = n
+    rows = con.sql("SELECT sweep_id, status, sweep FROM trials").fetchall() if con is not None else \
+        _trial_rows(results, fs, root)
+    for sid, status, sweep in rows:
+        c, key = counts.setdefault(sid, {}), status if status is not None else "unknown"
+        c[key] = c.get(key, 0) + 1
         if sweep is not None:
-            names[sid] = sweep
+            names.setdefault(sid, sweep)
     out = []
     for sid in _sweep_dirs(fs, root):
         meta = sweep_json.read_or_none(fs, paths.sweep_dir(root, sid))
@@ -218,6 +239,17 @@ def sweeps(results: str, con: duckdb.DuckDBPyConnection | None = None) -> list[d
         info["counts"], info["n_trials"] = c, sum(c.values())
         out.append(info)
     return sorted(out, key=order)
+
+
+def _trial_rows(results: str, fs: pafs.FileSystem, root: str) -> list[tuple]:
+    """(sweep_id, status, sweep) of every ``trials`` row, read from the files the view reads (each sweep's
+    ``table_files``) without building it; AnalysisError as ``connect`` raises it when the location holds no sweep."""
+    out = []
+    for sid in _some_sweep(results, fs, root):
+        files = _table_files(fs, root, sid, "trials")
+        rows = read_rows(fs, [p for p, _ in files.parts] + list(files.merged), "trials", columns=["status", "sweep"])
+        out += [(sid, status, sweep) for status, sweep in zip(*(rows.column(c).to_pylist() for c in rows.column_names))]
+    return out
 
 
 def resolve_sweep(results: str, name_or_id: str, con: duckdb.DuckDBPyConnection | None = None) -> dict:

@@ -245,7 +245,8 @@ def _last_part(fs: pafs.FileSystem, trial_dir: str) -> list[tuple[int, float | N
         parts = trial_parts(fs, trial_dir)
         if not parts:
             return []
-        t = pq.read_table(parts[-1], filesystem=fs, columns=["step", "loss", "wall_s"])
+        with pq.ParquetFile(parts[-1], filesystem=fs) as f:  # not pq.read_table: it imports pyarrow.dataset (pandas)
+            t = f.read(columns=["step", "loss", "wall_s"])
     except (OSError, ValueError):
         return []
     return list(zip(*(t.column(c).to_pylist() for c in ("step", "loss", "wall_s"))))

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from . import paths
-from .damage import copied_parts
+from .damage import DamagedFile, copied_parts
 from .schemas import SCHEMAS
+
+if TYPE_CHECKING:
+    import pyarrow.compute as pc
 
 # a merged file's footer: JSON list of the files it holds (relative to <table>/)
 SUPERSEDES_KEY = b"rnn_sweeps.supersedes"
@@ -89,12 +91,35 @@ def supersedes(fs: pafs.FileSystem, merged_path: str) -> list[str]:
 def read_rows(fs: pafs.FileSystem, files: list[str] | tuple[str, ...], table: str,
               filter: pc.Expression | None = None, columns: list[str] | None = None) -> pa.Table:
     """The rows of ``table``'s files ``files`` (matching ``filter``) with exactly the schema's columns (or just
-    ``columns``, read alone): a file written before a column existed reads it as null."""
-    if not files:
-        empty = SCHEMAS[table].empty_table()
-        return empty.select(columns) if columns else empty
-    return pads.dataset(list(files), schema=SCHEMAS[table], format="parquet", filesystem=fs).to_table(
-        columns=columns, filter=filter)
+    ``columns``, read alone): a file written before a column existed reads it as null. Each file is read whole
+    by ``pq.ParquetFile``, not through ``pyarrow.dataset``: that module imports pandas (0.2 s), which the CLI's
+    listings (`sweep ls`, `status`) need not pay (bench/cli_start.py). An unreadable file raises DamagedFile."""
+    schema = SCHEMAS[table]
+    if columns:
+        schema = pa.schema([schema.field(c) for c in columns])
+    out = pa.concat_tables([_conformed(fs, path, schema) for path in files]) if files else _nulls(schema, 0)
+    return out.filter(filter) if filter is not None else out
+
+
+def _conformed(fs: pafs.FileSystem, path: str, schema: pa.Schema) -> pa.Table:
+    """One file's rows as ``schema`` (its columns the file lacks: null; the rest cast), as a dataset reads it."""
+    try:
+        with pq.ParquetFile(path, filesystem=fs) as f:
+            has = set(f.schema_arrow.names)  # a property: built anew at each access
+            present = [c for c in schema.names if c in has]
+            data = f.read(columns=present, use_threads=False)  # small files: threads cost more than they save
+    except pa.ArrowInvalid as e:  # not Parquet (truncated, junk); a missing file stays pyarrow's OSError
+        raise DamagedFile(path, f"not a readable Parquet file ({str(e).splitlines()[0]})") from None
+    if data.schema == schema:
+        return data
+    cols = [data.column(f.name) if f.name in present else None for f in schema]
+    return pa.table([pa.nulls(data.num_rows, f.type) if c is None else c if c.type == f.type else c.cast(f.type)
+                     for c, f in zip(cols, schema)], schema=schema)
+
+
+def _nulls(schema: pa.Schema, n: int) -> pa.Table:
+    """``n`` rows of nulls with ``schema`` (not ``schema.empty_table()``: converting Python values imports pandas)."""
+    return pa.table([pa.nulls(n, f.type) for f in schema], schema=schema)
 
 
 def sweep_rows(fs: pafs.FileSystem, sweep_dir: str, table: str) -> pa.Table:

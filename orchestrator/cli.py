@@ -33,7 +33,6 @@ def quiet_local_ray(address: str | None) -> None:
 def user_errors(fn):
     """Turn the library's user-facing errors into `error: <one line>` and exit status 2."""
     from analysis.errors import AnalysisError
-    from layout.damage import named_damage
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -41,6 +40,8 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except Exception as error:  # ours, or a damaged file met while reading the layout (`error: <file>: <what>`)
             if not isinstance(error, (UserError, UnknownName, AnalysisError)):
+                from layout.damage import named_damage  # imports pyarrow: not for `sweep --help`
+
                 error = named_damage(error)  # a damaged file's one line; None: a bug, whose traceback shows
                 if error is None:
                     raise

@@ -10,10 +10,10 @@ Parquet tables stay the source of truth; these are views.
   ``<sweep_id>``, at ``$MLFLOW_TRACKING_URI``, else a file store ``<results>/<sweep_id>/mlruns`` (local results;
   MLflow 3 keeps file stores in maintenance mode, so this sets ``MLFLOW_ALLOW_FILE_STORE=true``; ``mlflow ui
   --backend-store-uri <that folder>`` shows it).
-  Needs ``pip install 'rnn-dynamics-sweeps[mlflow]'`` (mlflow-skinny, ~80 MB).
+  Needs ``pip install 'rnn-dynamics-sweeps[mlflow]'`` (mlflow-skinny, +70 MB).
 - ``wandb``: ``ray.air.integrations.wandb.WandbLoggerCallback``, project = the sweep's name, group = its id.
   Needs ``pip install 'rnn-dynamics-sweeps[wandb]'`` and ``wandb login``, or ``WANDB_MODE=offline`` (runs are
-  written under ``./wandb``; ``wandb sync`` uploads them later).
+  written under ``$WANDB_DIR/wandb/``, else each Tune trial's folder; ``wandb sync`` uploads them later).
 """
 from __future__ import annotations
 
@@ -63,6 +63,10 @@ def callbacks(names: tuple[str, ...], results_root: str | None, sweep_id: str, n
         elif n == "wandb":
             from ray.air.integrations.wandb import WandbLoggerCallback
 
-            out.append(WandbLoggerCallback(project=name, group=sweep_id, log_config=False))
+            # Ray runs each trial's wandb.init in an actor whose environment is Ray's, not this shell's: the mode
+            # and folder asked for here (WANDB_MODE=offline, WANDB_DIR) go to wandb.init themselves
+            given = {arg: os.environ[var] for arg, var in (("mode", "WANDB_MODE"), ("dir", "WANDB_DIR"))
+                     if os.environ.get(var)}
+            out.append(WandbLoggerCallback(project=name, group=sweep_id, log_config=False, **given))
     return out
 

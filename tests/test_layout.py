@@ -152,3 +152,47 @@ def test_sweep_report_lists_the_results_location_once(tmp_path, monkeypatch):
     done = analysis.report.report(str(tmp_path), "hand", out=str(tmp_path / "out"))
     assert [pathlib.Path(p).name for p in done.paths] == ["index.md", "report.html"]
     assert opened == [(str(tmp_path),)]
+
+
+def test_read_rows_reads_each_file_as_a_dataset_with_the_schema_would(tmp_path):
+    """``layout.tables.read_rows`` (one ``pq.ParquetFile`` per file, no pandas) against its reference, a
+    ``pyarrow.dataset`` with the table's schema: a file written before a column existed (null there), one whose
+    column has a narrower type (cast), one with a column the schema lacks (dropped); every column, a subset, a
+    filter. A file that is not Parquet is named in a DamagedFile; a missing one stays pyarrow's own error."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    from layout.schemas import SCHEMAS
+    from layout.tables import read_rows
+
+    fs = pafs.LocalFileSystem()
+    schema = SCHEMAS["steps"]
+    full = {"sweep_id": ["S"] * 3, "trial_id": ["a", "a", "b"], "step": [1, 2, 3], "loss": [0.5, None, 0.25],
+            "metric": [0.1, 0.2, 0.3], "lr": [1e-3] * 3, "grad_norm": [1.0, 2.0, float("inf")],
+            "clipped": [False, True, None], "wall_s": [0.1, 0.2, 0.3]}
+    files = [str(tmp_path / f"{name}.parquet") for name in ("full", "old", "narrow", "extra")]
+    pq.write_table(pa.table(full, schema=schema), files[0])
+    pq.write_table(pa.table({k: v for k, v in full.items() if k not in ("grad_norm", "clipped")}), files[1])
+    pq.write_table(pa.table(dict(full, step=pa.array([4, 5, 6], pa.int16()), loss=pa.array([1.0, 2.0, 3.0],
+                                                                                           pa.float32()))), files[2])
+    pq.write_table(pa.table(dict(full, note=["x", "y", "z"])), files[3])
+    reference = pads.dataset(files, schema=schema, format="parquet", filesystem=fs)
+
+    got = read_rows(fs, files, "steps")
+    assert got.schema.equals(schema) and got.num_rows == 12
+    assert got.equals(reference.to_table())
+    assert got.column("grad_norm").to_pylist()[3:6] == [None] * 3  # the old file: null where it had no column
+    assert read_rows(fs, files, "steps", columns=["loss", "trial_id"]).equals(
+        reference.to_table(columns=["loss", "trial_id"]))
+    only_b = pc.field("trial_id") == "b"
+    assert read_rows(fs, files, "steps", filter=only_b).equals(reference.to_table(filter=only_b))
+    assert read_rows(fs, [], "steps").equals(schema.empty_table())
+
+    junk = tmp_path / "junk.parquet"
+    junk.write_bytes(b"junk junk junk")
+    with pytest.raises(DamagedFile, match=f"^{junk}: not a readable Parquet file"):
+        read_rows(fs, [files[0], str(junk)], "steps")
+    with pytest.raises(FileNotFoundError):
+        read_rows(fs, [str(tmp_path / "gone.parquet")], "steps")

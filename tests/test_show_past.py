@@ -46,11 +46,11 @@ def test_a_sweep_records_its_bundled_cells_and_show_gives_the_same_counts(tmp_pa
 
 @pytest.mark.slow
 def test_show_of_a_past_sweep_imports_neither_torch_nor_ray(tmp_path):
-    """`sweep show SWEEP_ID` in a fresh interpreter, then which heavy packages it imported."""
+    """`sweep show SWEEP_ID` in a fresh interpreter, then which heavy packages it imported (pandas neither)."""
     write_sweep(tmp_path, ["cells=rnn,lru", "nus=0.9"])
     argv = ["show", SID, "--results", str(tmp_path)]
     code = ("import sys\nfrom orchestrator.cli import app\ntry:\n    app(" + repr(argv) + ")\nexcept SystemExit as e:\n"
-            "    code = e.code\nprint('HEAVY', sorted(m for m in ('torch', 'ray') if m in sys.modules))\n"
+            "    code = e.code\nprint('HEAVY', sorted(m for m in ('torch', 'ray', 'pandas') if m in sys.modules))\n"
             "sys.exit(code)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
