@@ -259,6 +259,6 @@ def test_status_from_another_process_while_a_sweep_runs(sweep_proc):
     text = r.output
     assert "(curse-of-memory, scale smoke, completed)" in text and "ETA 00:00" in text
     seed = next(ln.split() for ln in text.splitlines() if ln.startswith("seed "))
-    assert seed[1:] == ["0", "0", "2", "0", "2", "4"]  # pending running completed diverged failed total
+    assert seed[1:] == ["0", "0", "2", "0", "2", "0", "4"]  # pending running completed diverged failed pruned total
     assert text.count(f"{LIVE_STEPS}/{LIVE_STEPS}") == 2 and text.count("100%") == 2
     assert text.count("failed: ValueError: hidden=63 is not a multiple of block_size=2") == 2

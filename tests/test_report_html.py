@@ -151,7 +151,7 @@ def test_page_embeds_the_figures_tables_index_spec_and_versions(failing_sweep, t
     # the spec and the versions (the trials' two torch versions counted; the process's own beside them)
     meta = {r[0]: r[1] for t in page.tables.values() for r in t if len(r) == 2}
     assert meta["sweep id"] == "s1" and meta["scale"] == "smoke" and meta["name"] == "curse-of-memory"
-    assert meta["trials"] == "7 (running 0, completed 5, diverged 1, failed 1)"
+    assert meta["trials"] == "7 (running 0, completed 5, diverged 1, failed 1, pruned 0)"
     versions = {r[0]: r[1:] for t in page.tables.values() for r in t if len(r) == 3}
     assert versions["torch"][0] == "2.12.0 (1 trials), 2.13.0+cpu (6 trials)"
     assert versions["python"][0] == "3.11.7" and versions["duckdb"][1] == __import__("duckdb").__version__
