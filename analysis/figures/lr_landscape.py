@@ -9,10 +9,11 @@ import math
 import duckdb
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import NullFormatter, NullLocator
 
 from analysis.db import run_arrow
 
+GRID_TICKS = 7  # a panel with at most this many rates labels each one on its x axis
 SQL = """SELECT cell, depth, nu, lr, mean, se, seeds, diverged, pruned, selected FROM lr_landscape
 WHERE sweep_id = ? ORDER BY cell, depth, nu, lr"""
 
@@ -54,8 +55,14 @@ def figure(rows: list[dict], sid: str, cell_key=lambda c: (0, c)) -> Figure:
                             transform=ax.get_xaxis_transform(), clip_on=False)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_minor_formatter(NullFormatter())  # a range under a decade would label its minor ticks too
+        ax.yaxis.set_minor_formatter(NullFormatter())  # a range under a decade would label its minor ticks too
+        lrs = sorted({r["lr"] for r in rows if r["cell"] == cell})
+        if len(lrs) <= GRID_TICKS and all(b >= 1.5 * a for a, b in zip(lrs, lrs[1:])):  # a grid: each rate labelled
+            #                                                           (tpe's rates keep the log axis's own ticks)
+            ax.set_xticks(lrs, [f"{x:.2g}" for x in lrs])
+            ax.xaxis.set_minor_locator(NullLocator())
+        else:
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(cell, fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.set_xlabel("learning rate", fontsize=8)
