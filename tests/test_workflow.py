@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STEPS = 300  # long enough (about 10 s a seed on 2 cores, 4 bundles of 3 seeds) for a stop to land mid-sweep
 ARGS = ["launch", "curse-of-memory", "--scale", "smoke", "--set", "cells=rnn,lru", "--set", "nus=0.9", "--seeds", "3",
         "--set", "batch=16", "--set", f"steps={STEPS}", "--set", "checkpoint_every=100",
-        "--set", "lr_search=tpe", "--set", "lr_search_trials=2",  # 4 bundles, 2 at once: a stop lands mid-sweep
+        "--set", "lr_search=tpe", "--set", "lr_search_trials=2",  # 4 bundles, one at a time (a quiet box ran 2
+        "--max-concurrent", "1",  # at once in 9 s: a stop after the first pair came too late): 3 to go at the stop
         "--set", "lr_search_pruner=none",  # every run trains its STEPS (pruning: tests/test_pruning.py)
         "--set", "lr_ranges=lru:1e-3:0.01,rnn:1e-4:1e-3"]  # stable rates: every seed completes
 N_TRIALS = 2 * 2 * 3  # (2 cells x 1 nu) x 2 Optuna trials x 3 seeds
