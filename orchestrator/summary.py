@@ -33,13 +33,13 @@ PRUNED_SQL = "SELECT count(*) AS n, count(DISTINCT lr) AS rates FROM trials WHER
 FAILED_SQL = "SELECT trial_id, error FROM trials WHERE status = 'failed' ORDER BY trial_id"  # each with its reason
 
 
-def group_rows(results: str, meta: dict) -> list[dict]:
-    """One dict per group of the sweep of ``meta`` (its sweep.json): ``group`` (its key), ``lr``, ``seeds``,
-    ``mean``, ``se``, ``diverged``, ``failed``."""
+def group_rows(con, meta: dict) -> list[dict]:
+    """One dict per group of the sweep of ``meta`` (its sweep.json), read through ``con`` (``connect`` to that
+    sweep): ``group`` (its key), ``lr``, ``seeds``, ``mean``, ``se``, ``diverged``, ``failed``."""
     spec = SweepSpec.from_dict(meta["spec"])
     extra = [f for f, _ in spec.extra_axes()]  # e.g. --set hidden=32,64: each trial's value is in its config
     axes = ", ".join([*AXES, *(f"json_extract(config_json, '$.{f}') AS \"{f}\"" for f in extra)])
-    rows = run_arrow(connect(results, meta["sweep_id"]), GROUP_SQL.format(axes=axes)).to_pylist()
+    rows = run_arrow(con, GROUP_SQL.format(axes=axes)).to_pylist()
     for r in rows:
         group = {a: (r[a] if r[a] is not None else 0.0) for a in AXES}  # clipping off is a null ``clip``
         group.update({f: json.loads(r[f]) for f in extra})
@@ -62,22 +62,23 @@ def render(results: str, display: str, meta: dict, wall_s: float, console: Conso
     for name, justify in (("group", "left"), ("lr", "right"), ("final loss mean ± se", "right"),
                           ("seeds", "right"), ("diverged", "right"), ("failed", "right")):
         table.add_column(name, justify=justify)
-    rows = group_rows(results, meta)
+    con = connect(results, sid)  # one listing of the sweep's files for every query below
+    rows = group_rows(con, meta)
     for r in rows:
         table.add_row(r["group"], "-" if r["lr"] is None else f"{r['lr']:.2e}", _loss(r), str(r["seeds"]),
                       str(r["diverged"]), str(r["failed"]))
     console.print(table if rows else "  (no seed trial has finished yet)", highlight=False)
-    other = run_arrow(connect(results, sid), OTHER_SQL).to_pylist()
+    other = run_arrow(con, OTHER_SQL).to_pylist()
     stages: dict[str, list[str]] = {}
     for r in other:
         stages.setdefault(r["stage"], []).append(f"{r['n']} {r['status']}")
     for stage, parts in stages.items():
         console.print(f"{stage}: {', '.join(parts)}", highlight=False)
-    pruned = run_arrow(connect(results, sid), PRUNED_SQL).to_pylist()[0]
+    pruned = run_arrow(con, PRUNED_SQL).to_pylist()[0]
     if pruned["n"]:
         console.print(f"pruned: {pruned['n']} seed runs at {pruned['rates']} rates stopped early by the tpe pruner "
                       "(never selected; status 'pruned')", highlight=False, soft_wrap=True)
-    for r in run_arrow(connect(results, sid), FAILED_SQL).to_pylist():
+    for r in run_arrow(con, FAILED_SQL).to_pylist():
         console.print(f"failed: {r['trial_id']}: {r['error'] or '(no reason recorded)'}", highlight=False,
                       soft_wrap=True, markup=False)
     where = "" if display == "results" else f" --results {display}"

@@ -152,7 +152,7 @@ class Cadence:
             self.evals.append(final)
             end = dict(status="completed" if math.isfinite(final) else "diverged", final_loss=final,
                        final_metric=final_metric, solved_step=self.solved_step)
-            if self.pruned_at is not None:
+            if self.pruned_at is not None and end["status"] == "completed":  # a non-finite loss stays diverged
                 end.update(status="pruned", error=f"stopped by the sweep's pruner after step {self.pruned_at} "
                                                   f"of {self.cfg.steps}")
         finite = [e for e in self.evals if math.isfinite(e)]
